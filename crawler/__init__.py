@@ -1,0 +1,1 @@
+"""Composition root: fetching, politeness, discovery, pipeline, scheduler, backfill and the CLI."""

@@ -1,0 +1,53 @@
+"""Typed records that leave the parsers package.
+
+These are the only parser types other packages may depend on (storage imports them to persist
+articles; the crawler passes them along). They are frozen so a record cannot change between the
+stage that made it and the stage that stores it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One article page, extracted.
+
+    ``text`` is the clean body (paragraphs separated by one blank line, NFC, no captions, no
+    chrome, no byline). ``content_hash`` is the sha256 hex of the canonical form of ``text``
+    (see ``parsers.hashing``): two spellings of the same article hash the same.
+    ``extractor`` names the path that produced the body: ``"profile:<name>"``, ``"generic"``.
+    """
+
+    url: str
+    canonical_url: str
+    title: str
+    published_at: datetime | None
+    author: str | None
+    category: str | None
+    text: str
+    captions: tuple[str, ...]
+    images: tuple[str, ...]
+    content_hash: str
+    extractor: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListingItem:
+    """One article link found on a category listing (or any page)."""
+
+    url: str
+    title: str | None
+    published_on: date | None
+    summary: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A category listing page: its article items in page order and the next page, if any."""
+
+    url: str
+    items: tuple[ListingItem, ...]
+    next_page_url: str | None

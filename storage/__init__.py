@@ -1,0 +1,2 @@
+"""Everything persistent: SQLite (aiosqlite) schema and migrations, frontier, raw archive,
+content-hash dedupe with versions, and the corpus export."""
