@@ -1,0 +1,36 @@
+"""The unit the text rules work on: one block of an article body, in page order.
+
+Both the HTML paths (``parsers.dom``) and the text-dump path (``parsers.textrules.clean_text``)
+reduce a page to a sequence of blocks, so one set of rules cleans both.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Kind(enum.Enum):
+    PARA = "para"  # one paragraph (or, in a dump, one line)
+    LIST = "list"  # "- item" lines joined by "\n"
+    TABLE = "table"  # "a | b" rows joined by "\n"
+    IMAGE = "image"  # an image; no text, ``src`` set
+    CAPTION = "caption"  # a caption known from the markup (figcaption, image-table cell)
+    HEADING = "heading"  # h1–h6 inside the body: kept as a paragraph, never taken for a caption
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    kind: Kind
+    text: str = ""
+    src: str | None = None
+    gap_before: bool = True  # dumps: a blank line precedes it (False: only a single newline)
+    emphasized: bool = False  # the whole paragraph is italic/emphasized (caption paragraphs)
+
+
+TOOLBAR_TOKEN = "leftcenterrightdel"
+
+
+def collapse(text: str) -> str:
+    """Whitespace (NBSP included) collapsed to single spaces, ends stripped."""
+    return " ".join(text.replace("\xa0", " ").split())

@@ -1,0 +1,168 @@
+"""Publication dates: every form the portal and its sister sites print, and when to trust them.
+
+Forms read: ``18/10/2022``, ``17/6/2024``, ``18-10-2022``, ``Thứ Hai, 17/06/2024 08:15``,
+``20/04/2024 13:42 CH`` (SA/CH = a.m./p.m.), ``Cập nhật lúc 12:12, Thứ ba, 01/08/2023 (GMT+7)``,
+``Ngày 17 tháng 6 năm 2024``, ISO 8601 (``article:published_time``, JSON-LD ``datePublished``,
+``<time datetime>``). Every result is timezone-aware Vietnam time (fixed UTC+7: Vietnam has no
+DST). A page's published date is decided by ``resolve_published`` from all its signals: a wrong
+date is worse than none, so signals that disagree by more than a day give ``None``, and absurd
+dates (before 1945, or after tomorrow) are ignored as signals.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+VIETNAM_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+EARLIEST = date(1945, 1, 1)
+MAX_DISAGREEMENT = timedelta(days=1)
+
+_WEEKDAY = r"(?:thứ\s*(?:hai|ba|tư|năm|sáu|bảy|bẩy|[2-7])|chủ\s*nhật|cn)"
+_TIME = r"(?P<h>\d{1,2})\s*[:hg]\s*(?P<mi>\d{2})(?:\s*:\s*(?P<s>\d{2}))?(?:\s*(?P<ampm>sa|ch|am|pm))?"
+_DMY = r"(?P<d>\d{1,2})\s*[/.-]\s*(?P<m>\d{1,2})\s*[/.-]\s*(?P<y>\d{4})"
+_LONG = r"ngày\s+(?P<d>\d{1,2})\s+tháng\s+(?P<m>\d{1,2})\s*(?:,\s*|\s+)năm\s+(?P<y>\d{4})"
+
+_DMY_RE = re.compile(r"(?<!\d)" + _DMY + r"(?!\d)", re.IGNORECASE)
+_LONG_RE = re.compile(_LONG, re.IGNORECASE)
+_TIME_RE = re.compile(r"(?<![\d/.-])" + _TIME + r"(?![\d/])", re.IGNORECASE)
+
+# A line that is nothing but a date: optional label, weekday, time, zone, in any order.
+_LABEL = (
+    r"(?:cập\s*nhật(?:\s*lúc)?|ngày\s*đăng|đăng\s*(?:ngày|lúc)?|thời\s*gian|xuất\s*bản|"
+    r"posted|updated|published)"
+)
+_FILLER_RE = re.compile(
+    r"(?:" + _LABEL + r"|" + _WEEKDAY + r"|\(?\s*gmt\s*[+-]\s*\d{1,2}(?::?\d{2})?\s*\)?|"
+    r"lúc|[,:|\-–—()\s])*",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DateSignal:
+    """One published-date clue. ``has_time``: the source gave a time of day, not just a date."""
+
+    value: datetime
+    source: str
+    has_time: bool
+
+
+def _make(y: int, mo: int, d: int, hh: int = 0, mi: int = 0, ss: int = 0) -> datetime | None:
+    try:
+        return datetime(y, mo, d, hh, mi, ss, tzinfo=VIETNAM_TZ)
+    except ValueError:
+        return None
+
+
+def _time_of(text: str) -> tuple[int, int, int] | None:
+    match = _TIME_RE.search(text)
+    if match is None:
+        return None
+    hour, minute = int(match["h"]), int(match["mi"])
+    second = int(match["s"] or 0)
+    ampm = (match["ampm"] or "").lower()
+    if ampm in ("ch", "pm") and hour < 12:
+        hour += 12
+    elif ampm in ("sa", "am") and hour == 12:
+        hour = 0
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    return hour, minute, second
+
+
+def parse_date_text(text: str) -> DateSignal | None:
+    """The first date printed in ``text`` (with its time of day when one is printed)."""
+    match = _DMY_RE.search(text) or _LONG_RE.search(text)
+    if match is None:
+        return None
+    rest = text[: match.start()] + " " + text[match.end() :]
+    clock = _time_of(rest)
+    hh, mi, ss = clock if clock else (0, 0, 0)
+    value = _make(int(match["y"]), int(match["m"]), int(match["d"]), hh, mi, ss)
+    if value is None:
+        return None
+    return DateSignal(value, "text", clock is not None)
+
+
+def parse_date_line(line: str) -> DateSignal | None:
+    """Like ``parse_date_text``, but only when the line holds nothing besides the date."""
+    if len(line) > 80:
+        return None
+    found = parse_date_text(line)
+    if found is None:
+        return None
+    stripped = _DMY_RE.sub(" ", line, count=1)
+    stripped = _LONG_RE.sub(" ", stripped, count=1)
+    stripped = _TIME_RE.sub(" ", stripped, count=1)
+    if _FILLER_RE.fullmatch(stripped) is None:
+        return None
+    return found
+
+
+_ISO_RE = re.compile(
+    r"^\s*(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})"
+    r"(?:[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?"
+    r"\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?)?\s*$"
+)
+
+
+def parse_iso(text: str, source: str = "iso") -> DateSignal | None:
+    """ISO 8601 date or datetime; a missing offset means Vietnam time."""
+    match = _ISO_RE.match(text)
+    if match is None:
+        return None
+    has_time = match["h"] is not None
+    tz = VIETNAM_TZ
+    if match["tz"]:
+        raw = match["tz"]
+        if raw == "Z":
+            tz = timezone.utc
+        else:
+            sign = -1 if raw[0] == "-" else 1
+            digits = raw[1:].replace(":", "")
+            minutes = int(digits[:2]) * 60 + int(digits[2:])
+            if minutes > 14 * 60:
+                return None
+            tz = timezone(sign * timedelta(minutes=minutes))
+    try:
+        value = datetime(
+            int(match["y"]),
+            int(match["m"]),
+            int(match["d"]),
+            int(match["h"] or 0),
+            int(match["mi"] or 0),
+            int(match["s"] or 0),
+            tzinfo=tz,
+        )
+    except ValueError:
+        return None
+    return DateSignal(value.astimezone(VIETNAM_TZ), source, has_time)
+
+
+def from_listing(day: date) -> DateSignal:
+    return DateSignal(datetime.combine(day, time(), VIETNAM_TZ), "listing", False)
+
+
+def is_plausible(value: datetime, now: datetime) -> bool:
+    return EARLIEST <= value.astimezone(VIETNAM_TZ).date() and value <= now + timedelta(days=1)
+
+
+def resolve_published(signals: list[DateSignal], now: datetime | None = None) -> datetime | None:
+    """One date from all clues, or ``None`` when there is none or they disagree.
+
+    Absurd clues are dropped first. The survivors must all lie within a day of each other
+    (a date-only clue stands for its whole day); the most precise one wins: a clue with a time
+    of day beats a bare date, earlier clues in ``signals`` beat later ones.
+    """
+    current = now or datetime.now(VIETNAM_TZ)
+    kept = [s for s in signals if is_plausible(s.value, current)]
+    if not kept:
+        return None
+    days = [s.value.astimezone(VIETNAM_TZ).date() for s in kept]
+    if max(days) - min(days) > MAX_DISAGREEMENT:
+        return None
+    timed = [s for s in kept if s.has_time]
+    best = timed[0] if timed else kept[0]
+    return best.value.astimezone(VIETNAM_TZ)

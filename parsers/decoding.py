@@ -1,0 +1,90 @@
+"""Page bytes → NFC text, whatever the charset story.
+
+Vietnamese pages arrive as UTF-8, as UTF-8 in NFD (base letter + combining tone mark), or as
+windows-1258, whose precomposed repertoire is so small that tone marks travel as combining
+characters. The charset is taken from, in order: the HTTP ``Content-Type`` charset, a byte-order
+mark, a ``<meta charset>`` / ``http-equiv`` declaration in the first bytes; undeclared bytes that
+are valid UTF-8 are UTF-8, anything else is read as windows-1258 (a superset of the Latin-1
+letters for Western text, and the legacy Vietnamese code page). Decoding never raises:
+undecodable bytes become U+FFFD. The result is NFC so every later rule sees one spelling.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+
+FALLBACK_ENCODING = "cp1258"
+META_SCAN_BYTES = 4096
+
+_CT_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
+_META_CHARSET_RE = re.compile(rb"<meta[^>]{0,400}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# Labels browsers treat as another encoding (WHATWG): Latin-1 declarations mean windows-1252.
+_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "ascii": "cp1252",
+            "us-ascii": "cp1252", "x-user-defined": "cp1252"}
+_TEXT_CODECS_BLOCKLIST = {"base64", "rot13", "hex", "zlib", "bz2", "quopri", "uu", "idna",
+                          "punycode", "undefined", "rot-13", "base64_codec", "hex_codec"}
+
+
+def _codec(label: str | None) -> str | None:
+    """A Python codec name for a charset label, or None when the label is unusable."""
+    if not label:
+        return None
+    name = label.strip().strip("\"'").lower()
+    name = _ALIASES.get(name, name)
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):
+        return None
+    if info.name in _TEXT_CODECS_BLOCKLIST or not getattr(info, "_is_text_encoding", True):
+        return None
+    return info.name
+
+
+def charset_from_content_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    match = _CT_CHARSET_RE.search(content_type)
+    return _codec(match.group(1)) if match else None
+
+
+def sniff_encoding(body: bytes, content_type: str | None = None) -> str:
+    """The codec to read ``body`` with (see the module docstring for the order)."""
+    declared = charset_from_content_type(content_type)
+    if declared:
+        return declared
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return name
+    match = _META_CHARSET_RE.search(body, 0, META_SCAN_BYTES)
+    if match:
+        meta = _codec(match.group(1).decode("ascii", "replace"))
+        # A page cannot declare itself UTF-16 in ASCII-compatible bytes (WHATWG rule).
+        if meta and not meta.startswith("utf-16"):
+            return meta
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return FALLBACK_ENCODING
+    return "utf-8"
+
+
+def decode_body(body: bytes, content_type: str | None = None) -> str:
+    """Decoded, BOM-less, NFC text of ``body``; never raises on bad bytes."""
+    encoding = sniff_encoding(body, content_type)
+    try:
+        text = body.decode(encoding, errors="replace")
+    except (LookupError, ValueError):  # a codec refusing its own input: fall back
+        text = body.decode(FALLBACK_ENCODING, errors="replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    text = text.replace("\x00", "\ufffd")
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return text

@@ -1,0 +1,51 @@
+"""Content hash of an article's clean text, blind to spelling variants that change nothing.
+
+Vietnamese has two accepted places for the tone mark in the open syllables ``oa``, ``oe`` and
+``uy``: ``hòa``/``hoà``, ``khỏe``/``khoẻ``, ``thúy``/``thuý``. Editors, CMS filters and copy/paste
+flip between them, so the same article can arrive in either spelling (or both). The hash must not
+see a new version there, so ``canonical_form`` folds every such pair to the tone-on-the-first-vowel
+spelling (capitals included). It also applies NFC and collapses all whitespace, paragraph breaks
+included: re-wrapping a text is not an edit either. ``text`` itself keeps the source spelling;
+only the hash input is folded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_TONES = ("\u0300", "\u0301", "\u0309", "\u0303", "\u0323")  # huyền sắc hỏi ngã nặng
+_PAIRS = (("o", "a"), ("o", "e"), ("u", "y"))
+
+
+def _build_folds() -> dict[str, str]:
+    folds: dict[str, str] = {}
+    for first, second in _PAIRS:
+        for f in (first, first.upper()):
+            for s in (second, second.upper()):
+                for tone in _TONES:
+                    tone_on_second = f + unicodedata.normalize("NFC", s + tone)
+                    tone_on_first = unicodedata.normalize("NFC", f + tone) + s
+                    folds[tone_on_second] = tone_on_first
+    return folds
+
+
+_FOLDS = _build_folds()
+_FOLD_RE = re.compile("|".join(sorted(_FOLDS, key=len, reverse=True)))
+
+
+def fold_tone_placement(text: str) -> str:
+    """``hoà`` → ``hòa``, ``thuý`` → ``thúy``, ``KHOẺ`` → ``KHỎE``; expects NFC input."""
+    return _FOLD_RE.sub(lambda m: _FOLDS[m.group(0)], text)
+
+
+def canonical_form(text: str) -> str:
+    """The hash input: NFC, whitespace collapsed to single spaces, tone placement folded."""
+    nfc = unicodedata.normalize("NFC", text)
+    return fold_tone_placement(" ".join(nfc.split()))
+
+
+def content_hash(text: str) -> str:
+    """sha256 hex of ``canonical_form(text)``."""
+    return hashlib.sha256(canonical_form(text).encode("utf-8")).hexdigest()

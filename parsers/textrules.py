@@ -1,0 +1,345 @@
+"""Text-level cleaning rules: the last step of every path, and all of ``vksnd clean``.
+
+The rules see a page as blocks (``parsers.blocks``); a text dump is one block per line, with a
+flag for "a blank line came before". They run in this order:
+
+1. **Toolbar**: a block that is the image-editor toolbar (``left center right del`` glued into
+   ``leftcenterrightdel``) is dropped, and the caption after it goes to ``captions``: the next
+   paragraph, plus (in dumps) the lines wrapped under it while each line ends without a sentence
+   end. A toolbar glued in front of caption text is split off the same way. Any toolbar token
+   left inside a paragraph is scrubbed at the end, so it never survives.
+2. **Header zone**: among the leading short blocks (≤ 200 chars; the body's first prose ends
+   the zone), the last *masthead marker* (a portal header line, a tools line such as
+   ``Cỡ chữ: Tương phản``, a date-only line, a breadcrumb, the title) and everything before it
+   are chrome. This catches the title line without knowing it: the title sits above the date.
+3. **Chrome lines** anywhere: tools lines, ``Tìm kiếm``, breadcrumbs, related-news headings.
+   Footer lines (``Bản quyền…``, ``Địa chỉ: …``, visit counters) only in the trailing zone,
+   where they cannot be a sentence of the article.
+4. **Trailing byline**: after the trailing chrome, a last short block that reads like a name
+   (≤ 6 words, ≤ 40 chars, every word capitalised or initials: ``Đắc Thái``, ``V.T``, ``TL``)
+   becomes ``byline``.
+5. **Captions without a toolbar**:
+   - after an image (HTML paths): a paragraph right after an image that is wholly italic, or is
+     short (≤ 250 chars) and ends without a sentence end;
+   - in dumps (images invisible): a stand-alone group of at most 6 lines (blank lines around,
+     single newlines inside), each ≤ 200 chars, none ending a sentence, not numbered and not
+     all capitals: a wrapped photo caption. Its lines are joined into one caption.
+6. Paragraphs are joined by one blank line; the result is NFC.
+
+Risks (said plainly): a short subheading without final punctuation that stands alone in a dump,
+or that directly follows an image in HTML, is taken for a caption. A last paragraph of one to six
+capitalised words is taken for the byline. The header zone drops a short unpunctuated lead that
+stands above a date line. Chrome words are Vietnamese portal vocabulary, matched as whole lines
+only, never inside a sentence.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from parsers.blocks import TOOLBAR_TOKEN, Block, Kind, collapse
+from parsers.dates import parse_date_line
+
+HEADER_BLOCK_MAX = 200
+HEADER_SCAN_BLOCKS = 14
+CAPTION_LINE_MAX = 200
+CAPTION_AFTER_IMAGE_MAX = 250
+CAPTION_GROUP_MAX_LINES = 6
+BYLINE_MAX_CHARS = 40
+BYLINE_MAX_WORDS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class CleanResult:
+    text: str
+    captions: tuple[str, ...]
+    byline: str | None
+    images: tuple[str, ...] = ()
+
+
+_TOOLBAR_RE = re.compile(r"l\s*e\s*f\s*t\s*c\s*e\s*n\s*t\s*e\s*r\s*r\s*i\s*g\s*h\s*t\s*d\s*e\s*l",
+                         re.IGNORECASE)
+_TOOLBAR_PREFIX_RE = re.compile(r"^\s*left\s*center\s*right\s*del\s*", re.IGNORECASE)
+
+_MASTHEAD_RE = re.compile(
+    r"^(?:cổng thông tin điện tử|viện kiểm sát nhân dân tối cao|"
+    r"the supreme people['’`]?s procuracy of viet ?nam)$",
+    re.IGNORECASE,
+)
+_TOOL_WORDS = (
+    r"cỡ chữ|tương phản|in bài|bản in|in trang|chia sẻ|gửi email|gửi bài|gửi cho bạn bè|lưu bài|"
+    r"quay lại|trở về|về đầu trang|lên đầu trang|facebook|zalo|twitter|email|print|share|"
+    r"font size|a\s*-|a\s*\+|a"
+)
+_TOOLS_RE = re.compile(r"^(?:(?:" + _TOOL_WORDS + r")[\s:|/,.·•]*)+$", re.IGNORECASE)
+_NAV_RE = re.compile(
+    r"^(?:tìm kiếm|tin khác|các tin khác|tin liên quan|bài viết liên quan|tin cùng chuyên mục|"
+    r"xem thêm|trang chủ|bình luận|ý kiến bạn đọc|tags?|từ khóa|từ khoá)\s*:?\s*(?:\.\.\.|…)?$",
+    re.IGNORECASE,
+)
+_BREADCRUMB_RE = re.compile(r"^trang chủ\s*[»>/|›].{0,200}$", re.IGNORECASE)
+_TAGS_RE = re.compile(r"^(?:tags?|từ kho[áa])\s*:.{0,300}$", re.IGNORECASE)
+_FOOTER_RE = re.compile(
+    r"^(?:bản quyền|copyright|©|địa chỉ\s*:|điện thoại\s*:|đt\s*:|email\s*:|fax\s*:|"
+    r"(?:số\s*)?lượt truy cập|đang truy cập|lượt xem|ghi rõ nguồn|giấy phép|"
+    r"cơ quan chủ quản|chịu trách nhiệm)",
+    re.IGNORECASE,
+)
+_SENTENCE_END_RE = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
+_NUMBERED_RE = re.compile(r"^(?:[0-9]+|[IVXLC]+|[a-zđ])[.)/-]\s", re.IGNORECASE)
+_INITIALS_RE = re.compile(r"^(?:[^\W\d_]\.)+[^\W\d_]?\.?$")
+_TRAILING_PAREN_RE = re.compile(r"\s*\([^()]{0,40}\)$")
+
+
+def ends_sentence(line: str) -> bool:
+    return _SENTENCE_END_RE.search(line) is not None
+
+
+def is_toolbar(text: str) -> bool:
+    return "".join(text.split()).lower() == TOOLBAR_TOKEN
+
+
+def is_chrome_line(line: str) -> bool:
+    """A line of page furniture wherever it stands (tools, search box, nav headings)."""
+    return bool(
+        _TOOLS_RE.match(line)
+        or _NAV_RE.match(line)
+        or _BREADCRUMB_RE.match(line)
+        or _TAGS_RE.match(line)
+    )
+
+
+def is_footer_line(line: str) -> bool:
+    return bool(_FOOTER_RE.match(line) or _MASTHEAD_RE.match(line))
+
+
+def is_byline(line: str) -> bool:
+    """Reads like a signature: a short run of capitalised words or initials."""
+    if not line or len(line) > BYLINE_MAX_CHARS:
+        return False
+    core = _TRAILING_PAREN_RE.sub("", line).strip()
+    words = [w for w in core.replace(",", " ").split() if w not in ("-", "–", "&")]
+    if not 1 <= len(words) <= BYLINE_MAX_WORDS:
+        return False
+    if core.endswith((".", "!", "?", ":", ";", "…")) and not _INITIALS_RE.match(words[-1]):
+        return False
+    for word in words:
+        letters = [c for c in word if c.isalpha()]
+        if not letters or not letters[0].isupper():
+            return False
+    return True
+
+
+def _is_heading_like(line: str) -> bool:
+    letters = [c for c in line if c.isalpha()]
+    return bool(_NUMBERED_RE.match(line)) or (len(letters) > 3 and all(c.isupper() for c in letters))
+
+
+def _is_textual(block: Block) -> bool:
+    return block.kind in (Kind.PARA, Kind.HEADING)
+
+
+def _is_masthead_marker(block: Block, title_key: str | None) -> bool:
+    line = block.text
+    if _MASTHEAD_RE.match(line) or _TOOLS_RE.match(line) or _BREADCRUMB_RE.match(line):
+        return True
+    if title_key is not None and _key(line) == title_key:
+        return True
+    return parse_date_line(line) is not None
+
+
+def _key(text: str) -> str:
+    return collapse(text).casefold()
+
+
+def _drop_header(blocks: list[Block], title_key: str | None) -> list[Block]:
+    last_marker = -1
+    for i, block in enumerate(blocks[:HEADER_SCAN_BLOCKS]):
+        if block.kind is Kind.IMAGE:
+            continue
+        if not _is_textual(block) or len(block.text) > HEADER_BLOCK_MAX:
+            break
+        if _is_masthead_marker(block, title_key):
+            last_marker = i
+    rest = blocks[last_marker + 1 :]
+    # A title repeated at the top of the body (migrated articles) goes too.
+    if title_key is not None:
+        rest = [b for i, b in enumerate(rest) if not (i < 3 and _is_textual(b) and _key(b.text) == title_key)]
+    return rest
+
+
+def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
+    out: list[Block] = []
+    i = 0
+    while i < len(blocks):
+        block = blocks[i]
+        if _is_textual(block) and block.text and _TOOLBAR_PREFIX_RE.match(block.text):
+            rest = _TOOLBAR_PREFIX_RE.sub("", block.text, count=1).strip()
+            i += 1
+            if rest:  # the caption glued to the toolbar
+                lines = [rest]
+            else:
+                while i < len(blocks) and blocks[i].kind is Kind.IMAGE:
+                    out.append(blocks[i])
+                    i += 1
+                if i >= len(blocks) or not _is_textual(blocks[i]) or is_toolbar(blocks[i].text):
+                    continue
+                lines = [blocks[i].text]
+                i += 1
+            while (
+                i < len(blocks)
+                and _is_textual(blocks[i])
+                and not blocks[i].gap_before
+                and not ends_sentence(lines[-1])
+                and len(blocks[i].text) <= CAPTION_LINE_MAX
+                and not is_toolbar(blocks[i].text)
+            ):
+                lines.append(blocks[i].text)
+                i += 1
+            out.append(Block(Kind.CAPTION, " ".join(lines)))
+            continue
+        out.append(block)
+        i += 1
+    return out
+
+
+def _drop_chrome(blocks: list[Block]) -> list[Block]:
+    return [b for b in blocks if not (_is_textual(b) and is_chrome_line(b.text))]
+
+
+def _split_tail(blocks: list[Block]) -> tuple[list[Block], str | None]:
+    end = len(blocks)
+    byline: str | None = None
+    while end > 0:
+        block = blocks[end - 1]
+        if block.kind in (Kind.IMAGE, Kind.CAPTION):
+            end -= 1
+            continue
+        if not _is_textual(block):
+            break
+        if is_chrome_line(block.text) or is_footer_line(block.text):
+            end -= 1
+            continue
+        if block.kind is Kind.PARA and is_byline(block.text):
+            byline = block.text
+            end -= 1
+        break
+    return blocks[:end] + [b for b in blocks[end:] if b.kind in (Kind.IMAGE, Kind.CAPTION)], byline
+
+
+def _captions_after_images(blocks: list[Block]) -> list[Block]:
+    out: list[Block] = []
+    for block in blocks:
+        if (
+            block.kind is Kind.PARA
+            and out
+            and out[-1].kind is Kind.IMAGE
+            and (
+                block.emphasized
+                or (len(block.text) <= CAPTION_AFTER_IMAGE_MAX and not ends_sentence(block.text))
+            )
+        ):
+            out.append(Block(Kind.CAPTION, block.text))
+            continue
+        out.append(block)
+    return out
+
+
+def _loose_caption_groups(blocks: list[Block]) -> list[Block]:
+    """Dumps only: stand-alone groups of short unpunctuated lines are wrapped captions."""
+    out: list[Block] = []
+    i = 0
+    while i < len(blocks):
+        j = i + 1
+        while j < len(blocks) and blocks[j].kind is Kind.PARA and not blocks[j].gap_before:
+            j += 1
+        group = blocks[i:j]
+        next_gap = j >= len(blocks) or blocks[j].gap_before
+        if (
+            blocks[i].kind is Kind.PARA
+            and blocks[i].gap_before
+            and next_gap
+            and len(group) <= CAPTION_GROUP_MAX_LINES
+            and all(
+                b.kind is Kind.PARA
+                and len(b.text) <= CAPTION_LINE_MAX
+                and not ends_sentence(b.text)
+                and not _is_heading_like(b.text)
+                for b in group
+            )
+        ):
+            out.append(Block(Kind.CAPTION, " ".join(b.text for b in group)))
+        else:
+            out.extend(group)
+        i = j
+    return out
+
+
+def scrub_toolbar(text: str) -> str:
+    """Remove every toolbar token, however it was glued, until none is left (NFC kept)."""
+    while True:
+        cleaned = _TOOLBAR_RE.sub(" ", text)
+        cleaned = unicodedata.normalize("NFC", cleaned)
+        if cleaned == text:
+            return text
+        text = cleaned
+
+
+def apply_rules(
+    blocks: Iterable[Block], *, title: str | None = None, dump: bool = False
+) -> CleanResult:
+    """Run the rules of the module docstring over ``blocks`` (page order)."""
+    items = [b for b in blocks if b.kind is Kind.IMAGE or b.text]
+    title_key = _key(title) if title else None
+    items = _take_toolbar_captions(items)
+    items = _drop_header(items, title_key)
+    items = _drop_chrome(items)
+    items, byline = _split_tail(items)
+    items = _loose_caption_groups(items) if dump else _captions_after_images(items)
+    return _assemble(items, byline)
+
+
+def _assemble(items: Sequence[Block], byline: str | None) -> CleanResult:
+    paragraphs: list[str] = []
+    captions: list[str] = []
+    images: list[str] = []
+    for block in items:
+        if block.kind is Kind.IMAGE:
+            if block.src:
+                images.append(block.src)
+        elif block.kind is Kind.CAPTION:
+            caption = collapse(scrub_toolbar(block.text))
+            if caption:
+                captions.append(caption)
+        else:
+            text = scrub_toolbar(block.text)
+            if block.kind in (Kind.PARA, Kind.HEADING):
+                text = collapse(text)
+            else:
+                text = "\n".join(line for line in (collapse(x) for x in text.split("\n")) if line)
+            if text:
+                paragraphs.append(text)
+    text = unicodedata.normalize("NFC", "\n\n".join(paragraphs))
+    return CleanResult(text, tuple(captions), byline, tuple(images))
+
+
+def dump_blocks(text: str) -> list[Block]:
+    """One block per non-blank line of a text dump, remembering blank lines before it."""
+    blocks: list[Block] = []
+    gap = True
+    for raw in unicodedata.normalize("NFC", text).splitlines():
+        line = collapse(raw)
+        if not line:
+            gap = True
+            continue
+        blocks.append(Block(Kind.PARA, line, gap_before=gap))
+        gap = False
+    return blocks
+
+
+def clean_text(text: str) -> CleanResult:
+    """Clean a text dump (one paragraph or caption line per line, as the seeds are)."""
+    return apply_rules(dump_blocks(text), dump=True)
