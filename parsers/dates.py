@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 VIETNAM_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 EARLIEST = date(1945, 1, 1)
 MAX_DISAGREEMENT = timedelta(days=1)
 
 _WEEKDAY = r"(?:thứ\s*(?:hai|ba|tư|năm|sáu|bảy|bẩy|[2-7])|chủ\s*nhật|cn)"
-_TIME = r"(?P<h>\d{1,2})\s*[:hg]\s*(?P<mi>\d{2})(?:\s*:\s*(?P<s>\d{2}))?(?:\s*(?P<ampm>sa|ch|am|pm))?"
+_TIME = (
+    r"(?P<h>\d{1,2})\s*[:hg]\s*(?P<mi>\d{2})(?:\s*:\s*(?P<s>\d{2}))?"
+    r"(?:\s*(?P<ampm>sa|ch|am|pm))?"
+)
 _DMY = r"(?P<d>\d{1,2})\s*[/.-]\s*(?P<m>\d{1,2})\s*[/.-]\s*(?P<y>\d{4})"
 _LONG = r"ngày\s+(?P<d>\d{1,2})\s+tháng\s+(?P<m>\d{1,2})\s*(?:,\s*|\s+)năm\s+(?P<y>\d{4})"
 
@@ -118,7 +121,7 @@ def parse_iso(text: str, source: str = "iso") -> DateSignal | None:
     if match["tz"]:
         raw = match["tz"]
         if raw == "Z":
-            tz = timezone.utc
+            tz = UTC
         else:
             sign = -1 if raw[0] == "-" else 1
             digits = raw[1:].replace(":", "")
@@ -146,7 +149,7 @@ def from_listing(day: date) -> DateSignal:
 
 
 def is_plausible(value: datetime, now: datetime) -> bool:
-    return EARLIEST <= value.astimezone(VIETNAM_TZ).date() and value <= now + timedelta(days=1)
+    return value.astimezone(VIETNAM_TZ).date() >= EARLIEST and value <= now + timedelta(days=1)
 
 
 def resolve_published(signals: list[DateSignal], now: datetime | None = None) -> datetime | None:

@@ -26,10 +26,29 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 # Labels browsers treat as another encoding (WHATWG): Latin-1 declarations mean windows-1252.
-_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "ascii": "cp1252",
-            "us-ascii": "cp1252", "x-user-defined": "cp1252"}
-_TEXT_CODECS_BLOCKLIST = {"base64", "rot13", "hex", "zlib", "bz2", "quopri", "uu", "idna",
-                          "punycode", "undefined", "rot-13", "base64_codec", "hex_codec"}
+_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "ascii": "cp1252",
+    "us-ascii": "cp1252",
+    "x-user-defined": "cp1252",
+}
+_TEXT_CODECS_BLOCKLIST = {
+    "base64",
+    "rot13",
+    "hex",
+    "zlib",
+    "bz2",
+    "quopri",
+    "uu",
+    "idna",
+    "punycode",
+    "undefined",
+    "rot-13",
+    "base64_codec",
+    "hex_codec",
+}
 
 
 def _codec(label: str | None) -> str | None:

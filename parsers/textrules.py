@@ -60,8 +60,9 @@ class CleanResult:
     images: tuple[str, ...] = ()
 
 
-_TOOLBAR_RE = re.compile(r"l\s*e\s*f\s*t\s*c\s*e\s*n\s*t\s*e\s*r\s*r\s*i\s*g\s*h\s*t\s*d\s*e\s*l",
-                         re.IGNORECASE)
+_TOOLBAR_RE = re.compile(
+    r"l\s*e\s*f\s*t\s*c\s*e\s*n\s*t\s*e\s*r\s*r\s*i\s*g\s*h\s*t\s*d\s*e\s*l", re.IGNORECASE
+)
 _TOOLBAR_PREFIX_RE = re.compile(r"^\s*left\s*center\s*right\s*del\s*", re.IGNORECASE)
 
 _MASTHEAD_RE = re.compile(
@@ -135,7 +136,8 @@ def is_byline(line: str) -> bool:
 
 def _is_heading_like(line: str) -> bool:
     letters = [c for c in line if c.isalpha()]
-    return bool(_NUMBERED_RE.match(line)) or (len(letters) > 3 and all(c.isupper() for c in letters))
+    all_caps = len(letters) > 3 and all(c.isupper() for c in letters)
+    return bool(_NUMBERED_RE.match(line)) or all_caps
 
 
 def _is_textual(block: Block) -> bool:
@@ -167,7 +169,11 @@ def _drop_header(blocks: list[Block], title_key: str | None) -> list[Block]:
     rest = blocks[last_marker + 1 :]
     # A title repeated at the top of the body (migrated articles) goes too.
     if title_key is not None:
-        rest = [b for i, b in enumerate(rest) if not (i < 3 and _is_textual(b) and _key(b.text) == title_key)]
+        rest = [
+            b
+            for i, b in enumerate(rest)
+            if not (i < 3 and _is_textual(b) and _key(b.text) == title_key)
+        ]
     return rest
 
 
