@@ -1,0 +1,68 @@
+"""What the network commands (crawl, backfill, run) share: flags, settings, logging, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import timedelta
+
+from crawler.config import ConfigError, Settings, add_common_arguments, settings_from_args
+from crawler.logs import setup_logging
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str, default_unit: str) -> timedelta:
+    """``90s``, ``30m``, ``1.5h``; a bare number is in ``default_unit``."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30s, 15m, 2h)")
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or default_unit]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def minutes(text: str) -> float:
+    return parse_duration(text, "m").total_seconds() / 60
+
+
+def seconds(text: str) -> float:
+    if text.strip() in ("0", "0s"):
+        return 0.0
+    return parse_duration(text, "s").total_seconds()
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    group = parser.add_argument_group("runtime")
+    group.add_argument(
+        "--parse-executor",
+        choices=("thread", "process"),
+        default="thread",
+        help="where pages are parsed off the event loop (default: thread; see bench/crawl.py)",
+    )
+    group.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="DEBUG logs one line per page",
+    )
+
+
+def load(args: argparse.Namespace) -> Settings | None:
+    """Settings from flags/env/file, logging configured; None (after a message) if invalid."""
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"vksnd: {exc}", file=sys.stderr)
+        return None
+    setup_logging(settings.log_format, args.log_level)
+    return settings

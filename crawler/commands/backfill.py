@@ -1,0 +1,96 @@
+"""``vksnd backfill``: store every article published within a date range (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import date, datetime
+
+from crawler.backfill import BackfillRequest, BackfillState, backfill
+from crawler.commands._runtime import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_runtime_arguments,
+    load,
+)
+from crawler.config import Settings
+from crawler.daemon import stop_on_signals
+from crawler.passes import open_session, pipeline_config
+from crawler.pipeline import VIETNAM, ExecutorKind
+
+HELP = "Walk the listings back to --since and store every article in range (resumable)."
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_runtime_arguments(parser)
+    group = parser.add_argument_group("range")
+    group.add_argument("--since", type=_day, required=True, help="oldest date, YYYY-MM-DD")
+    group.add_argument(
+        "--until",
+        type=_day,
+        default=None,
+        help="newest date, YYYY-MM-DD (default: today, Vietnam time)",
+    )
+    group.add_argument(
+        "--category",
+        dest="category_ids",
+        type=int,
+        action="append",
+        default=None,
+        metavar="ID",
+        help="only this category (repeatable)",
+    )
+    group.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="walk the listings and count; fetch articles only to date them",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load(args)
+    if settings is None:
+        return EXIT_USAGE
+    until = args.until or datetime.now(VIETNAM).date()
+    if until < args.since:
+        print(f"vksnd: --until {until} is before --since {args.since}", file=sys.stderr)
+        return EXIT_USAGE
+    request = BackfillRequest(
+        since=args.since,
+        until=until,
+        categories=tuple(args.category_ids) if args.category_ids else None,
+        dry_run=args.dry_run,
+    )
+    stopped, state = asyncio.run(_backfill(settings, request, args.parse_executor))
+    tally = state.tally
+    if request.dry_run:
+        print(
+            f"backfill (dry run): {state.planned} articles to fetch in {request.since}.."
+            f"{request.until}; {tally.listing_pages} listing pages walked"
+        )
+    else:
+        print(f"backfill: {tally.summary()}")
+    if stopped:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if tally.failures == 0 else EXIT_FAILED
+
+
+async def _backfill(
+    settings: Settings, request: BackfillRequest, executor: ExecutorKind
+) -> tuple[bool, BackfillState]:
+    stop = asyncio.Event()
+    config = pipeline_config(settings, executor=executor, dry_run=request.dry_run)
+    async with open_session(settings, config) as session:
+        with stop_on_signals(stop):
+            state = await backfill(session, request, stop)
+    return stop.is_set(), state

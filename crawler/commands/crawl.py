@@ -1,0 +1,44 @@
+"""``vksnd crawl``: one incremental pass, then a summary."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from crawler.commands._runtime import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_runtime_arguments,
+    load,
+)
+from crawler.config import Settings
+from crawler.daemon import stop_on_signals
+from crawler.passes import incremental_pass, open_session, pipeline_config
+from crawler.pipeline import ExecutorKind, Tally
+
+HELP = "One incremental pass: new articles, edits of recent ones (conditional GETs), due retries."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_runtime_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load(args)
+    if settings is None:
+        return EXIT_USAGE
+    stop, tally = asyncio.run(_crawl(settings, args.parse_executor))
+    print(f"crawl: {tally.summary()}")
+    if stop:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if tally.failures == 0 else EXIT_FAILED
+
+
+async def _crawl(settings: Settings, executor: ExecutorKind) -> tuple[bool, Tally]:
+    stop = asyncio.Event()
+    async with open_session(settings, pipeline_config(settings, executor=executor)) as session:
+        with stop_on_signals(stop):
+            tally = await incremental_pass(session, stop)
+    return stop.is_set(), tally

@@ -1,0 +1,260 @@
+"""Discover article URLs by walking category listings, newest first, following pagination.
+
+The walk is the pipeline's first step. It feeds the frontier with canonical URLs and the dates
+the listings show, and hands each URL worth fetching to ``emit``. When to stop walking a
+category is a policy, because the two callers want different things:
+
+- ``IncrementalPolicy`` (``vksnd crawl``): stop when a whole listing page holds only known
+  articles. Listings are newest first, so nothing new can hide behind such a page.
+- ``BackfillPolicy`` (``vksnd backfill``): stop when every item of a page is older than
+  ``since``. Dates come from the listing, or from the article itself when the listing shows
+  none. Ids are never used: migrated articles are not in id order.
+
+An item whose date cannot be learned never counts as "older", so an unknown date makes the walk
+go on rather than stop early: walking one page too many is cheap, missing articles is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+
+from crawler.errors import FetchError
+from crawler.fetch import FetchResult
+from crawler.pipeline import Offload, PageFetcher, Store, Tally, raw_page, validators
+from parsers.errors import ParseError
+from parsers.listing import parse_listing
+from parsers.profiles.vksndtc import SiteProfile
+from parsers.records import Listing
+from parsers.urls import canonicalize, listing_url
+from storage.records import UrlKind
+
+log = logging.getLogger("vksnd.discovery")
+
+DEFAULT_MAX_PAGES = 10_000  # a runaway pager (a "next" link that loops) stops here
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredArticle:
+    """An article link seen on a listing: canonical URL, the date shown beside it, its category."""
+
+    url: str
+    listed_on: date | None
+    category: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListingScope:
+    """What the walk needs to know about the site: where it is and which hosts are in scope."""
+
+    base_url: str
+    scope_hosts: frozenset[str]
+    profile: SiteProfile
+    categories: tuple[int, ...]
+    max_pages: int = DEFAULT_MAX_PAGES
+
+
+class WalkPolicy(Protocol):
+    async def triage(
+        self, items: Sequence[DiscoveredArticle]
+    ) -> tuple[list[DiscoveredArticle], bool]:
+        """Return the items to fetch and whether this page ends the walk of its category."""
+        ...
+
+
+@dataclass(slots=True)
+class IncrementalPolicy:
+    """Fetch unknown articles; a page of known articles only means we have caught up."""
+
+    store: Store
+
+    async def triage(
+        self, items: Sequence[DiscoveredArticle]
+    ) -> tuple[list[DiscoveredArticle], bool]:
+        known = await self.store.known_article_urls([item.url for item in items])
+        fresh = [item for item in items if item.url not in known]
+        return fresh, not fresh
+
+
+DateResolver = Callable[[DiscoveredArticle], Awaitable[date | None]]
+
+
+@dataclass(slots=True)
+class BackfillPolicy:
+    """Fetch unknown articles dated within [since, until]; stop below ``since``.
+
+    ``resolve_date`` learns an undated item's date from the article page itself (the backfill
+    fetches it, and stores it when it is in range, so it is not fetched twice).
+    """
+
+    store: Store
+    since: date
+    until: date
+    resolve_date: DateResolver
+    resolved: set[str] = field(default_factory=set)  # undated items already handled inline
+
+    async def triage(
+        self, items: Sequence[DiscoveredArticle]
+    ) -> tuple[list[DiscoveredArticle], bool]:
+        known = await self.store.known_article_urls([item.url for item in items])
+        wanted: list[DiscoveredArticle] = []
+        all_older = bool(items)
+        for item in items:
+            when = item.listed_on
+            if when is None and item.url not in known:
+                when = await self.resolve_date(item)
+                self.resolved.add(item.url)
+            if when is None or when >= self.since:
+                all_older = False
+            in_range = when is not None and self.since <= when <= self.until
+            if in_range and item.url not in known and item.url not in self.resolved:
+                wanted.append(item)
+        return wanted, all_older
+
+
+Emit = Callable[[DiscoveredArticle], Awaitable[bool]]
+
+
+class ListingWalker:
+    """Walks listing pages of each category and emits the article links its policy wants."""
+
+    def __init__(
+        self,
+        *,
+        fetcher: PageFetcher,
+        store: Store,
+        offload: Offload,
+        scope: ListingScope,
+        tally: Tally,
+        stop: asyncio.Event,
+        record_pages: bool = True,
+    ) -> None:
+        self._fetcher = fetcher
+        self._store = store
+        self._offload = offload
+        self._scope = scope
+        self._tally = tally
+        self._stop = stop
+        self._record_pages = record_pages
+        self.oldest_seen: dict[int, date] = {}  # per category, for progress estimates
+        self.finished: set[int] = set()
+
+    @property
+    def categories(self) -> tuple[int, ...]:
+        return self._scope.categories
+
+    async def walk_all(self, policy: WalkPolicy, emit: Emit) -> None:
+        """Walk every category at once: one listing stream per category keeps the fetchers fed."""
+        async with asyncio.TaskGroup() as group:
+            for cat_id in self._scope.categories:
+                group.create_task(self.walk_category(cat_id, policy, emit))
+
+    async def walk_category(self, cat_id: int, policy: WalkPolicy, emit: Emit) -> None:
+        scope = self._scope
+        url: str | None = listing_url(scope.base_url, cat_id, 1, scope.profile)
+        seen_pages: set[str] = set()
+        page = 0
+        while url is not None and not self._stop.is_set() and page < scope.max_pages:
+            if url in seen_pages:
+                log.warning("listing pager loops", extra={"event": "listing_loop", "url": url})
+                break
+            seen_pages.add(url)
+            page += 1
+            listing = await self._fetch_listing(url)
+            if listing is None:
+                break
+            items = self._discovered(listing, cat_id)
+            if items:
+                dated = [item.listed_on for item in items if item.listed_on is not None]
+                if dated:
+                    oldest = min(dated)
+                    previous = self.oldest_seen.get(cat_id)
+                    self.oldest_seen[cat_id] = oldest if previous is None else min(oldest, previous)
+                if self._record_pages:
+                    await self._store.add_urls(
+                        (item.url, UrlKind.ARTICLE, item.listed_on) for item in items
+                    )
+            wanted, done = await policy.triage(items)
+            for item in wanted:
+                if not await emit(item):
+                    break
+            if done or not items:
+                break
+            url = listing.next_page_url
+        self.finished.add(cat_id)
+        log.info(
+            "category walked",
+            extra={"event": "category_done", "url": str(cat_id), "outcome": f"{page} pages"},
+        )
+
+    def _discovered(self, listing: Listing, cat_id: int) -> list[DiscoveredArticle]:
+        scope = self._scope
+        out: list[DiscoveredArticle] = []
+        seen: set[str] = set()
+        for item in listing.items:
+            url = canonicalize(
+                item.url, base=scope.base_url, scope_hosts=scope.scope_hosts, profile=scope.profile
+            )
+            if url is None or url in seen:
+                continue
+            seen.add(url)
+            out.append(DiscoveredArticle(url, item.published_on, cat_id))
+        return out
+
+    async def _fetch_listing(self, url: str) -> Listing | None:
+        try:
+            result = await self._fetcher.fetch(url)
+        except FetchError as exc:
+            self._tally.failures += 1
+            log.warning(
+                "listing fetch failed",
+                extra={
+                    "event": "listing_failed",
+                    "url": url,
+                    "status": exc.status,
+                    "outcome": exc.reason,
+                },
+            )
+            if self._record_pages:
+                await self._store.add_urls([(url, UrlKind.LISTING, None)])
+                await self._store.record_failure(url, exc.reason, exc.status, None)
+            return None
+        self._tally.listing_pages += 1
+        listing = await self._offload(
+            parse_listing_page, result.body, result.final_url, result.content_type, self._scope
+        )
+        if isinstance(listing, str):
+            self._tally.failures += 1
+            log.warning(
+                "listing not parsed",
+                extra={"event": "listing_unparsed", "url": url, "outcome": listing},
+            )
+            if self._record_pages:
+                await self._store.add_urls([(url, UrlKind.LISTING, None)])
+                await self._store.record_failure(url, listing, result.status, None, permanent=True)
+            return None
+        if self._record_pages:
+            await self._record_listing(url, result)
+        return listing
+
+    async def _record_listing(self, url: str, result: FetchResult) -> None:
+        etag, last_modified = validators(result)
+        await self._store.add_urls([(url, UrlKind.LISTING, None)])
+        await self._store.record_page(raw_page(url, result), UrlKind.LISTING, etag, last_modified)
+
+
+def parse_listing_page(
+    body: bytes, url: str, content_type: str | None, scope: ListingScope
+) -> Listing | str:
+    """Module-level so a process pool can run it; a refusal comes back as its reason, because
+    parser errors do not survive pickling (their ``__init__`` takes two arguments)."""
+    try:
+        return parse_listing(
+            body, url, content_type, scope_hosts=scope.scope_hosts, profile=scope.profile
+        )
+    except ParseError as exc:
+        return exc.reason
