@@ -1,0 +1,281 @@
+"""URL canonicalization and classification for the portal: pure string work, no I/O.
+
+Every URL is canonicalized before it is stored or fetched, so the frontier has one key per page:
+the same article is reachable with or without ``www.``, over http, with a ``?Page=N`` navigation
+leftover, through tracking parameters, the legacy SharePoint ``lists.aspx?Cat=&ItemID=`` address or
+the print view (PORTAL.md). Canonicalization cannot turn a legacy or print URL into the new-style
+article URL (the slug is unknown), so ``article_key`` exposes the shared ``t{id}``/``ItemID``
+number and content-hash dedupe in storage does the rest.
+
+Scope is a set of ``host`` or ``host:port`` keys (``host_key``). Host aliases are mapped to the
+profile's preferred host and https is forced only when the scope is the real portal; against the
+replica (``127.0.0.1:PORT``) the URL keeps its scheme and port.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from parsers.profiles.vksndtc import PROFILE, SiteProfile
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HEX = "0123456789ABCDEFabcdef"
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_SUB_DELIMS = frozenset("!$'()*+,;=")  # '&' handled by the query splitter
+_PATH_SAFE = _UNRESERVED | _SUB_DELIMS | frozenset(":@/&")
+_QUERY_PART_SAFE = _UNRESERVED | frozenset("!$'()*+,;:@/?")  # no '&' or '=' inside a part
+_TRACKING_PREFIXES = ("utm_",)
+_MAX_URL_CHARS = 8192
+
+
+def _normalize_escapes(text: str, safe: frozenset[str]) -> str:
+    """Decode escapes of unreserved characters, uppercase the rest, escape unsafe characters.
+
+    Idempotent: the output holds only ``safe`` characters and ``%XX`` escapes of bytes that are
+    not unreserved, which this function leaves as they are.
+    """
+    out: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        char = text[i]
+        if char == "%" and i + 2 < n and text[i + 1] in _HEX and text[i + 2] in _HEX:
+            byte = int(text[i + 1 : i + 3], 16)
+            decoded = chr(byte)
+            out.append(decoded if decoded in _UNRESERVED else f"%{byte:02X}")
+            i += 3
+            continue
+        if char in safe and char != "%":
+            out.append(char)
+        else:
+            out.extend(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+        i += 1
+    return "".join(out)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4, on an absolute path."""
+    output: list[str] = []
+    segments = path.split("/")
+    for index, segment in enumerate(segments[1:], start=1):
+        last = index == len(segments) - 1
+        if segment == ".":
+            if last:
+                output.append("")
+        elif segment == "..":
+            if output:
+                output.pop()
+            if last:
+                output.append("")
+        else:
+            output.append(segment)
+    return "/" + "/".join(output)
+
+
+def _normalize_path(path: str) -> str:
+    path = _normalize_escapes(path, _PATH_SAFE)
+    if not path.startswith("/"):
+        path = "/" + path
+    for _ in range(8):  # collapsing and dot removal feed each other; reach the fixpoint
+        previous = path
+        path = re.sub(r"/{2,}", "/", path)
+        path = _remove_dot_segments(path)
+        if path == previous:
+            break
+    return path
+
+
+def host_key(url: str) -> str | None:
+    """``host`` or ``host:port`` (default ports dropped), lowercased; None if not http(s)."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return None
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    host = host.rstrip(".").lower()
+    if not host or any(c.isspace() for c in host):
+        return None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        return f"{host}:{port}"
+    return host
+
+
+def in_scope(url: str, scope_hosts: frozenset[str]) -> bool:
+    """Exact host[:port] match: IP literals and loopback pass only when listed themselves."""
+    key = host_key(url)
+    return key is not None and key in scope_hosts
+
+
+def _is_portal_scope(scope_hosts: frozenset[str], profile: SiteProfile) -> bool:
+    return profile.preferred_host in scope_hosts
+
+
+def _split_query(query: str) -> list[tuple[str, str | None]]:
+    pairs: list[tuple[str, str | None]] = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        name, sep, value = piece.partition("=")
+        name = _normalize_escapes(name, _QUERY_PART_SAFE)
+        pairs.append((name, _normalize_escapes(value, _QUERY_PART_SAFE) if sep else None))
+    return pairs
+
+
+def _join_query(pairs: list[tuple[str, str | None]]) -> str:
+    return "&".join(name if value is None else f"{name}={value}" for name, value in pairs)
+
+
+def _keep_only(
+    pairs: list[tuple[str, str | None]], names: tuple[str, ...]
+) -> list[tuple[str, str | None]]:
+    """The named parameters (first occurrence each), spelled as ``names`` spells them."""
+    kept: list[tuple[str, str | None]] = []
+    for wanted in names:
+        for name, value in pairs:
+            if name.lower() == wanted.lower():
+                kept.append((wanted, value))
+                break
+    return kept
+
+
+def _get(pairs: list[tuple[str, str | None]], wanted: str) -> str | None:
+    for name, value in pairs:
+        if name.lower() == wanted.lower():
+            return value
+    return None
+
+
+def _is_tracking(name: str, profile: SiteProfile) -> bool:
+    lowered = name.lower()
+    if lowered == "page":  # meaningful on listings; handled by the caller
+        return False
+    return lowered in profile.drop_query_params or lowered.startswith(_TRACKING_PREFIXES)
+
+
+def canonicalize(
+    url: str,
+    *,
+    base: str | None = None,
+    scope_hosts: frozenset[str],
+    profile: SiteProfile = PROFILE,
+) -> str | None:
+    """The canonical absolute URL, or None when not http(s), unparseable or out of scope."""
+    try:
+        return _canonicalize(url, base, scope_hosts, profile)
+    except (ValueError, UnicodeError):
+        return None
+
+
+def _canonicalize(
+    url: str, base: str | None, scope_hosts: frozenset[str], profile: SiteProfile
+) -> str | None:
+    url = url.strip()
+    if not url or len(url) > _MAX_URL_CHARS or any(c in url for c in "\x00\r\n\t"):
+        return None
+    absolute = urljoin(base, url) if base else url
+    parts = urlsplit(absolute)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        return None
+    key = host_key(absolute)
+    if key is None:
+        return None
+    portal = _is_portal_scope(scope_hosts, profile)
+    if portal and key in profile.hosts:
+        key = profile.preferred_host
+        scheme = "https"
+    if key not in scope_hosts:
+        return None
+    path = _normalize_path(parts.path)
+    pairs = _split_query(parts.query)
+
+    if profile.legacy_article_path.match(path) and _get(pairs, "ItemID"):
+        pairs = _keep_only(pairs, ("Cat", "ItemID"))
+    elif profile.print_path.match(path) and _get(pairs, "ItemID"):
+        pairs = _keep_only(pairs, ("ItemID",))
+    else:
+        article = profile.article_path.match(path) is not None
+        pairs = [
+            (name, value)
+            for name, value in pairs
+            if not _is_tracking(name, profile) and not (article and name.lower() == "page")
+        ]
+        pairs.sort(key=lambda p: (p[0], p[1] or ""))
+    return urlunsplit((scheme, key, path, _join_query(pairs), ""))
+
+
+def _split_article(url: str, profile: SiteProfile) -> tuple[str, list[tuple[str, str | None]]]:
+    parts = urlsplit(url)
+    return _normalize_path(parts.path), _split_query(parts.query)
+
+
+def article_key(url: str, profile: SiteProfile = PROFILE) -> int | None:
+    """The portal-wide article number: ``t{id}`` of new URLs, ``ItemID`` of legacy/print URLs."""
+    try:
+        path, pairs = _split_article(url, profile)
+    except ValueError:
+        return None
+    match = profile.article_path.match(path)
+    if match:
+        return int(match.group("id"))
+    if profile.legacy_article_path.match(path) or profile.print_path.match(path):
+        item = _get(pairs, "ItemID")
+        if item is not None and item.isdigit() and len(item) <= 12:
+            return int(item)
+    return None
+
+
+def is_article_url(url: str, profile: SiteProfile = PROFILE) -> bool:
+    """By URL pattern (PORTAL.md), not by markup: new-style, legacy or print article URLs."""
+    return article_key(url, profile) is not None
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    path, _, _query = template.partition("?")
+    path_re = (
+        re.escape(path).replace(re.escape("{cat}"), r"\d+").replace(re.escape("{page}"), r"\d+")
+    )
+    return re.compile(f"^{path_re}$", re.IGNORECASE)
+
+
+def is_listing_url(url: str, profile: SiteProfile = PROFILE) -> bool:
+    """A category listing page: the profile's template (query keys in any order), or the legacy
+    ``lists.aspx?Cat=N`` listing (no ItemID)."""
+    try:
+        path, pairs = _split_article(url, profile)
+    except ValueError:
+        return False
+    if profile.legacy_article_path.match(path):
+        cat = _get(pairs, "Cat")
+        return cat is not None and cat.isdigit() and _get(pairs, "ItemID") is None
+    template_path, _, template_query = profile.listing_url_template.partition("?")
+    if not _template_pattern(template_path).match(path):
+        return False
+    for name, value in _split_query(template_query):
+        if value in ("{cat}", "{page}"):
+            got = _get(pairs, name)
+            if got is None or not got.isdigit():
+                return False
+    return True
+
+
+def listing_url(base: str, cat_id: int, page: int, profile: SiteProfile = PROFILE) -> str:
+    """Absolute URL of page ``page`` (1-based) of category ``cat_id``'s listing."""
+    path = profile.listing_url_template.format(cat=cat_id, page=page)
+    return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
+
+
+def listing_page_number(url: str) -> int | None:
+    """The ``Page=`` number of a listing URL (case-insensitive), if any."""
+    try:
+        value = _get(_split_query(urlsplit(url).query), "Page")
+    except ValueError:
+        return None
+    return int(value) if value is not None and value.isdigit() and len(value) <= 9 else None
