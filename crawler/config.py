@@ -256,8 +256,12 @@ def _to_categories(value: object) -> object:
 
 def _to_template(value: object) -> object:
     text = str(_to_str(value))
-    if "{cat}" not in text or "{page}" not in text or not text.startswith("/"):
-        raise ValueError("expected a path containing {cat} and {page}")
+    if "{page}" not in text or not text.startswith("/"):
+        raise ValueError("expected a path containing {page} (and {cat} or {slug}/{section})")
+    try:
+        text.format(cat=1, page=1, slug="s", section="t")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"unknown placeholder in template ({exc})") from exc
     return text
 
 
@@ -291,7 +295,13 @@ KEYS: tuple[_Key, ...] = (
     _Key("interval_minutes", "crawl", "interval_minutes", _positive(float), "daemon interval"),
     _Key("interval_jitter", "crawl", "interval_jitter", _non_negative_float, "seconds"),
     _Key("retry_pass_minutes", "crawl", "retry_pass_minutes", _positive(float), "minutes"),
-    _Key("listing_url_template", "crawl", "listing_url_template", _to_template, "{cat} {page}"),
+    _Key(
+        "listing_url_template",
+        "crawl",
+        "listing_url_template",
+        _to_template,
+        "{cat} {slug} {section} {page}",
+    ),
     _Key("categories", "crawl", "categories", _to_categories, "category ids"),
     _Key("export_dir", "crawl", "export_dir", _to_opt_path, "export directory"),
 )

@@ -237,12 +237,19 @@ def is_article_url(url: str, profile: SiteProfile = PROFILE) -> bool:
     return article_key(url, profile) is not None
 
 
-def _template_pattern(template: str) -> re.Pattern[str]:
-    path, _, _query = template.partition("?")
-    path_re = (
-        re.escape(path).replace(re.escape("{cat}"), r"\d+").replace(re.escape("{page}"), r"\d+")
-    )
-    return re.compile(f"^{path_re}$", re.IGNORECASE)
+_PLACEHOLDERS = {
+    "{cat}": r"\d+",
+    "{page}": r"\d+",
+    "{slug}": r"[a-z0-9-]+",
+    "{section}": r"[a-z0-9-]+",
+}
+
+
+def _template_pattern(template_path: str) -> re.Pattern[str]:
+    pattern = re.escape(template_path).replace(re.escape("{section}/"), "(?:[a-z0-9-]+/)?")
+    for placeholder, regex in _PLACEHOLDERS.items():
+        pattern = pattern.replace(re.escape(placeholder), regex)
+    return re.compile(f"^{pattern}$", re.IGNORECASE)
 
 
 def is_listing_url(url: str, profile: SiteProfile = PROFILE) -> bool:
@@ -252,6 +259,8 @@ def is_listing_url(url: str, profile: SiteProfile = PROFILE) -> bool:
         path, pairs = _split_article(url, profile)
     except ValueError:
         return False
+    if profile.article_path.match(path):
+        return False
     if profile.legacy_article_path.match(path):
         cat = _get(pairs, "Cat")
         return cat is not None and cat.isdigit() and _get(pairs, "ItemID") is None
@@ -259,16 +268,25 @@ def is_listing_url(url: str, profile: SiteProfile = PROFILE) -> bool:
     if not _template_pattern(template_path).match(path):
         return False
     for name, value in _split_query(template_query):
-        if value in ("{cat}", "{page}"):
+        if value in _PLACEHOLDERS:
             got = _get(pairs, name)
-            if got is None or not got.isdigit():
+            if got is None or (value in ("{cat}", "{page}") and not got.isdigit()):
                 return False
     return True
 
 
 def listing_url(base: str, cat_id: int, page: int, profile: SiteProfile = PROFILE) -> str:
-    """Absolute URL of page ``page`` (1-based) of category ``cat_id``'s listing."""
-    path = profile.listing_url_template.format(cat=cat_id, page=page)
+    """Absolute URL of page ``page`` (1-based) of category ``cat_id``'s listing.
+
+    The template may use ``{cat}``, ``{page}``, and the category's ``{slug}`` and ``{section}``
+    from the profile (a new-style listing scheme is unknown on the real portal, PORTAL.md).
+    """
+    slug, section = "", ""
+    for known_id, known_slug, known_section in profile.categories:
+        if known_id == cat_id:
+            slug, section = known_slug, known_section or ""
+    path = profile.listing_url_template.format(cat=cat_id, page=page, slug=slug, section=section)
+    path = re.sub(r"/{2,}", "/", path)
     return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
 
 

@@ -1,0 +1,217 @@
+"""Category listing pages -> ``Listing``: article links in page order, their dates, the next page.
+
+Links are recognized by the portal's article URL patterns (``parsers.urls.is_article_url``), not
+by CSS classes, so a template change does not blind the crawler. Where they are looked for:
+
+1. if the profile's ``listing_item`` selectors match, only inside the containers of those items
+   (every article link there counts, inside an item or not) — menus, "other news" boxes and
+   footers never feed the frontier;
+2. otherwise anywhere in the page except its chrome (header, nav, menus, footer, related news).
+
+The date shown beside a link (``dd/mm/yyyy``) is the first one in the link's item: the matched
+listing item, or else the nearest block ancestor holding a date. The next page comes from the
+profile's ``listing_next`` selectors, else from a pager link whose ``Page=`` is the current page
+plus one on the same path, else there is none.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from parsers.decoding import decode_body
+from parsers.profiles.vksndtc import PROFILE, SiteProfile
+from parsers.records import Listing, ListingItem
+from parsers.urls import canonicalize, is_article_url, listing_page_number
+
+MAX_ITEMS = 5000
+MAX_TITLE_CHARS = 1000
+MAX_SUMMARY_CHARS = 4000
+# Page chrome that may carry article links we must not take as listing items.
+CHROME = (
+    "header",
+    "nav",
+    "footer",
+    "aside",
+    "#header",
+    "#footer",
+    ".menu",
+    ".breadcrumb",
+    ".other-news",
+    ".related-news",
+    ".search-box",
+)
+ITEM_BLOCKS = frozenset({"li", "tr", "article", "div", "section", "dd", "dt", "p", "td"})
+SUMMARY_SELECTORS = (".summary", ".sapo", ".desc", ".description", "p")
+_DATE = re.compile(r"(?<!\d)(\d{1,2})/(\d{1,2})/(\d{4})(?!\d)")
+_SPACE = re.compile(r"\s+")
+
+
+def _clean(text: str | None, limit: int) -> str | None:
+    if not text:
+        return None
+    collapsed = _SPACE.sub(" ", text.replace("\xa0", " ")).strip()
+    return collapsed[:limit] or None
+
+
+def find_date(text: str) -> date | None:
+    """The first valid ``dd/mm/yyyy`` in ``text``."""
+    for match in _DATE.finditer(text):
+        day, month, year = (int(g) for g in match.groups())
+        try:
+            return date(year, month, day)
+        except ValueError:
+            continue
+    return None
+
+
+def _base_url(
+    tree: LexborHTMLParser, url: str, scope_hosts: frozenset[str], profile: SiteProfile
+) -> str:
+    base = tree.css_first("base[href]")
+    href = base.attributes.get("href") if base is not None else None
+    if href:
+        resolved = canonicalize(href, base=url, scope_hosts=scope_hosts, profile=profile)
+        if resolved is not None:
+            return resolved
+    return url
+
+
+def _item_nodes(tree: LexborHTMLParser, profile: SiteProfile) -> list[LexborNode]:
+    for selector in profile.selectors.listing_item:
+        nodes = tree.css(selector)
+        if nodes:
+            return list(nodes)
+    return []
+
+
+def _containers(items: list[LexborNode]) -> list[LexborNode]:
+    seen: set[int] = set()
+    containers: list[LexborNode] = []
+    for item in items:
+        parent = item.parent or item
+        if parent.mem_id not in seen:
+            seen.add(parent.mem_id)
+            containers.append(parent)
+    return containers
+
+
+def _item_of(link: LexborNode, item_ids: set[int], stop: LexborNode | None) -> LexborNode | None:
+    """The listing item holding ``link``, else its nearest block ancestor with a date in it."""
+    node = link.parent
+    fallback: LexborNode | None = None
+    while node is not None and (stop is None or node.mem_id != stop.mem_id):
+        if node.mem_id in item_ids:
+            return node
+        if fallback is None and node.tag in ITEM_BLOCKS and _DATE.search(node.text() or ""):
+            fallback = node
+        if node.tag in ("body", "html"):
+            break
+        node = node.parent
+    return fallback
+
+
+def _summary(item: LexborNode, title: str | None) -> str | None:
+    for selector in SUMMARY_SELECTORS:
+        for node in item.css(selector):
+            text = _clean(node.text(), MAX_SUMMARY_CHARS)
+            if text and text != title and not _DATE.fullmatch(text):
+                return text
+    return None
+
+
+def _collect_links(
+    scopes: list[LexborNode],
+    base: str,
+    scope_hosts: frozenset[str],
+    profile: SiteProfile,
+    item_ids: set[int],
+) -> list[ListingItem]:
+    found: dict[str, ListingItem] = {}
+    for scope in scopes:
+        for link in scope.css("a[href]"):
+            href = link.attributes.get("href") or ""
+            canonical = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
+            if canonical is None or not is_article_url(canonical, profile):
+                continue
+            title = _clean(link.text(), MAX_TITLE_CHARS) or _clean(
+                link.attributes.get("title"), MAX_TITLE_CHARS
+            )
+            previous = found.get(canonical)
+            if previous is not None:
+                if previous.title is None and title is not None:
+                    found[canonical] = ListingItem(
+                        canonical, title, previous.published_on, previous.summary
+                    )
+                continue
+            if len(found) >= MAX_ITEMS:
+                return list(found.values())
+            item = _item_of(link, item_ids, scope if item_ids else None)
+            published = find_date(item.text() or "") if item is not None else None
+            summary = _summary(item, title) if item is not None else None
+            found[canonical] = ListingItem(canonical, title, published, summary)
+    return list(found.values())
+
+
+def _same_path(a: str, b: str) -> bool:
+    return urlsplit(a).path.lower() == urlsplit(b).path.lower()
+
+
+def _next_page(
+    tree: LexborHTMLParser,
+    url: str,
+    base: str,
+    scope_hosts: frozenset[str],
+    profile: SiteProfile,
+) -> str | None:
+    own = canonicalize(url, scope_hosts=scope_hosts, profile=profile) or url
+    for selector in profile.selectors.listing_next:
+        for node in tree.css(selector):
+            href = node.attributes.get("href")
+            if not href:
+                continue
+            target = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
+            if target is not None and target != own and not is_article_url(target, profile):
+                return target
+    wanted = (listing_page_number(url) or 1) + 1
+    for node in tree.css("a[href]"):
+        href = node.attributes.get("href") or ""
+        target = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
+        if (
+            target is not None
+            and listing_page_number(target) == wanted
+            and _same_path(target, own)
+            and not is_article_url(target, profile)
+        ):
+            return target
+    return None
+
+
+def parse_listing(
+    body: bytes,
+    url: str,
+    content_type: str | None,
+    *,
+    scope_hosts: frozenset[str],
+    profile: SiteProfile = PROFILE,
+) -> Listing:
+    """The listing on ``body`` (fetched from ``url``); an unrecognizable page gives no items."""
+    tree = LexborHTMLParser(decode_body(body, content_type))
+    base = _base_url(tree, url, scope_hosts, profile)
+    next_url = _next_page(tree, url, base, scope_hosts, profile)
+    items = _item_nodes(tree, profile)
+    if items:
+        scopes = _containers(items)
+        item_ids = {node.mem_id for node in items}
+    else:
+        for selector in CHROME:
+            for node in tree.css(selector):
+                node.decompose()
+        root = tree.body or tree.root
+        scopes = [root] if root is not None else []
+        item_ids = set()
+    links = _collect_links(scopes, base, scope_hosts, profile, item_ids)
+    return Listing(url=url, items=tuple(links), next_page_url=next_url)
