@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.generator import build_site, edit_article, new_article
+from fixtures.generator import build_site, date_for_id, edit_article, new_article
 from fixtures.layouts import (
     encode_page,
     has_json_ld,
@@ -216,6 +216,27 @@ def test_native_ids_grow_with_dates(site: list[SiteArticle]) -> None:
     assert max(per_month) - min(per_month) < 95 * months  # ~75-90 ids a month since 2022
 
 
+@pytest.mark.parametrize(
+    ("article_id", "day"),
+    [(10106, "28/03/2022"), (11236, "11/05/2023"), (11831, "05/12/2023"), (12123, "23/04/2024"),
+     (12700, "20/12/2024"), (13203, "01/07/2025"), (10745, "18/10/2022"), (7712, "08/11/2019")],
+)  # fmt: skip
+def test_id_line_passes_through_portal_samples(article_id: int, day: str) -> None:
+    assert f"{date_for_id(article_id):%d/%m/%Y}" == day
+
+
+def test_ids_grow_about_80_a_month_since_2022() -> None:
+    # PORTAL.md says "roughly 75-90"; its own samples give ~70 a month across 2024.
+    for year in (2022, 2023, 2024, 2025):
+        ids = [i for i in range(9500, 14600, 5) if date_for_id(i).year == year]
+        assert 65 * 12 <= max(ids) - min(ids) <= 100 * 12, year
+
+
+def test_synthetic_articles_appear_in_office_hours(site: list[SiteArticle]) -> None:
+    for a in site[5:]:
+        assert 7 <= a.published_at.hour < 18 or a.published_at.strftime("%H:%M") == "18:00"
+
+
 def test_migrated_block_runs_against_date_order(site: list[SiteArticle]) -> None:
     old = sorted((a.id, a.published_at) for a in site if a.published_at.year < 2018)
     assert len(old) == 30
@@ -274,8 +295,11 @@ def test_edit_and_new_article_are_deterministic(site: list[SiteArticle]) -> None
     fresh = new_article(7, 14700, when)
     assert fresh == new_article(7, 14700, when) and fresh.id == 14700
     assert fresh.published_at == when
-    avoided = new_article(7, 14700, when, taken_titles={fresh.title})
-    assert avoided.title != fresh.title
+    titled = new_article(7, 14700, when, taken_titles=set())
+    avoided = new_article(7, 14700, when, taken_titles={titled.title})
+    assert avoided.title != titled.title
+    untracked = {new_article(7, i, when).title for i in range(14700, 14760)}
+    assert len(untracked) == 60 and not untracked & {a.title for a in site}
 
 
 # --- Layouts ----------------------------------------------------------------------------------
