@@ -8,10 +8,11 @@ flag for "a blank line came before". They run in this order:
    paragraph, plus (in dumps) the lines wrapped under it while each line ends without a sentence
    end. A toolbar glued in front of caption text is split off the same way. Any toolbar token
    left inside a paragraph is scrubbed at the end, so it never survives.
-2. **Header zone**: among the leading short blocks (≤ 200 chars; the body's first prose ends
-   the zone), the last *masthead marker* (a portal header line, a tools line such as
-   ``Cỡ chữ: Tương phản``, a date-only line, a breadcrumb, the title) and everything before it
-   are chrome. This catches the title line without knowing it: the title sits above the date.
+2. **Header zone**: among the leading blocks up to the body's first prose (a block over 200
+   chars, or a sentence of 8+ words with its final punctuation), the last *masthead marker*
+   (a portal header line, a tools line such as ``Cỡ chữ: Tương phản``, a date-only line, a
+   breadcrumb, the known title) and everything before it are chrome. This catches the title
+   line without knowing it: the title sits above the date.
 3. **Chrome lines** anywhere: tools lines, ``Tìm kiếm``, breadcrumbs, related-news headings.
    Footer lines (``Bản quyền…``, ``Địa chỉ: …``, visit counters) only in the trailing zone,
    where they cannot be a sentence of the article.
@@ -29,8 +30,9 @@ flag for "a blank line came before". They run in this order:
 Risks (said plainly): a short subheading without final punctuation that stands alone in a dump,
 or that directly follows an image in HTML, is taken for a caption. A last paragraph of one to six
 capitalised words is taken for the byline. The header zone drops a short unpunctuated lead that
-stands above a date line. Chrome words are Vietnamese portal vocabulary, matched as whole lines
-only, never inside a sentence.
+stands above a date line. A migrated article's repeated title stays in the text (the ground
+truth keeps it): only a title above the first prose is header. Chrome words are Vietnamese portal
+vocabulary, matched as whole lines only, never inside a sentence.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from parsers.blocks import TOOLBAR_TOKEN, Block, Kind, collapse
 from parsers.dates import parse_date_line
@@ -58,6 +60,7 @@ class CleanResult:
     captions: tuple[str, ...]
     byline: str | None
     images: tuple[str, ...] = ()
+    chrome_dropped: int = 0  # header/chrome/footer blocks removed: a profile body should have none
 
 
 _TOOLBAR_RE = re.compile(
@@ -77,7 +80,7 @@ _TOOL_WORDS = (
 )
 _TOOLS_RE = re.compile(r"^(?:(?:" + _TOOL_WORDS + r")[\s:|/,.·•]*)+$", re.IGNORECASE)
 _NAV_RE = re.compile(
-    r"^(?:tìm kiếm|tin khác|các tin khác|tin liên quan|bài viết liên quan|tin cùng chuyên mục|"
+    r"^(?:tìm kiếm|(?:các )?(?:tin|bài|bài viết) (?:khác|liên quan|cùng chuyên mục)|"
     r"xem thêm|trang chủ|bình luận|ý kiến bạn đọc|tags?|từ khóa|từ khoá)\s*:?\s*(?:\.\.\.|…)?$",
     re.IGNORECASE,
 )
@@ -140,6 +143,11 @@ def _is_heading_like(line: str) -> bool:
     return bool(_NUMBERED_RE.match(line)) or all_caps
 
 
+def _is_prose(line: str) -> bool:
+    """Body text, which ends the header zone: long, or a full sentence of some length."""
+    return len(line) > HEADER_BLOCK_MAX or (ends_sentence(line) and len(line.split()) >= 8)
+
+
 def _is_textual(block: Block) -> bool:
     return block.kind in (Kind.PARA, Kind.HEADING)
 
@@ -162,19 +170,13 @@ def _drop_header(blocks: list[Block], title_key: str | None) -> list[Block]:
     for i, block in enumerate(blocks[:HEADER_SCAN_BLOCKS]):
         if block.kind is Kind.IMAGE:
             continue
-        if not _is_textual(block) or len(block.text) > HEADER_BLOCK_MAX:
+        if not _is_textual(block):
             break
         if _is_masthead_marker(block, title_key):
             last_marker = i
-    rest = blocks[last_marker + 1 :]
-    # A title repeated at the top of the body (migrated articles) goes too.
-    if title_key is not None:
-        rest = [
-            b
-            for i, b in enumerate(rest)
-            if not (i < 3 and _is_textual(b) and _key(b.text) == title_key)
-        ]
-    return rest
+        elif _is_prose(block.text):
+            break
+    return blocks[last_marker + 1 :]
 
 
 def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
@@ -301,11 +303,13 @@ def apply_rules(
     items = [b for b in blocks if b.kind is Kind.IMAGE or b.text]
     title_key = _key(title) if title else None
     items = _take_toolbar_captions(items)
+    before = len(items)
     items = _drop_header(items, title_key)
     items = _drop_chrome(items)
     items, byline = _split_tail(items)
+    chrome_dropped = before - len(items) - (1 if byline else 0)
     items = _loose_caption_groups(items) if dump else _captions_after_images(items)
-    return _assemble(items, byline)
+    return replace(_assemble(items, byline), chrome_dropped=chrome_dropped)
 
 
 def _assemble(items: Sequence[Block], byline: str | None) -> CleanResult:

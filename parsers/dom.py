@@ -1,0 +1,255 @@
+"""A body container (selectolax node) → blocks: paragraphs, lists, tables, images, captions.
+
+The walk is iterative (an explicit stack with a depth cap), so hostile nesting cannot blow the
+recursion limit. It stays fast by letting lexbor do the per-character work: ``<br>`` elements
+are swapped once for a private-use marker, and every *leaf block* (a block element with no block
+or image inside) is read with one ``.text()`` call; Python only visits the block skeleton.
+
+Markup → blocks:
+- text runs and leaf blocks are paragraphs; ``<br><br>`` splits a paragraph, a single ``<br>``
+  is a space (it wraps a line, it does not end one);
+- ``ul``/``ol`` → one LIST block of ``- item`` lines;
+- a table holding an image and little text is an *image table* (the portal editor's three
+  rows: toolbar, image, caption): IMAGE + CAPTION, the toolbar row dropped;
+- a table of plain cells is a data table: one ``a | b`` line per row; any other table is
+  layout and is walked through;
+- ``figure`` → IMAGE blocks + its ``figcaption`` as CAPTION; ``img`` elsewhere → IMAGE;
+- with ``drop_link_lists`` (generic path), blocks that are mostly link text are dropped
+  (related-news lists, menus that slipped into the container).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from selectolax.lexbor import LexborNode
+
+from parsers.blocks import TOOLBAR_TOKEN, Block, Kind, collapse
+from parsers.errors import PageTooComplex
+
+BR_MARK = "\ue000"
+IMG_MARK = "\ue001"
+DEFAULT_MAX_DEPTH = 400
+IMAGE_TABLE_MAX_TEXT = 600
+LINK_DENSITY_MAX = 0.6
+
+SKIP_TAGS = frozenset(
+    {"script", "style", "noscript", "template", "iframe", "svg", "object", "embed", "button",
+     "select", "input", "textarea", "head", "title", "meta", "link", "canvas", "video",
+     "audio", "map", "form-control", "-comment", "!doctype"}
+)  # fmt: skip
+BLOCK_TAGS = frozenset(
+    {"p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "blockquote",
+     "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead",
+     "tbody", "tfoot", "tr", "td", "th", "caption", "figure", "figcaption", "pre", "address",
+     "form", "fieldset", "center", "hr", "body", "html", "details", "summary", "legend"}
+)  # fmt: skip
+HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# Anything inside that is not plain inline text: the node cannot be read with one .text().
+# (lexbor's ``node.css`` matches the node itself as well as its descendants.)
+STRUCTURE_SELECTOR = ",".join(sorted(BLOCK_TAGS - {"html", "body"} | {"img"}))
+_PARAGRAPH_SPLIT_RE = re.compile(BR_MARK + r"\s*(?:" + BR_MARK + r"\s*)+")
+
+
+def mark_breaks(container: LexborNode) -> None:
+    """Swap every ``<br>`` for a marker character, so ``.text()`` keeps line breaks."""
+    for br in container.css("br"):
+        br.replace_with(BR_MARK)
+
+
+def _paragraphs(raw: str) -> list[str]:
+    out = []
+    for part in _PARAGRAPH_SPLIT_RE.split(raw):
+        text = collapse(part.replace(BR_MARK, " "))
+        if text:
+            out.append(text)
+    return out
+
+
+def _caption_text(raw: str) -> str:
+    return collapse(raw.replace(BR_MARK, " "))
+
+
+def _link_density(node: LexborNode, text_len: int) -> float:
+    if text_len == 0:
+        return 0.0
+    linked = sum(len(collapse(a.text())) for a in node.css("a"))
+    return linked / text_len
+
+
+class _Walker:
+    def __init__(
+        self,
+        resolve: Callable[[str], str],
+        *,
+        url: str,
+        max_depth: int,
+        drop_link_lists: bool,
+    ) -> None:
+        self.resolve = resolve
+        self.url = url
+        self.max_depth = max_depth
+        self.drop_link_lists = drop_link_lists
+        self.blocks: list[Block] = []
+        self.inline: list[str] = []
+        self.inline_images: list[str] = []
+
+    # -- output ---------------------------------------------------------------------------
+    def flush(self) -> None:
+        if not self.inline and not self.inline_images:
+            return
+        raw = "".join(self.inline)
+        self.inline.clear()
+        images, self.inline_images = self.inline_images, []
+        for src in images:
+            self.blocks.append(Block(Kind.IMAGE, src=src))
+        for text in _paragraphs(raw):
+            self.blocks.append(Block(Kind.PARA, text))
+
+    def image(self, node: LexborNode) -> str | None:
+        src = node.attributes.get("src") or node.attributes.get("data-src")
+        return self.resolve(src.strip()) if src and src.strip() else None
+
+    def paragraph_node(self, node: LexborNode, kind: Kind) -> None:
+        raw = node.text()
+        texts = _paragraphs(raw)
+        if not texts:
+            return
+        if self.drop_link_lists and node.css_first("a") is not None:
+            total = sum(len(t) for t in texts)
+            if _link_density(node, total) > LINK_DENSITY_MAX:
+                return
+        emphasized = False
+        if self.blocks and self.blocks[-1].kind is Kind.IMAGE and len(texts) == 1:
+            italic = collapse("".join(n.text() for n in node.css("em, i")).replace(BR_MARK, " "))
+            emphasized = bool(italic) and italic == texts[0]
+        for text in texts:
+            self.blocks.append(Block(kind, text, emphasized=emphasized))
+
+    # -- special blocks -----------------------------------------------------------------
+    def list_block(self, node: LexborNode) -> None:
+        items = [_caption_text(li.text()) for li in node.iter() if li.tag == "li"]
+        items = [i for i in items if i]
+        if not items:
+            return
+        if self.drop_link_lists and node.css_first("a") is not None:
+            total = sum(len(i) for i in items)
+            if _link_density(node, total) > LINK_DENSITY_MAX:
+                return
+        self.blocks.append(Block(Kind.LIST, "\n".join(f"- {i}" for i in items)))
+
+    def table(self, node: LexborNode, depth: int, stack: list[Any]) -> None:
+        images = node.css("img")
+        nested = len(node.css("table")) > 1  # css() matches the node itself too
+        if images and not nested:
+            text = collapse(node.text().replace(BR_MARK, " "))
+            if len(text) <= IMAGE_TABLE_MAX_TEXT:
+                self.image_table(node)
+                return
+        if not nested and not images and node.css_first("p, div, ul, ol, h1, h2, h3, h4") is None:
+            self.data_table(node)
+            return
+        self.push_children(node, depth, stack)
+
+    def image_table(self, node: LexborNode) -> None:
+        caption: list[str] = []
+        for row in node.css("tr"):
+            text = _caption_text(row.text())
+            imgs = row.css("img")
+            for img in imgs:
+                src = self.image(img)
+                if src:
+                    self.blocks.append(Block(Kind.IMAGE, src=src))
+            if not text or "".join(text.split()).lower() == TOOLBAR_TOKEN:
+                continue
+            caption.append(text)
+        if caption:
+            self.blocks.append(Block(Kind.CAPTION, " ".join(caption)))
+
+    def data_table(self, node: LexborNode) -> None:
+        rows = []
+        for row in node.css("tr"):
+            cells = [_caption_text(c.text()) for c in row.iter() if c.tag in ("td", "th")]
+            if any(cells):
+                rows.append(" | ".join(cells))
+        if rows:
+            self.blocks.append(Block(Kind.TABLE, "\n".join(rows)))
+
+    def figure(self, node: LexborNode) -> None:
+        for img in node.css("img"):
+            src = self.image(img)
+            if src:
+                self.blocks.append(Block(Kind.IMAGE, src=src))
+        caption = node.css_first("figcaption")
+        if caption is not None:
+            text = _caption_text(caption.text())
+            if text:
+                self.blocks.append(Block(Kind.CAPTION, text))
+
+    # -- the walk -------------------------------------------------------------------------
+    def push_children(self, node: LexborNode, depth: int, stack: list[Any]) -> None:
+        if depth >= self.max_depth:
+            raise PageTooComplex(self.url, f"nesting deeper than {self.max_depth}")
+        stack.append(("end", node, depth))
+        children = list(node.iter(include_text=True))
+        stack.extend(("node", child, depth + 1) for child in reversed(children))
+
+    def walk(self, root: LexborNode) -> list[Block]:
+        stack: list[Any] = []
+        self.push_children(root, 0, stack)
+        while stack:
+            action, node, depth = stack.pop()
+            if action == "end":
+                if node.tag in BLOCK_TAGS:
+                    self.flush()
+                continue
+            self.visit(node, depth, stack)
+        self.flush()
+        return self.blocks
+
+    def visit(self, node: LexborNode, depth: int, stack: list[Any]) -> None:
+        if node.is_text_node:
+            self.inline.append(node.text_content or "")
+            return
+        tag = node.tag
+        if tag is None or tag in SKIP_TAGS or not node.is_element_node:
+            return
+        if tag == "img":
+            src = self.image(node)
+            if src:
+                self.inline_images.append(src)
+            return
+        if tag not in BLOCK_TAGS:  # inline element
+            if node.css_first(STRUCTURE_SELECTOR) is None:
+                self.inline.append(node.text())
+            else:
+                stack.extend(("node", c, depth + 1) for c in reversed(list(node.iter(True))))
+            return
+        self.flush()
+        if tag in ("ul", "ol"):
+            self.list_block(node)
+        elif tag == "table":
+            self.table(node, depth, stack)
+        elif tag == "figure":
+            self.figure(node)
+        elif tag == "hr":
+            return
+        elif len(node.css(STRUCTURE_SELECTOR)) <= 1:  # only itself: a leaf block
+            self.paragraph_node(node, Kind.HEADING if tag in HEADING_TAGS else Kind.PARA)
+        else:
+            self.push_children(node, depth, stack)
+
+
+def walk_blocks(
+    container: LexborNode,
+    resolve: Callable[[str], str],
+    *,
+    url: str,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    drop_link_lists: bool = False,
+) -> list[Block]:
+    """Blocks of ``container`` in page order (call ``mark_breaks`` on it first)."""
+    walker = _Walker(resolve, url=url, max_depth=max_depth, drop_link_lists=drop_link_lists)
+    return walker.walk(container)
