@@ -274,7 +274,10 @@ def _title(tree: LexborHTMLParser, profile: SiteProfile) -> str | None:
     if node is None:
         return None
     text = collapse(node.text())
-    return _SITE_SUFFIX_RE.sub("", text) or text or None
+    stripped = _SITE_SUFFIX_RE.sub("", text)
+    if stripped != text and tree.body is not None and text in collapse(tree.body.text()):
+        return text  # the page prints the whole <title>: the "suffix" is part of the title
+    return stripped or text or None
 
 
 def _is_error_page(tree: LexborHTMLParser, title: str | None) -> bool:
