@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from parsers.records import Article
+
 
 class UrlState(StrEnum):
     PENDING = "pending"  # known, never fetched (or returned to the frontier on shutdown)
@@ -77,3 +79,28 @@ class RunCounters:
     failures: int = 0
     skipped: int = 0
     extra: tuple[tuple[str, int], ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRequest:
+    """One item of ``SqliteStore.store_articles``: the arguments of ``store_article``."""
+
+    article: Article
+    raw: RawPage
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedPage:
+    """An archived article page, with the version its URL maps to now (for ``reparse``)."""
+
+    page_id: int
+    url: str
+    final_url: str
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    fetched_at: datetime
+    article_id: int | None  # the current version of the article the URL maps to, if any
+    content_hash: str | None  # that version's hash

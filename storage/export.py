@@ -1,0 +1,354 @@
+"""The corpus export: one ``{seq:03d}_{hash16}.txt`` per article version, plus a manifest.
+
+A file holds exactly the article's ``text`` (UTF-8, no trailing newline), like the seeds. Its name
+is built only from ``seq`` and the content hash (checked to be hex), so nothing a page says can
+choose a path. ``DIR/manifest.jsonl`` gets one JSON line per file written, after the file is in
+place; the manifest is therefore the export's state: a later run writes only what it does not
+list, and rewrites a listed file that went missing without listing it twice. Files are written
+under a temporary name in the same directory and renamed, so a reader never sees half a file. A
+torn last manifest line (a crash mid-write) is cut off at the next run. ``DIR/.export.lock``
+keeps two exports out of one directory.
+
+The reader connection reads one snapshot (a read transaction) while a crawler keeps writing:
+first the ``seq``/hash of every matching row, then full rows only for the files to write, in
+chunks, so memory stays flat whatever the corpus size.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+from storage.errors import ExportError, translate_os_error, translate_sqlite_error
+from storage.values import strings_from_json
+
+MANIFEST_NAME = "manifest.jsonl"
+LOCK_NAME = ".export.lock"
+FILE_NAME_RE = re.compile(r"^\d{3,}_[0-9a-f]{16}\.txt$")
+_HASH_RE = re.compile(r"^[0-9a-f]{16,}$")
+_TEMP_RE = re.compile(r"^\.\d{3,}_[0-9a-f]{16}\.txt\.\d+\.tmp$")
+_CHUNK = 500
+_FLUSH_EVERY = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFilter:
+    after_seq: int | None = None  # only versions with a larger seq
+    since: date | None = None  # only articles published that day or later (local date)
+    include_superseded: bool = False  # every version, not only the current ones
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReport:
+    matched: int  # versions matching the filter
+    written: int  # new files (each with a manifest line)
+    restored: int  # listed in the manifest but missing on disk: rewritten, not relisted
+    skipped: int  # already exported
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedArticle:
+    """One article version as the export sees it."""
+
+    seq: int
+    content_hash: str
+    canonical_url: str
+    aliases: tuple[str, ...]
+    title: str
+    published_at: str | None
+    author: str | None
+    category: str | None
+    captions: tuple[str, ...]
+    images: tuple[str, ...]
+    extractor: str
+    is_current: bool
+    supersedes: str | None  # file name of the version this one replaced
+    superseded_by: str | None
+    reverts_to: str | None  # file name of the older version whose text this one restores
+    stored_at: str
+    text: str
+
+    @property
+    def file_name(self) -> str:
+        return corpus_file_name(self.seq, self.content_hash)
+
+    def manifest_entry(self, *, with_text: bool = False) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "file": self.file_name,
+            "seq": self.seq,
+            "content_hash": self.content_hash,
+            "canonical_url": self.canonical_url,
+            "aliases": list(self.aliases),
+            "title": self.title,
+            "published_at": self.published_at,
+            "author": self.author,
+            "category": self.category,
+            "captions": list(self.captions),
+            "images": list(self.images),
+            "extractor": self.extractor,
+            "is_current": self.is_current,
+            "supersedes": self.supersedes,
+            "superseded_by": self.superseded_by,
+            "reverts_to": self.reverts_to,
+            "stored_at": self.stored_at,
+        }
+        if with_text:
+            entry["text"] = self.text
+        return entry
+
+
+def corpus_file_name(seq: int, content_hash: str) -> str:
+    """``f"{seq:03d}_{content_hash[:16]}.txt"``; refuses anything but a hex hash."""
+    if seq < 0 or not _HASH_RE.match(content_hash):
+        raise ValueError(f"not a corpus name: seq={seq!r} hash={content_hash[:40]!r}")
+    return f"{seq:03d}_{content_hash[:16]}.txt"
+
+
+def _link(seq: int | None, digest: str | None) -> str | None:
+    return None if seq is None or digest is None else corpus_file_name(seq, digest)
+
+
+_ROW_SQL = """
+SELECT a.seq, a.content_hash, a.canonical_url, a.title, a.published_at, a.author, a.category,
+       a.captions, a.images, a.extractor, a.is_current, a.created_at, a.text,
+       prev.seq, prev.content_hash, next.seq, next.content_hash, rev.seq, rev.content_hash,
+       (SELECT json_group_array(url)
+          FROM (SELECT url FROM article_urls WHERE root_id = a.root_id ORDER BY url))
+FROM articles a
+LEFT JOIN articles prev ON prev.id = a.supersedes
+LEFT JOIN articles next ON next.id = a.superseded_by
+LEFT JOIN articles rev ON rev.id = a.reverts_to
+"""
+
+
+def _where(filt: ExportFilter) -> tuple[str, list[Any]]:
+    clauses = ["a.seq > ?"]
+    params: list[Any] = [filt.after_seq if filt.after_seq is not None else -1]
+    if not filt.include_superseded:
+        clauses.append("a.is_current = 1")
+    if filt.since is not None:
+        # The local publication day as the portal shows it; undated articles by storage day.
+        clauses.append("substr(coalesce(a.published_at, a.created_at), 1, 10) >= ?")
+        params.append(filt.since.isoformat())
+    return " WHERE " + " AND ".join(clauses), params
+
+
+def _article(row: sqlite3.Row | tuple[Any, ...]) -> ExportedArticle:
+    urls: list[str] = json.loads(row[19]) if row[19] else []
+    return ExportedArticle(
+        seq=row[0],
+        content_hash=row[1],
+        canonical_url=row[2],
+        aliases=tuple(u for u in urls if u != row[2]),
+        title=row[3],
+        published_at=row[4],
+        author=row[5],
+        category=row[6],
+        captions=strings_from_json(row[7]),
+        images=strings_from_json(row[8]),
+        extractor=row[9],
+        is_current=bool(row[10]),
+        stored_at=row[11],
+        text=row[12],
+        supersedes=_link(row[13], row[14]),
+        superseded_by=_link(row[15], row[16]),
+        reverts_to=_link(row[17], row[18]),
+    )
+
+
+def iter_articles(conn: sqlite3.Connection, filt: ExportFilter) -> Iterator[ExportedArticle]:
+    """Matching versions in ``seq`` order, streamed from one query."""
+    where, params = _where(filt)
+    try:
+        for row in conn.execute(_ROW_SQL + where + " ORDER BY a.seq", params):
+            yield _article(row)
+    except sqlite3.Error as exc:
+        raise translate_sqlite_error(exc, _db_path(conn)) from exc
+
+
+def export_jsonl(conn: sqlite3.Connection, stream: IO[str], filt: ExportFilter) -> int:
+    """One JSON object per version (text included) per line; returns how many."""
+    count = 0
+    for article in iter_articles(conn, filt):
+        stream.write(json.dumps(article.manifest_entry(with_text=True), ensure_ascii=False))
+        stream.write("\n")
+        count += 1
+    return count
+
+
+def export_corpus(conn: sqlite3.Connection, out_dir: Path, filt: ExportFilter) -> ExportReport:
+    """Write the missing ``.txt`` files of matching versions into ``out_dir``; idempotent."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise translate_os_error(exc, out_dir) from exc
+    with _locked(out_dir):
+        _remove_stale_temps(out_dir)
+        manifest_path = out_dir / MANIFEST_NAME
+        listed = _read_manifest(manifest_path)
+        on_disk = {entry.name for entry in os.scandir(out_dir) if FILE_NAME_RE.match(entry.name)}
+        try:
+            conn.execute("BEGIN")  # one snapshot for both passes
+            try:
+                report = _export_snapshot(conn, out_dir, manifest_path, listed, on_disk, filt)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise translate_sqlite_error(exc, _db_path(conn)) from exc
+        _fsync_dir(out_dir)
+    return report
+
+
+def _export_snapshot(
+    conn: sqlite3.Connection,
+    out_dir: Path,
+    manifest_path: Path,
+    listed: set[str],
+    on_disk: set[str],
+    filt: ExportFilter,
+) -> ExportReport:
+    where, params = _where(filt)
+    todo: list[int] = []
+    matched = 0
+    for seq, digest in conn.execute(
+        "SELECT a.seq, a.content_hash FROM articles a" + where + " ORDER BY a.seq", params
+    ):
+        matched += 1
+        name = corpus_file_name(seq, digest)
+        if name not in listed or name not in on_disk:
+            todo.append(seq)
+    written = restored = 0
+    try:
+        with open(manifest_path, "a", encoding="utf-8") as manifest:
+            for start in range(0, len(todo), _CHUNK):
+                chunk = todo[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    _ROW_SQL + f" WHERE a.seq IN ({marks}) ORDER BY a.seq", chunk
+                ).fetchall()
+                for row in rows:
+                    article = _article(row)
+                    name = article.file_name
+                    _write_atomically(out_dir, name, article.text.encode("utf-8"))
+                    if name in listed:
+                        restored += 1
+                        continue
+                    line = json.dumps(article.manifest_entry(), ensure_ascii=False)
+                    manifest.write(line + "\n")
+                    listed.add(name)
+                    written += 1
+                    if written % _FLUSH_EVERY == 0:
+                        manifest.flush()
+            manifest.flush()
+            os.fsync(manifest.fileno())
+    except OSError as exc:
+        raise translate_os_error(exc, getattr(exc, "filename", None) or out_dir) from exc
+    return ExportReport(
+        matched=matched, written=written, restored=restored, skipped=matched - len(todo)
+    )
+
+
+def _write_atomically(out_dir: Path, name: str, data: bytes) -> None:
+    temp = out_dir / f".{name}.{os.getpid()}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.replace(temp, out_dir / name)
+
+
+def _read_manifest(path: Path) -> set[str]:
+    """File names the manifest lists; a torn last line (no newline) is cut off first."""
+    listed: set[str] = set()
+    try:
+        with open(path, "r+b") as handle:
+            good_end = 0
+            for number, line in enumerate(handle, start=1):
+                if not line.endswith(b"\n"):
+                    break  # torn by a crash: dropped below
+                try:
+                    entry = json.loads(line)
+                    name = entry["file"]
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ExportError(
+                        path, f"manifest line {number} is not an entry ({exc})"
+                    ) from exc
+                if not isinstance(name, str) or not FILE_NAME_RE.match(name):
+                    raise ExportError(path, f"manifest line {number} names no corpus file")
+                listed.add(name)
+                good_end += len(line)
+            handle.truncate(good_end)
+    except FileNotFoundError:
+        return listed
+    except OSError as exc:
+        raise translate_os_error(exc, path) from exc
+    return listed
+
+
+def _remove_stale_temps(out_dir: Path) -> None:
+    """Temporary files left by a killed export (the lock says no export is running)."""
+    for entry in os.scandir(out_dir):
+        if _TEMP_RE.match(entry.name):
+            os.unlink(entry.path)
+
+
+@contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    path = out_dir / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise translate_os_error(exc, path) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ExportError(out_dir, "another export is writing into this directory") from exc
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _db_path(conn: sqlite3.Connection) -> str:
+    """The file behind ``conn``, for error messages."""
+    row = conn.execute("PRAGMA database_list").fetchone()
+    return str(row[2]) if row else "<database>"
+
+
+def export_jsonl_file(conn: sqlite3.Connection, path: Path, filt: ExportFilter) -> int:
+    """``export_jsonl`` into ``path``, written under a temporary name and renamed at the end."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temp, "w", encoding="utf-8") as stream:
+            count = export_jsonl(conn, stream, filt)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise translate_os_error(exc, path) from exc
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return count

@@ -1,0 +1,219 @@
+"""The database schema, its migrations, and the connection settings every connection uses.
+
+The schema version lives in ``PRAGMA user_version``: migration ``n`` (1-based) brings a database
+from version ``n - 1`` to ``n``. Each migration runs in one ``BEGIN IMMEDIATE`` transaction that
+also sets the version, and the version is re-read inside that transaction, so two processes
+opening a fresh file at once migrate it once. Append migrations; never edit a released one.
+
+Tables:
+- ``urls``: the frontier, one row per canonical URL ever seen (state, HTTP validators, retries).
+- ``pages``: the raw archive, one row per distinct body fetched for a URL (compressed).
+- ``articles``: one row per article *version*. ``root_id`` is the first version of the chain
+  (the article's identity), ``supersedes``/``superseded_by`` link the chain, exactly one version
+  per chain is current. ``seq`` is given once, increasing; the export names files after it.
+- ``article_urls``: every URL (fetched or canonical) that maps to an article chain.
+- ``runs``: crawl runs with their counters. ``failures``: a log of failed fetches by reason.
+
+Links between articles are ``DEFERRABLE INITIALLY DEFERRED`` so a batch can write a chain in
+any order and have foreign keys checked at commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+
+from storage.errors import DatabaseMissing, SchemaMismatch, StorageError, translate_sqlite_error
+
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+DEFAULT_CACHE_KIB = 65_536
+
+_DEFERRED = "DEFERRABLE INITIALLY DEFERRED"
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        f"""
+        CREATE TABLE urls (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('article', 'listing', 'other')),
+            state TEXT NOT NULL
+                CHECK (state IN ('pending', 'fetched', 'failed', 'gone', 'skipped')),
+            http_status INTEGER,
+            etag TEXT,
+            last_modified TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_retry_at TEXT,
+            listed_on TEXT,
+            first_seen_at TEXT NOT NULL,
+            last_fetched_at TEXT,
+            article_id INTEGER REFERENCES articles (id) {_DEFERRED},
+            article_key TEXT
+        )
+        """,
+        "CREATE INDEX urls_due ON urls (state, next_retry_at, first_seen_at)",
+        """
+        CREATE TABLE pages (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            final_url TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            headers TEXT NOT NULL,
+            codec TEXT NOT NULL CHECK (codec IN ('zlib', 'identity')),
+            body BLOB NOT NULL,
+            body_size INTEGER NOT NULL,
+            body_sha256 TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('article', 'listing', 'other')),
+            UNIQUE (url, body_sha256)
+        )
+        """,
+        "CREATE INDEX pages_fetched ON pages (fetched_at)",
+        f"""
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            root_id INTEGER NOT NULL REFERENCES articles (id) {_DEFERRED},
+            content_hash TEXT NOT NULL CHECK (length(content_hash) >= 16),
+            url TEXT NOT NULL,
+            canonical_url TEXT NOT NULL,
+            article_key TEXT,
+            title TEXT NOT NULL,
+            published_at TEXT,
+            published_utc TEXT,
+            author TEXT,
+            category TEXT,
+            text TEXT NOT NULL,
+            captions TEXT NOT NULL,
+            images TEXT NOT NULL,
+            extractor TEXT NOT NULL,
+            supersedes INTEGER REFERENCES articles (id) {_DEFERRED},
+            superseded_by INTEGER REFERENCES articles (id) {_DEFERRED},
+            reverts_to INTEGER REFERENCES articles (id) {_DEFERRED},
+            is_current INTEGER NOT NULL CHECK (is_current IN (0, 1)),
+            page_id INTEGER REFERENCES pages (id) {_DEFERRED},
+            created_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX articles_hash ON articles (content_hash)",
+        # One current version per text: two chains never both hold the same current text.
+        "CREATE UNIQUE INDEX articles_current_hash ON articles (content_hash) WHERE is_current = 1",
+        "CREATE INDEX articles_root ON articles (root_id, is_current)",
+        """CREATE INDEX articles_current_key ON articles (article_key)
+           WHERE is_current = 1 AND article_key IS NOT NULL""",
+        "CREATE INDEX articles_published ON articles (published_utc) WHERE is_current = 1",
+        f"""
+        CREATE TABLE article_urls (
+            url TEXT PRIMARY KEY,
+            root_id INTEGER NOT NULL REFERENCES articles (id) {_DEFERRED},
+            content_hash TEXT,  -- the hash this URL showed when last fetched (NULL: never)
+            first_seen_at TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX article_urls_root ON article_urls (root_id)",
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            ok INTEGER,
+            error TEXT,
+            counters TEXT
+        )
+        """,
+        """
+        CREATE TABLE failures (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            http_status INTEGER,
+            permanent INTEGER NOT NULL,
+            at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX failures_reason ON failures (reason)",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connection_pragmas(busy_timeout_ms: int) -> tuple[str, ...]:
+    """Per-connection settings (``journal_mode`` is persistent and set separately)."""
+    return (
+        "PRAGMA foreign_keys = ON",
+        f"PRAGMA busy_timeout = {int(busy_timeout_ms)}",
+        # In WAL mode NORMAL loses at most the last transactions on power loss, never integrity.
+        "PRAGMA synchronous = NORMAL",
+        f"PRAGMA cache_size = -{DEFAULT_CACHE_KIB}",
+        "PRAGMA temp_store = MEMORY",
+    )
+
+
+async def prepare_writer(conn: aiosqlite.Connection, path: Path, busy_timeout_ms: int) -> None:
+    """Set WAL and the pragmas, then migrate to ``SCHEMA_VERSION``."""
+    async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+        row = await cursor.fetchone()
+    if row is None or str(row[0]).lower() != "wal":
+        raise StorageError(path, f"cannot switch the database to WAL (got {row!r})")
+    for pragma in connection_pragmas(busy_timeout_ms):
+        await conn.execute(pragma)
+    await migrate(conn, path)
+
+
+async def _user_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+async def migrate(conn: aiosqlite.Connection, path: Path) -> int:
+    """Apply missing migrations; returns the version before. Idempotent."""
+    before = await _user_version(conn)
+    if before > SCHEMA_VERSION:
+        raise SchemaMismatch(path, before, SCHEMA_VERSION)
+    version = before
+    while version < SCHEMA_VERSION:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = await _user_version(conn)  # another process may have migrated meanwhile
+            if version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    await conn.execute(statement)
+                version += 1
+                await conn.execute(f"PRAGMA user_version = {version}")
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+    return before
+
+
+def open_reader(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """A synchronous, query-only connection for export and stats, separate from the writer.
+
+    WAL lets it read a consistent snapshot while a daemon writes. It never creates the file and
+    never migrates: a database not migrated to this version is refused.
+    """
+    if not path.is_file():
+        raise DatabaseMissing(path)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            for pragma in connection_pragmas(busy_timeout_ms):
+                conn.execute(pragma)
+            conn.execute("PRAGMA query_only = ON")
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        except BaseException:
+            conn.close()
+            raise
+    except sqlite3.Error as exc:
+        raise translate_sqlite_error(exc, path) from exc
+    if found != SCHEMA_VERSION:
+        conn.close()
+        raise SchemaMismatch(path, found, SCHEMA_VERSION)
+    return conn

@@ -1,0 +1,82 @@
+"""How Python values are written to and read from SQLite columns.
+
+Instants are stored as fixed-width UTC ISO strings (``2024-06-17T03:00:00.000000+00:00``) so that
+text comparison is time comparison and indexes on them work. A naive datetime is taken to be UTC.
+A publication time keeps the offset the parser gave (the portal's local day matters for
+``--since``); its UTC form is stored beside it for comparisons.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from urllib.parse import parse_qsl, urlsplit
+
+# The portal's article number (the ``t{id}`` of new URLs, ``ItemID`` of legacy and print URLs).
+# One number names one article whatever the URL form, so a legacy URL of a stored article is
+# recognised as the same article (see PORTAL.md). Patterns are data: (path regex, query key).
+ARTICLE_KEY_PATH = re.compile(r"-[ds]\d+-t(?P<id>\d+)\.html$")
+ARTICLE_KEY_QUERY_PATHS = re.compile(
+    r"^/(?:tintuc/Pages/lists\.aspx|UserControls/Publishing/News/BinhLuan/pFormPrint\.aspx)$",
+    re.IGNORECASE,
+)
+
+
+def ts_to_db(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def opt_ts_to_db(value: datetime | None) -> str | None:
+    return None if value is None else ts_to_db(value)
+
+
+def ts_from_db(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def opt_ts_from_db(value: str | None) -> datetime | None:
+    return None if value is None else ts_from_db(value)
+
+
+def published_to_db(value: datetime | None) -> tuple[str | None, str | None]:
+    """(as given, UTC) forms of a publication time."""
+    if value is None:
+        return None, None
+    return value.isoformat(), ts_to_db(value)
+
+
+def opt_date_to_db(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def opt_date_from_db(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def strings_to_json(values: Sequence[str]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def strings_from_json(value: str) -> tuple[str, ...]:
+    loaded = json.loads(value)
+    if not isinstance(loaded, list) or not all(isinstance(v, str) for v in loaded):
+        raise ValueError(f"expected a JSON list of strings, got {value[:80]!r}")
+    return tuple(loaded)
+
+
+def article_key(url: str) -> str | None:
+    """The portal's article number in ``url``, when the URL form carries one."""
+    parts = urlsplit(url)
+    found = ARTICLE_KEY_PATH.search(parts.path)
+    if found:
+        return str(int(found.group("id")))
+    if ARTICLE_KEY_QUERY_PATHS.match(parts.path):
+        for key, value in parse_qsl(parts.query):
+            if key.lower() == "itemid" and value.isdigit():
+                return str(int(value))
+    return None
