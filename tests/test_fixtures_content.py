@@ -257,6 +257,10 @@ def test_site_covers_categories_forms_lists_tables_and_spellings(site: list[Site
     images = [b for b in blocks if isinstance(b, Image)]
     assert {b.form for b in images} == {"toolbar_table", "figure", "caption_paragraph"}
     assert any(len(b.caption_lines) >= 2 for b in images if b.form != "caption_paragraph")
+    for a in site:
+        srcs = [b.src for b in a.blocks if isinstance(b, Image)]
+        month = f"{a.published_at.year}/{a.published_at.month:02d}"
+        assert srcs == [f"/Uploads/images/{month}/{a.id}_{n}.jpg" for n in range(1, len(srcs) + 1)]
     assert any(isinstance(b, ListBlock) for b in blocks)
     assert any(isinstance(b, Table) for b in blocks)
     text = " ".join(expected_text(a.blocks) for a in site[5:])
