@@ -41,7 +41,7 @@ from fixtures.model import (
     expected_captions,
     expected_text,
 )
-from fixtures.seed_articles import VN_TZ, seed_articles
+from fixtures.seed_articles import VN_TZ, first_sentence, seed_articles
 from fixtures.urls import (
     CATEGORIES,
     SERIES_ANNIVERSARY,
@@ -187,6 +187,12 @@ def test_seed_metadata() -> None:
     wrapped = [b.caption_lines for b in seeds[4].blocks if isinstance(b, Image)]
     assert [len(lines) for lines in wrapped] == [1, 3, 2, 2]
     assert all(a.summary and a.summary in expected_text(a.blocks) for a in seeds)
+
+
+def test_summary_is_the_first_sentence() -> None:
+    assert first_sentence("Một câu… đồng chí nói. Đảng uỷ họp.") == "Một câu… đồng chí nói."
+    assert first_sentence("Số 1.400m2. “Trích” sau.") == "Số 1.400m2."
+    assert first_sentence("Không có dấu chấm") == "Không có dấu chấm"
 
 
 # --- Generator --------------------------------------------------------------------------------
