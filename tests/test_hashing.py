@@ -1,0 +1,54 @@
+"""Content hash: one hash for both tone spellings and any whitespace, different for real edits."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from parsers.hashing import canonical_form, content_hash, fold_tone_placement
+
+
+def test_folds_both_spellings_to_one() -> None:
+    assert fold_tone_placement("hoà hợp, thuý, khoẻ") == fold_tone_placement("hòa hợp, thúy, khỏe")
+    assert fold_tone_placement("HOÀ, Uỷ ban, QUÝ") == fold_tone_placement("HÒA, Ủy ban, QÚY")
+
+
+def test_text_differences_still_change_the_hash() -> None:
+    assert content_hash("Hòa bình") != content_hash("Hòa bình.")
+    assert content_hash("thủy") != content_hash("thùy")
+
+
+def test_whitespace_and_normalization_do_not_matter() -> None:
+    nfc = "Đảng uỷ Văn phòng\n\nhoà hợp"
+    nfd = unicodedata.normalize("NFD", "Đảng  ủy Văn\u00a0phòng hòa   hợp")
+    assert content_hash(nfc) == content_hash(nfd)
+    assert canonical_form(nfc) == canonical_form(nfd)
+
+
+def test_hash_is_sha256_hex() -> None:
+    value = content_hash("a")
+    assert len(value) == 64 and int(value, 16) >= 0
+
+
+OLD_NEW = [("oà", "òa"), ("oá", "óa"), ("oả", "ỏa"), ("oã", "õa"), ("oạ", "ọa"), ("oè", "òe"),
+           ("oé", "óe"), ("oẻ", "ỏe"), ("oẽ", "õe"), ("oẹ", "ọe"), ("uý", "úy"), ("uỳ", "ùy"),
+           ("uỷ", "ủy"), ("uỹ", "ũy"), ("uỵ", "ụy")]  # fmt: skip
+words = st.lists(
+    st.tuples(st.sampled_from(["h", "th", "kh", "l", "x", "T", "Đ"]), st.integers(0, 14)),
+    min_size=1,
+    max_size=30,
+)
+
+
+@given(
+    words, st.lists(st.booleans(), min_size=30, max_size=30), st.sampled_from([" ", "\n\n", "\t"])
+)
+def test_hash_invariant_across_tone_spellings(
+    parts: list[tuple[str, int]], flips: list[bool], sep: str
+) -> None:
+    a = " ".join(onset + OLD_NEW[i][0] for onset, i in parts)
+    b = sep.join(onset + OLD_NEW[i][1 if flips[n] else 0] for n, (onset, i) in enumerate(parts))
+    assert content_hash(a) == content_hash(b)
+    assert content_hash(a.upper()) == content_hash(b.upper())
