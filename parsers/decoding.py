@@ -3,8 +3,9 @@
 Vietnamese pages arrive as UTF-8, as UTF-8 in NFD (base letter + combining tone mark), or as
 windows-1258, whose precomposed repertoire is so small that tone marks travel as combining
 characters. The charset is taken from, in order: the HTTP ``Content-Type`` charset, a byte-order
-mark, a ``<meta charset>`` / ``http-equiv`` declaration in the first bytes; undeclared bytes that
-are valid UTF-8 are UTF-8, anything else is read as windows-1258 (a superset of the Latin-1
+mark, a ``<meta charset>`` / ``http-equiv`` declaration in the first bytes (unless it names a
+legacy charset while the bytes are valid, non-ASCII UTF-8: a migrated CMS that kept its old meta,
+where the bytes are the better witness); undeclared bytes that are valid UTF-8 are UTF-8, anything else is read as windows-1258 (a superset of the Latin-1
 letters for Western text, and the legacy Vietnamese code page). Decoding never raises:
 undecodable bytes become U+FFFD. The result is NFC so every later rule sees one spelling.
 """
@@ -86,12 +87,18 @@ def sniff_encoding(body: bytes, content_type: str | None = None) -> str:
         meta = _codec(match.group(1).decode("ascii", "replace"))
         # A page cannot declare itself UTF-16 in ASCII-compatible bytes (WHATWG rule).
         if meta and not meta.startswith("utf-16"):
+            if meta != "utf-8" and not body.isascii() and _is_utf8(body):
+                return "utf-8"  # a CMS migrated to UTF-8 but kept the old meta: bytes win
             return meta
+    return "utf-8" if _is_utf8(body) else FALLBACK_ENCODING
+
+
+def _is_utf8(body: bytes) -> bool:
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
-        return FALLBACK_ENCODING
-    return "utf-8"
+        return False
+    return True
 
 
 def decode_body(body: bytes, content_type: str | None = None) -> str:
