@@ -114,14 +114,18 @@ def _item_of(link: LexborNode, item_ids: set[int], stop: LexborNode | None) -> L
     return fallback
 
 
-def _item_date(item: LexborNode, profile: SiteProfile) -> date | None:
-    """The item's date element first: a title may itself hold a date (``26/7/1960 - ...``)."""
+def _item_date(item: LexborNode, profile: SiteProfile, title: str | None) -> date | None:
+    """The item's date element first: a title may itself hold a date (``26/7/1960 - ...``);
+    else the first date in the item's text outside the title."""
     for selector in profile.selectors.date:
         for node in item.css(selector):
             found = find_date(node.text() or "")
             if found is not None:
                 return found
-    return find_date(item.text() or "")
+    text = _clean(item.text(), 1 << 20) or ""
+    if title:
+        text = text.replace(title, " ")
+    return find_date(text)
 
 
 def _summary(item: LexborNode, title: str | None) -> str | None:
@@ -160,7 +164,7 @@ def _collect_links(
             if len(found) >= MAX_ITEMS:
                 return list(found.values())
             item = _item_of(link, item_ids, scope if item_ids else None)
-            published = _item_date(item, profile) if item is not None else None
+            published = _item_date(item, profile, title) if item is not None else None
             summary = _summary(item, title) if item is not None else None
             found[canonical] = ListingItem(canonical, title, published, summary)
     return list(found.values())
