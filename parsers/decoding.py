@@ -5,8 +5,9 @@ windows-1258, whose precomposed repertoire is so small that tone marks travel as
 characters. The charset is taken from, in order: the HTTP ``Content-Type`` charset, a byte-order
 mark, a ``<meta charset>`` / ``http-equiv`` declaration in the first bytes (unless it names a
 legacy charset while the bytes are valid, non-ASCII UTF-8: a migrated CMS that kept its old meta,
-where the bytes are the better witness); undeclared bytes that are valid UTF-8 are UTF-8, anything else is read as windows-1258 (a superset of the Latin-1
-letters for Western text, and the legacy Vietnamese code page). Decoding never raises:
+where the bytes are the better witness); undeclared bytes that are valid UTF-8 are UTF-8,
+anything else is read as windows-1258 (the legacy Vietnamese code page, which also covers the
+Latin-1 letters of Western text). Decoding never raises:
 undecodable bytes become U+FFFD. The result is NFC so every later rule sees one spelling.
 """
 
