@@ -224,7 +224,7 @@ class ListingWalker:
                 await self._store.record_failure(url, exc.reason, exc.status, None)
             return None
         self._tally.listing_pages += 1
-        listing = await self._offload(
+        listing = await self._offload.run(
             parse_listing_page, result.body, result.final_url, result.content_type, self._scope
         )
         if isinstance(listing, str):

@@ -466,20 +466,20 @@ class Pipeline:
         """Exponential by attempts (base, 2×base, 4×base…) up to the cap; never sooner than
         the server's Retry-After."""
         config = self._config
-        delay = min(config.retry_cap, config.retry_base * (2 ** min(attempts, 30)))
+        delay = min(config.retry_cap, config.retry_base * (1 << min(attempts, 30)))
         if isinstance(error, RetryableFetchError) and error.retry_after is not None:
             delay = max(delay, timedelta(seconds=error.retry_after))
         return datetime.now(UTC) + delay
 
 
 def _log_page(job: FetchJob, result: FetchResult, outcome: str) -> None:
-    log.info(
+    log.debug(
         "page",
         extra={
             "event": "page",
             "url": job.url,
             "status": result.status,
-            "duration_ms": result.elapsed_ms,
+            "duration_ms": round(result.elapsed_ms, 1),
             "outcome": outcome,
             "attempt": result.attempts,
         },

@@ -1,0 +1,98 @@
+"""``vksnd crawl`` against the replica: first pass, new articles, edits, conditional re-checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from crawl_support import (
+    article_hits,
+    article_path,
+    assert_store_matches,
+    count,
+    current_articles,
+    run_command,
+    site_args,
+    truth_articles,
+)
+
+MakeReplica = object
+
+
+@pytest.fixture
+def crawl_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every stored article counts as recent, so each pass re-checks them all."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VKSND_RECHECK_DAYS", "36500")
+    return tmp_path / "v.db"
+
+
+def _all_article_paths(truth: dict[str, object]) -> set[str]:
+    articles = truth["articles"]
+    assert isinstance(articles, list)
+    paths = {article_path(a["canonical_url"]) for a in articles}
+    return paths | {article_path(u) for a in articles for u in a["aliases"]}
+
+
+def test_first_crawl_stores_the_whole_site_once(
+    make_replica: MakeReplica, crawl_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replica = make_replica(articles=60, seed=11, redirects=0)  # type: ignore[operator]
+
+    assert run_command("crawl", *site_args(replica.base_url, crawl_env)) == 0
+
+    assert_store_matches(crawl_env, truth_articles(replica.truth()))
+    out = capsys.readouterr().out
+    assert "new articles" in out and "failures" in out
+    # The one broken article (listed, 404) is recorded as gone, not dropped.
+    (broken,) = replica.truth()["broken"]
+    assert count(crawl_env, "SELECT count(*) FROM urls WHERE url = ? AND state = 'gone'", broken)
+
+
+def test_publish_then_crawl_picks_up_exactly_the_new_articles(
+    make_replica: MakeReplica, crawl_env: Path
+) -> None:
+    replica = make_replica(articles=50, seed=12, redirects=0)  # type: ignore[operator]
+    args = site_args(replica.base_url, crawl_env)
+    assert run_command("crawl", *args) == 0
+    before = {a.key for a in current_articles(crawl_env)}
+
+    new_ids = replica.publish(4)
+    assert run_command("crawl", *args) == 0
+
+    after = {a.key for a in current_articles(crawl_env)}
+    assert after - before == {str(i) for i in new_ids}
+    assert_store_matches(crawl_env, truth_articles(replica.truth()))
+
+
+def test_edit_then_crawl_yields_one_new_version(make_replica: MakeReplica, crawl_env: Path) -> None:
+    replica = make_replica(articles=40, seed=13, redirects=0)  # type: ignore[operator]
+    args = site_args(replica.base_url, crawl_env)
+    assert run_command("crawl", *args) == 0
+    versions_before = count(crawl_env, "SELECT count(*) FROM articles")
+    edited = replica.truth()["articles"][10]["id"]
+
+    replica.edit(edited)
+    assert run_command("crawl", *args) == 0
+
+    assert count(crawl_env, "SELECT count(*) FROM articles") == versions_before + 1
+    assert_store_matches(crawl_env, truth_articles(replica.truth()))
+    (chain,) = [a for a in current_articles(crawl_env) if a.key == str(edited)]
+    assert count(crawl_env, "SELECT count(*) FROM articles WHERE root_id = ?", chain.root_id) == 2
+
+
+def test_a_crawl_with_nothing_new_only_makes_conditional_checks(
+    make_replica: MakeReplica, crawl_env: Path
+) -> None:
+    replica = make_replica(articles=40, seed=14, redirects=0)  # type: ignore[operator]
+    args = site_args(replica.base_url, crawl_env)
+    assert run_command("crawl", *args) == 0
+    stored = len(current_articles(crawl_env))
+
+    replica.clear_requests()
+    assert run_command("crawl", *args) == 0
+
+    hits = article_hits(replica.requests(), _all_article_paths(replica.truth()))
+    assert hits.get(200, 0) == 0, hits
+    assert hits.get(304, 0) >= stored  # every stored article re-checked, none re-read
+    assert len(current_articles(crawl_env)) == stored
