@@ -21,7 +21,7 @@ import pytest
 
 from fixtures.faults import FAULT_KINDS
 from fixtures.model import expected_captions, expected_text
-from fixtures.portal import ReplicaServer
+from fixtures.portal import ReplicaServer, replica_config
 from fixtures.urls import article_path
 
 MakeReplica = Callable[..., ReplicaServer]
@@ -569,3 +569,11 @@ def test_twenty_thousand_articles_start_fast_and_serve_fast(make_replica: MakeRe
         for page in (1, 50, 100):
             assert http.get(f"/tintuc/Pages/lists.aspx?Cat=2&Page={page}").status_code == 200
         assert time.monotonic() - start < 5
+
+
+def test_stop_without_start_releases_the_port() -> None:
+    server = ReplicaServer(replica_config(articles=0))
+    server.stop()
+    server.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.base_url + "/", timeout=2)
