@@ -8,8 +8,10 @@ on exit). ``fetch`` runs, for every attempt and every redirect hop:
     -> content type (non-HTML refused before the body is read) -> body under the size cap
 
 Redirects are followed by hand (the client never follows them) so each hop is scope-checked,
-robots-checked and rate-limited like any request. httpx errors are translated into
-``crawler.errors`` here and nowhere else. Retries wrap the whole attempt (``crawler.retry``).
+robots-checked and rate-limited like any request; a hop robots.txt forbids is a
+``RedirectRejected``. A response without a Content-Type is treated as HTML (old IIS pages).
+httpx errors are translated into ``crawler.errors`` here and nowhere else. Retries wrap the
+whole attempt (``crawler.retry``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from crawler.errors import (
     PermanentFetchError,
     RedirectRejected,
     RetryableFetchError,
+    RobotsDisallowed,
     TooLarge,
 )
 from crawler.politeness import HostLimiter
@@ -234,7 +237,12 @@ class Fetcher:
         seen = {urldefrag(url).url}
         for _hop in range(self.settings.fetch.max_redirects + 1):
             if check_robots:
-                rules = await self.robots.check(current)
+                try:
+                    rules = await self.robots.check(current)
+                except RobotsDisallowed:
+                    if current == url:
+                        raise
+                    raise RedirectRejected(url, "robots.txt disallows", target=current) from None
                 self.limiter.set_crawl_delay(_host(current), rules.crawl_delay(self.robots.token))
             outcome = await self._request(current, url, conditional, accept_not_html, limit)
             if isinstance(outcome, FetchResult):

@@ -318,3 +318,16 @@ async def test_total_timeout_bounds_a_trickling_response(server: Loopback) -> No
         with pytest.raises(RetryableFetchError, match="in total"):
             await fetcher.fetch(server.url("/trickle"))
     assert time.monotonic() - started < 3
+
+
+async def test_redirect_into_a_robots_disallowed_path_is_rejected(server: Loopback) -> None:
+    server.routes["/robots.txt"] = lambda h: send(h, 200, b"User-agent: *\nDisallow: /secret\n")
+    server.routes["/open"] = lambda h: send(h, 302, b"", {"Location": "/secret/x"})
+    settings = fast_settings(server)
+    settings = replace(settings, politeness=replace(settings.politeness, obey_robots=True))
+    async with Fetcher(settings) as fetcher:
+        with pytest.raises(RedirectRejected, match="robots") as caught:
+            await fetcher.fetch(server.url("/open"))
+    assert caught.value.url == server.url("/open")
+    assert caught.value.target == server.url("/secret/x")
+    assert server.paths() == ["/robots.txt", "/open"]
