@@ -227,6 +227,8 @@ def _export_snapshot(
         if name not in listed or name not in on_disk:
             todo.append(seq)
     written = restored = 0
+    if not todo:
+        return ExportReport(matched=matched, written=0, restored=0, skipped=matched)
     try:
         with open(manifest_path, "a", encoding="utf-8") as manifest:
             for start in range(0, len(todo), _CHUNK):
@@ -289,7 +291,8 @@ def _read_manifest(path: Path) -> set[str]:
                     raise ExportError(path, f"manifest line {number} names no corpus file")
                 listed.add(name)
                 good_end += len(line)
-            handle.truncate(good_end)
+            if handle.seek(0, os.SEEK_END) != good_end:
+                handle.truncate(good_end)
     except FileNotFoundError:
         return listed
     except OSError as exc:

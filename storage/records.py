@@ -102,5 +102,6 @@ class ArchivedPage:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     fetched_at: datetime
+    listed_on: date | None  # the listing date of the URL (the parser's date fallback)
     article_id: int | None  # the current version of the article the URL maps to, if any
-    content_hash: str | None  # that version's hash
+    content_hash: str | None  # the hash the URL showed when last stored

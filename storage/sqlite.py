@@ -551,8 +551,9 @@ class SqliteStore:
         while True:
             rows = await self._fetchall(
                 "SELECT p.id, p.url, p.final_url, p.status, p.headers, p.codec, p.body,"
-                " p.fetched_at, a.id, a.content_hash"
+                " p.fetched_at, a.id, au.content_hash, u.listed_on"
                 " FROM pages p"
+                " LEFT JOIN urls u ON u.url = p.url"
                 " LEFT JOIN article_urls au ON au.url = p.url"
                 " LEFT JOIN articles a ON a.root_id = au.root_id AND a.is_current = 1"
                 " WHERE p.kind = 'article' AND p.status = 200 AND p.id > ? AND p.fetched_at >= ?"
@@ -571,6 +572,7 @@ class SqliteStore:
                     headers=archive.decode_headers(row[4]),
                     body=archive.decode_body(row[5], row[6]),
                     fetched_at=ts_from_db(row[7]),
+                    listed_on=opt_date_from_db(row[10]),
                     article_id=row[8],
                     content_hash=row[9],
                 )

@@ -1,0 +1,101 @@
+"""``vksnd reparse``: re-extract archived article pages with the current parser. No network.
+
+Where the clean text changed, the new text is stored under the usual rules (a new version of the
+article, or a duplicate of another one); pages whose text did not change leave no trace. Run it
+after a parser fix, then ``vksnd export`` writes the new versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from crawler.commands.stats import add_db_arguments, db_path
+from crawler.config import ConfigError
+from parsers.article import parse_article
+from parsers.errors import ParseError
+from storage.archive import content_type_of
+from storage.errors import StorageError
+from storage.records import StoreOutcome
+from storage.sqlite import SqliteStore
+
+HELP = "re-extract archived pages with the current parser; store changed texts as new versions"
+
+
+@dataclass(slots=True)
+class ReparseReport:
+    pages: int = 0
+    unchanged: int = 0
+    changed: int = 0  # the clean text differs from the one the URL showed last
+    outcomes: Counter[str] = field(default_factory=Counter)  # of the changed pages
+    failures: Counter[str] = field(default_factory=Counter)  # parse errors by reason
+
+    def render(self) -> str:
+        lines = [
+            f"{self.pages} archived pages re-extracted: {self.changed} changed,"
+            f" {self.unchanged} unchanged, {sum(self.failures.values())} not parsed"
+        ]
+        lines.extend(f"  {name}: {count}" for name, count in sorted(self.outcomes.items()))
+        lines.extend(f"  parse error: {reason}: {n}" for reason, n in self.failures.most_common())
+        return "\n".join(lines)
+
+
+async def reparse(path: Path, since: datetime | None) -> ReparseReport:
+    report = ReparseReport()
+    async with await SqliteStore.open(path) as store:
+        async for page in store.archived_article_pages(since):
+            report.pages += 1
+            try:
+                article = parse_article(
+                    page.body,
+                    page.url,
+                    content_type_of(page.headers),
+                    listing_date=page.listed_on,
+                )
+            except ParseError as exc:
+                report.failures[exc.reason] += 1
+                continue
+            if article.content_hash == page.content_hash:
+                report.unchanged += 1
+                continue
+            result = await store.store_reparsed(article, page)
+            if result.outcome is StoreOutcome.UNCHANGED:
+                report.unchanged += 1
+                continue
+            report.changed += 1
+            report.outcomes[result.outcome.value] += 1
+    return report
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_db_arguments(parser)
+    parser.add_argument(
+        "--since", type=_day, default=None, help="only pages fetched on/after YYYY-MM-DD (UTC)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    since = datetime.combine(args.since, time(0), tzinfo=UTC) if args.since else None
+    try:
+        path = db_path(args)
+        if not path.is_file():
+            print(f"vksnd reparse: no database at {path}", file=sys.stderr)
+            return 1
+        report = asyncio.run(reparse(path, since))
+    except (StorageError, ConfigError) as exc:
+        print(f"vksnd reparse: {exc}", file=sys.stderr)
+        return 1
+    print(report.render())
+    return 0
