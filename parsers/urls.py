@@ -27,6 +27,7 @@ _PATH_SAFE = _UNRESERVED | _SUB_DELIMS | frozenset(":@/&")
 _QUERY_PART_SAFE = _UNRESERVED | frozenset("!$'()*+,;:@/?")  # no '&' or '=' inside a part
 _TRACKING_PREFIXES = ("utm_",)
 _MAX_URL_CHARS = 8192
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def _normalize_escapes(text: str, safe: frozenset[str]) -> str:
@@ -179,7 +180,9 @@ def _canonicalize(
     url = url.strip()
     if not url or len(url) > _MAX_URL_CHARS or any(c in url for c in "\x00\r\n\t"):
         return None
-    absolute = urljoin(base, url) if base else url
+    # urljoin re-parses absolute URLs too (and drops an empty ``;`` parameter): only join
+    # references that need a base.
+    absolute = urljoin(base, url) if base and not _SCHEME.match(url) else url
     parts = urlsplit(absolute)
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
