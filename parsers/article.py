@@ -12,8 +12,10 @@ shows up as a rising share of ``generic``. Only ``ParseError`` and its subclasse
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,7 +32,7 @@ from parsers.dates import (
     parse_iso,
     resolve_published,
 )
-from parsers.decoding import decode_body
+from parsers.decoding import html_for_parser
 from parsers.dom import DEFAULT_MAX_DEPTH, mark_breaks, walk_blocks
 from parsers.errors import NotAnArticle, PageTooComplex, ParseError
 from parsers.generic import find_main_content, link_density, strip_furniture
@@ -90,8 +92,12 @@ def parse_article(
         raise ParseError(url, f"parser failure ({type(exc).__name__}: {exc})") from exc
 
 
-def _check_depth(html: str, url: str, max_depth: int) -> None:
-    if html.count("<") < DEPTH_SCAN_MIN_TAGS:
+def _check_depth(html: str | bytes, url: str, max_depth: int) -> None:
+    if isinstance(html, bytes):
+        if html.count(b"<") < DEPTH_SCAN_MIN_TAGS:
+            return
+        html = html.decode("utf-8", errors="replace")
+    elif html.count("<") < DEPTH_SCAN_MIN_TAGS:
         return
     depth = 0
     for match in _TAG_RE.finditer(html):
@@ -118,21 +124,20 @@ def _parse(
 ) -> Article:
     if len(body) > limits.max_bytes:
         raise PageTooComplex(url, f"body of {len(body)} bytes over the {limits.max_bytes} cap")
-    html = decode_body(body, content_type)
+    html = html_for_parser(body, content_type)
     _check_depth(html, url, limits.max_depth)
     tree = LexborHTMLParser(html)
-    root = tree.body
-    if root is None or not collapse(root.text()):
+    if tree.body is None:
         raise NotAnArticle(url, "empty")
-    base = _base_url(tree, url)
-    title = _title(tree, profile)
-    if _is_error_page(tree, title):
+    head = read_head(tree)
+    base = urljoin(url, head.base_href) if head.base_href else url
+    title = _title(tree, head, profile)
+    if _is_error_page(None, title, head.title):
         raise NotAnArticle(url, "error_page")
-    signals = _head_dates(tree)
-    canonical = _canonical(tree, url, profile)
+    signals = _head_dates(tree, head)
+    canonical = _canonical(head.canonical_href, url, profile)
 
-    def resolve(src: str) -> str:
-        return urljoin(base, src)
+    resolve = _resolver(base)
 
     result: CleanResult | None = None
     extractor = f"profile:{profile.name}"
@@ -140,19 +145,17 @@ def _parse(
     container = _first(tree, profile.selectors.body)
     if container is not None:
         author = _profile_author(tree, profile)
-        for selector in profile.selectors.chrome:
-            for node in container.css(selector):
-                node.decompose()
+        for node in container.css(_joined(profile.selectors.chrome)):
+            node.decompose()
         mark_breaks(container)
         blocks = walk_blocks(container, resolve, url=url, max_depth=limits.max_depth)
         candidate = apply_rules(blocks, title=title)
         if len(candidate.text) >= MIN_PROFILE_TEXT and candidate.chrome_dropped == 0:
             result = candidate
-        for text in _texts(tree, profile.selectors.date):
-            found = parse_date_text(text)
-            if found is not None:
-                signals.append(DateSignal(found.value, "page", found.has_time))
-                break
+        date_node = _first(tree, profile.selectors.date)
+        found = parse_date_text(collapse(date_node.text())) if date_node is not None else None
+        if found is not None:
+            signals.append(DateSignal(found.value, "page", found.has_time))
         if result is None:
             author = None
     if result is None:
@@ -166,14 +169,14 @@ def _parse(
     return Article(
         url=url,
         canonical_url=canonical,
-        title=title or "",
+        title=unicodedata.normalize("NFC", title or ""),
         published_at=resolve_published(signals, now),
         author=author or result.byline,
         category=_category(url, tree, profile),
         text=result.text,
         captions=result.captions,
         images=result.images,
-        content_hash=content_hash(result.text),
+        content_hash=content_hash(result.text, lines_collapsed=True),
         extractor=extractor,
     )
 
@@ -190,6 +193,8 @@ def _generic(
         for node in tree.css("time[datetime]")
         if (found := parse_iso(node.attributes.get("datetime") or "", "time")) is not None
     ]
+    if _is_error_page(tree):
+        raise NotAnArticle(url, "error_page")
     strip_furniture(tree)
     container = find_main_content(tree)
     if container is None:
@@ -201,7 +206,7 @@ def _generic(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True
     )
     signals.extend(_page_dates(blocks))
-    return apply_rules(blocks, title=_title(tree, profile)), signals
+    return apply_rules(blocks, title=_title(tree, read_head(tree), profile)), signals
 
 
 def _page_dates(blocks: list[Block]) -> list[DateSignal]:
@@ -240,8 +245,41 @@ def _first(tree: LexborHTMLParser, selectors: tuple[str, ...]) -> LexborNode | N
     return None
 
 
-def _texts(tree: LexborHTMLParser, selectors: tuple[str, ...]) -> list[str]:
-    return [collapse(n.text()) for s in selectors for n in tree.css(s)]
+@functools.lru_cache(maxsize=32)
+def _joined(selectors: tuple[str, ...]) -> str:
+    return ", ".join(selectors)
+
+
+@dataclass(frozen=True, slots=True)
+class HeadInfo:
+    """What ``<head>`` says, read in one pass over its children."""
+
+    meta: dict[str, str]  # property/name (lowercased) -> content, first one wins
+    title: str | None
+    canonical_href: str | None
+    base_href: str | None
+
+
+def read_head(tree: LexborHTMLParser) -> HeadInfo:
+    meta: dict[str, str] = {}
+    title = canonical = base = None
+    head = tree.head
+    for node in head.iter() if head is not None else ():
+        tag = node.tag
+        attrs = node.attributes
+        if tag == "meta":
+            key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or ""
+            content = collapse(attrs.get("content") or "")
+            if key and content:
+                meta.setdefault(key.lower(), content)
+        elif tag == "link" and canonical is None:
+            if "canonical" in (attrs.get("rel") or "").lower().split():
+                canonical = (attrs.get("href") or "").strip() or None
+        elif tag == "title" and title is None:
+            title = collapse(node.text()) or None
+        elif tag == "base" and base is None:
+            base = (attrs.get("href") or "").strip() or None
+    return HeadInfo(meta, title, canonical, base)
 
 
 def _profile_author(tree: LexborHTMLParser, profile: SiteProfile) -> str | None:
@@ -252,46 +290,41 @@ def _profile_author(tree: LexborHTMLParser, profile: SiteProfile) -> str | None:
     return text or None
 
 
-def _meta(tree: LexborHTMLParser, *names: str) -> str | None:
-    for name in names:
-        node = tree.css_first(f'meta[property="{name}"]') or tree.css_first(f'meta[name="{name}"]')
-        if node is not None:
-            value = collapse(node.attributes.get("content") or "")
-            if value:
-                return value
-    return None
-
-
-def _title(tree: LexborHTMLParser, profile: SiteProfile) -> str | None:
-    found = _meta(tree, "og:title")
+def _title(tree: LexborHTMLParser, head: HeadInfo, profile: SiteProfile) -> str | None:
+    found = head.meta.get("og:title")
     if found:
         return found
     for selector in profile.selectors.title:
         node = tree.css_first(selector)
         if node is not None and collapse(node.text()):
             return collapse(node.text())
-    node = tree.css_first("title")
-    if node is None:
+    text = head.title
+    if text is None:
         return None
-    text = collapse(node.text())
     stripped = _SITE_SUFFIX_RE.sub("", text)
     if stripped != text and tree.body is not None and text in collapse(tree.body.text()):
         return text  # the page prints the whole <title>: the "suffix" is part of the title
-    return stripped or text or None
+    return stripped or text
 
 
-def _is_error_page(tree: LexborHTMLParser, title: str | None) -> bool:
-    heads = [title or ""] + [collapse(n.text()) for n in tree.css("title, h1, h2")[:4]]
-    return any(_ERROR_RE.search(h) for h in heads if h and len(h) < 120)
+def _is_error_page(tree: LexborHTMLParser | None, *titles: str | None) -> bool:
+    """An error page says so in its title or first headings (pass ``tree`` to read those)."""
+    heads = [t for t in titles if t]
+    if tree is not None:
+        heads += [collapse(n.text()) for n in tree.css("h1, h2")[:4]]
+    return any(_ERROR_RE.search(h) for h in heads if len(h) < 120)
 
 
-def _head_dates(tree: LexborHTMLParser) -> list[DateSignal]:
+def _head_dates(tree: LexborHTMLParser, head: HeadInfo) -> list[DateSignal]:
     signals: list[DateSignal] = []
-    meta = _meta(tree, "article:published_time", "datePublished", "pubdate")
-    if meta:
-        found = parse_iso(meta, "meta")
-        if found is not None:
-            signals.append(found)
+    for key in ("article:published_time", "datepublished", "pubdate"):
+        if key in head.meta:
+            found = parse_iso(head.meta[key], "meta")
+            if found is not None:
+                signals.append(found)
+                break
+    if signals:  # JSON-LD repeats the CMS's own date: read it only when the meta is missing
+        return signals
     for script in tree.css('script[type="application/ld+json"]'):
         value = _json_ld_date(script.text())
         if value:
@@ -323,18 +356,25 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-def _base_url(tree: LexborHTMLParser, url: str) -> str:
-    node = tree.css_first("base[href]")
-    href = (node.attributes.get("href") or "").strip() if node is not None else ""
-    return urljoin(url, href) if href else url
+def _resolver(base: str) -> Callable[[str], str]:
+    """``urljoin`` against ``base``, with a fast path for the common root-relative ``/path``."""
+    parts = urlsplit(base)
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+    def resolve(src: str) -> str:
+        if origin and src.startswith("/") and not src.startswith("//") and "/." not in src:
+            return origin + src
+        if src.startswith(("http://", "https://")) and "/." not in src:
+            return src
+        return urljoin(base, src)
+
+    return resolve
 
 
-def _canonical(tree: LexborHTMLParser, url: str, profile: SiteProfile) -> str:
-    node = tree.css_first('link[rel="canonical"]')
-    href = (node.attributes.get("href") or "").strip() if node is not None else ""
+def _canonical(href: str | None, url: str, profile: SiteProfile) -> str:
     if not href:
         return url
-    absolute = urljoin(url, href)
+    absolute = href if href.startswith(("http://", "https://")) else urljoin(url, href)
     here, there = _host(url), _host(absolute)
     same_set = here == there or (here in profile.hosts and there in profile.hosts)
     if not same_set or urlsplit(absolute).scheme not in ("http", "https"):

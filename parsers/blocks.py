@@ -33,4 +33,4 @@ TOOLBAR_TOKEN = "leftcenterrightdel"
 
 def collapse(text: str) -> str:
     """Whitespace (NBSP included) collapsed to single spaces, ends stripped."""
-    return " ".join(text.replace("\xa0", " ").split())
+    return " ".join(text.split())  # str.split() splits on NBSP and every Unicode space

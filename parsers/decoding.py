@@ -115,3 +115,24 @@ def decode_body(body: bytes, content_type: str | None = None) -> str:
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     return text
+
+
+def html_for_parser(body: bytes, content_type: str | None = None) -> str | bytes:
+    """What to hand lexbor: the body bytes themselves when they already are clean UTF-8 in NFC
+    (lexbor reads bytes as UTF-8, and skipping a str round trip is the cheapest parse), else
+    the decoded NFC text."""
+    encoding = sniff_encoding(body, content_type)
+    if encoding == "utf-8":
+        raw = body[len(codecs.BOM_UTF8) :] if body.startswith(codecs.BOM_UTF8) else body
+        if raw.isascii() or (b"\xcc" not in raw and b"\xcd" not in raw and b"\x00" not in raw):
+            # No combining marks (U+0300–U+036F start with these bytes): precomposed text is
+            # NFC but for rare singletons, which the parser's final NFC pass still catches.
+            # lexbor decodes the bytes itself, invalid sequences included.
+            return raw.replace(b"\x00", b"\xef\xbf\xbd")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return decode_body(body, content_type)
+        if "\x00" not in text and unicodedata.is_normalized("NFC", text):
+            return raw
+    return decode_body(body, content_type)

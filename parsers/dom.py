@@ -60,6 +60,9 @@ def mark_breaks(container: LexborNode) -> None:
 
 
 def _paragraphs(raw: str) -> list[str]:
+    if BR_MARK not in raw:
+        text = " ".join(raw.split())
+        return [text] if text else []
     out = []
     for part in _PARAGRAPH_SPLIT_RE.split(raw):
         text = collapse(part.replace(BR_MARK, " "))
@@ -79,6 +82,27 @@ def _link_density(node: LexborNode, text_len: int) -> float:
     return linked / text_len
 
 
+def _structured_ancestors(root: LexborNode) -> set[int]:
+    """Ids of the elements under ``root`` that hold a block or an image somewhere inside.
+
+    One selector query over the container instead of one per block: every other element is a
+    leaf that a single ``.text()`` reads.
+    """
+    root_id = root.mem_id
+    marked: set[int] = {root_id}
+    for node in root.css(STRUCTURE_SELECTOR):
+        if node.mem_id == root_id:
+            continue
+        parent = node.parent
+        while parent is not None:
+            key = parent.mem_id
+            if key in marked:
+                break
+            marked.add(key)
+            parent = parent.parent
+    return marked
+
+
 class _Walker:
     def __init__(
         self,
@@ -95,6 +119,7 @@ class _Walker:
         self.blocks: list[Block] = []
         self.inline: list[str] = []
         self.inline_images: list[str] = []
+        self.nonleaf: set[int] = set()
 
     # -- output ---------------------------------------------------------------------------
     def flush(self) -> None:
@@ -102,6 +127,8 @@ class _Walker:
             return
         raw = "".join(self.inline)
         self.inline.clear()
+        if not self.inline_images and (not raw or raw.isspace()):
+            return
         images, self.inline_images = self.inline_images, []
         for src in images:
             self.blocks.append(Block(Kind.IMAGE, src=src))
@@ -197,6 +224,7 @@ class _Walker:
         stack.extend(("node", child, depth + 1) for child in reversed(children))
 
     def walk(self, root: LexborNode) -> list[Block]:
+        self.nonleaf = _structured_ancestors(root)
         stack: list[Any] = []
         self.push_children(root, 0, stack)
         while stack:
@@ -222,7 +250,7 @@ class _Walker:
                 self.inline_images.append(src)
             return
         if tag not in BLOCK_TAGS:  # inline element
-            if node.css_first(STRUCTURE_SELECTOR) is None:
+            if node.mem_id not in self.nonleaf:
                 self.inline.append(node.text())
             else:
                 stack.extend(("node", c, depth + 1) for c in reversed(list(node.iter(True))))
@@ -236,7 +264,7 @@ class _Walker:
             self.figure(node)
         elif tag == "hr":
             return
-        elif len(node.css(STRUCTURE_SELECTOR)) <= 1:  # only itself: a leaf block
+        elif node.mem_id not in self.nonleaf:  # a leaf block: one .text() reads it
             self.paragraph_node(node, Kind.HEADING if tag in HEADING_TAGS else Kind.PARA)
         else:
             self.push_children(node, depth, stack)

@@ -106,9 +106,12 @@ def is_toolbar(text: str) -> bool:
     return "".join(text.split()).lower() == TOOLBAR_TOKEN
 
 
+CHROME_LINE_MAX = 160
+
+
 def is_chrome_line(line: str) -> bool:
     """A line of page furniture wherever it stands (tools, search box, nav headings)."""
-    return bool(
+    return len(line) <= CHROME_LINE_MAX and bool(
         _TOOLS_RE.match(line)
         or _NAV_RE.match(line)
         or _BREADCRUMB_RE.match(line)
@@ -288,6 +291,9 @@ def _loose_caption_groups(blocks: list[Block]) -> list[Block]:
 
 def scrub_toolbar(text: str) -> str:
     """Remove every toolbar token, however it was glued, until none is left (NFC kept)."""
+    lowered = text.lower()
+    if "ght" not in lowered and "g h t" not in lowered:  # cheap pre-check: no "right" at all
+        return text
     while True:
         cleaned = _TOOLBAR_RE.sub(" ", text)
         cleaned = unicodedata.normalize("NFC", cleaned)
@@ -321,13 +327,15 @@ def _assemble(items: Sequence[Block], byline: str | None) -> CleanResult:
             if block.src:
                 images.append(block.src)
         elif block.kind is Kind.CAPTION:
-            caption = collapse(scrub_toolbar(block.text))
+            caption = unicodedata.normalize("NFC", collapse(scrub_toolbar(block.text)))
             if caption:
                 captions.append(caption)
         else:
-            text = scrub_toolbar(block.text)
+            raw = block.text
+            text = scrub_toolbar(raw)
             if block.kind in (Kind.PARA, Kind.HEADING):
-                text = collapse(text)
+                if text is not raw:
+                    text = collapse(text)
             else:
                 text = "\n".join(line for line in (collapse(x) for x in text.split("\n")) if line)
             if text:

@@ -1,0 +1,118 @@
+"""Parser throughput on the replica's article pages, side by side with bare selectolax and
+trafilatura, plus trafilatura's text on the seed pages against the expected text.
+
+    python bench/parse.py [--pages N] [--repeat R]
+
+Targets (issue 3): vksnd ≥ 20× trafilatura's pages/s, and within 3× of a bare
+``LexborHTMLParser(html).body.text()`` on the same bytes. trafilatura is optional (the ``bench``
+extra); without it its rows say "not installed".
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import time
+from collections.abc import Callable, Sequence
+
+from selectolax.lexbor import LexborHTMLParser
+
+from fixtures.generator import build_site
+from fixtures.layouts import encode_page, render_portal
+from fixtures.model import expected_captions, expected_text
+from fixtures.seed_articles import seed_articles
+from fixtures.urls import article_path
+from parsers.article import parse_article
+
+BASE = "https://vksndtc.gov.vn"
+
+try:
+    import trafilatura
+except ImportError:  # the bench extra is not installed
+    trafilatura = None
+
+
+def _pages(count: int) -> list[tuple[bytes, str, str]]:
+    site = build_site(count, seed=11)
+    pages = []
+    for article in site[:count]:
+        url = BASE + article_path(article)
+        body, content_type = encode_page(render_portal(article, url), "utf-8")
+        pages.append((body, url, content_type))
+    return pages
+
+
+def _rate(run: Callable[[bytes, str, str], object], pages: Sequence[tuple[bytes, str, str]],
+          repeat: int) -> float:  # fmt: skip
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for body, url, content_type in pages:
+            run(body, url, content_type)
+        best = min(best, time.perf_counter() - start)
+    return len(pages) / best
+
+
+def _vksnd(body: bytes, url: str, content_type: str) -> object:
+    return parse_article(body, url, content_type)
+
+
+def _bare(body: bytes, url: str, content_type: str) -> object:
+    tree = LexborHTMLParser(body)
+    return tree.body.text() if tree.body is not None else ""
+
+
+def _trafilatura(body: bytes, url: str, content_type: str) -> object:
+    assert trafilatura is not None
+    return trafilatura.extract(body.decode("utf-8"), url=url)
+
+
+def throughput(count: int, repeat: int) -> None:
+    pages = _pages(count)
+    size = sum(len(p[0]) for p in pages) / len(pages)
+    ours = _rate(_vksnd, pages, repeat)
+    bare = _rate(_bare, pages, repeat)
+    print(f"{len(pages)} replica article pages (portal layout, mean {size / 1024:.1f} KiB), "
+          f"best of {repeat}")  # fmt: skip
+    print(f"{'extractor':<34}{'pages/s':>10}{'vksnd ×':>10}")
+    print(f"{'vksnd parse_article':<34}{ours:>10.0f}{1.0:>10.2f}")
+    print(f"{'selectolax parse + body.text()':<34}{bare:>10.0f}{ours / bare:>10.2f}")
+    if trafilatura is None:
+        print(f"{'trafilatura':<34}{'not installed':>10}")
+        return
+    traf = _rate(_trafilatura, pages, max(1, repeat // 3))
+    print(f"{'trafilatura.extract':<34}{traf:>10.0f}{ours / traf:>10.2f}")
+    print(f"\nvksnd / trafilatura = {ours / traf:.1f}× (target ≥ 20×); "
+          f"bare selectolax / vksnd = {bare / ours:.2f}× (target ≤ 3×)")  # fmt: skip
+
+
+def seed_quality() -> None:
+    print(f"\n{'seed page':<10}{'extractor':<14}{'similarity':>11}{'exact':>7}"
+          f"{'captions in text':>18}{'toolbar in text':>17}")  # fmt: skip
+    for seed in seed_articles():
+        url = BASE + article_path(seed)
+        body, content_type = encode_page(render_portal(seed, url), "utf-8")
+        expected = expected_text(seed.blocks)
+        captions = expected_captions(seed.blocks)
+        outputs = {"vksnd": parse_article(body, url, content_type).text}
+        if trafilatura is not None:
+            outputs["trafilatura"] = trafilatura.extract(body.decode("utf-8"), url=url) or ""
+        for name, text in outputs.items():
+            ratio = difflib.SequenceMatcher(None, expected, text, autojunk=False).ratio()
+            leaked = sum(1 for c in captions if c[:40] in text)
+            toolbar = "leftcenterrightdel" in text or "left center right del" in text
+            print(f"{seed.id:<10}{name:<14}{ratio:>11.3f}{text == expected!s:>7}"
+                  f"{f'{leaked}/{len(captions)}':>18}{toolbar!s:>17}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    throughput(args.pages, args.repeat)
+    seed_quality()
+
+
+if __name__ == "__main__":
+    main()
