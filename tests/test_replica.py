@@ -263,7 +263,7 @@ def test_publish_shifts_older_items_to_the_next_page(make_replica: MakeReplica) 
         before = [
             article_id(u) for u in walk_listing(http, "/tintuc/Pages/lists.aspx?Cat=2&Page=1")
         ]
-        published = []
+        published: list[int] = []
         while not any(server.site.article(i).category.id == 2 for i in published):
             published += server.publish(1)
         after = [article_id(u) for u in walk_listing(http, "/tintuc/Pages/lists.aspx?Cat=2&Page=1")]

@@ -26,7 +26,7 @@ def client(server: ReplicaServer, **options: Any) -> httpx.Client:
 
 def _fault(server: ReplicaServer, kind: str, **options: Any) -> str:
     """Arm one fault on one article and return its URL."""
-    url = server.truth()["articles"][0]["canonical_url"]
+    url = str(server.truth()["articles"][0]["canonical_url"])
     options = {"kinds": (kind,), "rate": 1.0, "count": 1, **options}
     server.set_faults(path_regex=re.escape(url.split("/")[-1]), **options)
     return url
