@@ -211,6 +211,12 @@ def test_gzip_when_asked(replica: ReplicaServer) -> None:
     assert raw.headers["content-encoding"] == "gzip"
     assert raw.content == plain.content  # httpx inflated it
     assert int(raw.headers["content-length"]) < len(plain.content)
+    assert raw.headers["etag"] != plain.headers["etag"]  # one tag per representation
+    with client(replica) as http:
+        again = http.get(
+            url, headers={"Accept-Encoding": "gzip", "If-None-Match": raw.headers["etag"]}
+        )
+    assert again.status_code == 304
 
 
 def test_some_pages_are_nfd_or_windows_1258_unless_told_otherwise(
