@@ -408,7 +408,7 @@ def test_cli_serves_until_signalled(signum: int) -> None:
 def test_twenty_thousand_articles_start_fast_and_serve_fast(make_replica: MakeReplica) -> None:
     start = time.monotonic()
     server = make_replica(articles=20_000, seed=1)
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 15  # ~2.5 s on an idle 2-core box
     ids = server.site.article_ids()
     assert len(ids) == 20_005
     with client(server) as http:
