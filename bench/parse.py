@@ -42,15 +42,22 @@ def _pages(count: int) -> list[tuple[bytes, str, str]]:
     return pages
 
 
-def _rate(run: Callable[[bytes, str, str], object], pages: Sequence[tuple[bytes, str, str]],
-          repeat: int) -> float:  # fmt: skip
-    best = float("inf")
+def _rates(
+    runs: dict[str, Callable[[bytes, str, str], object]],
+    pages: Sequence[tuple[bytes, str, str]],
+    repeat: int,
+) -> dict[str, float]:
+    """Pages/s of each runner, best of ``repeat`` rounds; rounds interleave the runners so a
+    busy machine slows them alike; CPU time of this process, not wall time, so other
+    processes on the machine do not count."""
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeat):
-        start = time.perf_counter()
-        for body, url, content_type in pages:
-            run(body, url, content_type)
-        best = min(best, time.perf_counter() - start)
-    return len(pages) / best
+        for name, run in runs.items():
+            start = time.process_time()
+            for body, url, content_type in pages:
+                run(body, url, content_type)
+            best[name] = min(best[name], time.process_time() - start)
+    return {name: len(pages) / seconds for name, seconds in best.items()}
 
 
 def _vksnd(body: bytes, url: str, content_type: str) -> object:
@@ -70,17 +77,20 @@ def _trafilatura(body: bytes, url: str, content_type: str) -> object:
 def throughput(count: int, repeat: int) -> None:
     pages = _pages(count)
     size = sum(len(p[0]) for p in pages) / len(pages)
-    ours = _rate(_vksnd, pages, repeat)
-    bare = _rate(_bare, pages, repeat)
+    runs: dict[str, Callable[[bytes, str, str], object]] = {"vksnd": _vksnd, "bare": _bare}
+    if trafilatura is not None:
+        runs["trafilatura"] = _trafilatura
+    rates = _rates(runs, pages, repeat)
+    ours, bare = rates["vksnd"], rates["bare"]
     print(f"{len(pages)} replica article pages (portal layout, mean {size / 1024:.1f} KiB), "
-          f"best of {repeat}")  # fmt: skip
+          f"best of {repeat} interleaved rounds")  # fmt: skip
     print(f"{'extractor':<34}{'pages/s':>10}{'vksnd ×':>10}")
     print(f"{'vksnd parse_article':<34}{ours:>10.0f}{1.0:>10.2f}")
     print(f"{'selectolax parse + body.text()':<34}{bare:>10.0f}{ours / bare:>10.2f}")
-    if trafilatura is None:
+    if "trafilatura" not in rates:
         print(f"{'trafilatura':<34}{'not installed':>10}")
         return
-    traf = _rate(_trafilatura, pages, max(1, repeat // 3))
+    traf = rates["trafilatura"]
     print(f"{'trafilatura.extract':<34}{traf:>10.0f}{ours / traf:>10.2f}")
     print(f"\nvksnd / trafilatura = {ours / traf:.1f}× (target ≥ 20×); "
           f"bare selectolax / vksnd = {bare / ours:.2f}× (target ≤ 3×)")  # fmt: skip

@@ -144,7 +144,9 @@ def _parse(
     author: str | None = None
     container = _first(tree, profile.selectors.body)
     if container is not None:
-        author = _profile_author(tree, profile)
+        # author and date sit next to the body: look around it before scanning the page
+        scope = container.parent or tree
+        author = _profile_author(scope, tree, profile)
         for node in container.css(_joined(profile.selectors.chrome)):
             node.decompose()
         mark_breaks(container)
@@ -152,7 +154,7 @@ def _parse(
         candidate = apply_rules(blocks, title=title)
         if len(candidate.text) >= MIN_PROFILE_TEXT and candidate.chrome_dropped == 0:
             result = candidate
-        date_node = _first(tree, profile.selectors.date)
+        date_node = _first(scope, profile.selectors.date) or _first(tree, profile.selectors.date)
         found = parse_date_text(collapse(date_node.text())) if date_node is not None else None
         if found is not None:
             signals.append(DateSignal(found.value, "page", found.has_time))
@@ -237,7 +239,7 @@ def _looks_like_listing(container: LexborNode, profile: SiteProfile) -> bool:
     return headline_links >= 2 * LISTING_MIN_LINKS and link_density(container) > 0.3
 
 
-def _first(tree: LexborHTMLParser, selectors: tuple[str, ...]) -> LexborNode | None:
+def _first(tree: LexborHTMLParser | LexborNode, selectors: tuple[str, ...]) -> LexborNode | None:
     for selector in selectors:
         node = tree.css_first(selector)
         if node is not None:
@@ -282,8 +284,10 @@ def read_head(tree: LexborHTMLParser) -> HeadInfo:
     return HeadInfo(meta, title, canonical, base)
 
 
-def _profile_author(tree: LexborHTMLParser, profile: SiteProfile) -> str | None:
-    node = _first(tree, profile.selectors.author)
+def _profile_author(
+    scope: LexborHTMLParser | LexborNode, tree: LexborHTMLParser, profile: SiteProfile
+) -> str | None:
+    node = _first(scope, profile.selectors.author) or _first(tree, profile.selectors.author)
     if node is None:
         return None
     text = collapse(node.text())

@@ -33,4 +33,8 @@ TOOLBAR_TOKEN = "leftcenterrightdel"
 
 def collapse(text: str) -> str:
     """Whitespace (NBSP included) collapsed to single spaces, ends stripped."""
+    # Fast path: isprintable() is False for every space but U+0020 (NBSP, tabs, newlines...),
+    # so a printable text without double or edge spaces is already collapsed.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return " ".join(text.split())  # str.split() splits on NBSP and every Unicode space

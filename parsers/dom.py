@@ -49,7 +49,7 @@ BLOCK_TAGS = frozenset(
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 # Anything inside that is not plain inline text: the node cannot be read with one .text().
 # (lexbor's ``node.css`` matches the node itself as well as its descendants.)
-STRUCTURE_SELECTOR = ",".join(sorted(BLOCK_TAGS - {"html", "body"} | {"img"}))
+STRUCTURE_TAGS = frozenset(BLOCK_TAGS - {"html", "body"} | {"img"})
 _PARAGRAPH_SPLIT_RE = re.compile(BR_MARK + r"\s*(?:" + BR_MARK + r"\s*)+")
 
 
@@ -61,7 +61,7 @@ def mark_breaks(container: LexborNode) -> None:
 
 def _paragraphs(raw: str) -> list[str]:
     if BR_MARK not in raw:
-        text = " ".join(raw.split())
+        text = collapse(raw)
         return [text] if text else []
     out = []
     for part in _PARAGRAPH_SPLIT_RE.split(raw):
@@ -82,25 +82,15 @@ def _link_density(node: LexborNode, text_len: int) -> float:
     return linked / text_len
 
 
-def _structured_ancestors(root: LexborNode) -> set[int]:
-    """Ids of the elements under ``root`` that hold a block or an image somewhere inside.
+def is_leaf(node: LexborNode) -> bool:
+    """No block or image anywhere inside: one ``.text()`` reads the node.
 
-    One selector query over the container instead of one per block: every other element is a
-    leaf that a single ``.text()`` reads.
+    Walking the few element descendants of a paragraph is cheaper than a selector query
+    (which matches the node itself too) or serializing the paragraph.
     """
-    root_id = root.mem_id
-    marked: set[int] = {root_id}
-    for node in root.css(STRUCTURE_SELECTOR):
-        if node.mem_id == root_id:
-            continue
-        parent = node.parent
-        while parent is not None:
-            key = parent.mem_id
-            if key in marked:
-                break
-            marked.add(key)
-            parent = parent.parent
-    return marked
+    descendants = node.traverse()
+    next(descendants, None)  # the node itself
+    return all(child.tag not in STRUCTURE_TAGS for child in descendants)
 
 
 class _Walker:
@@ -119,7 +109,6 @@ class _Walker:
         self.blocks: list[Block] = []
         self.inline: list[str] = []
         self.inline_images: list[str] = []
-        self.nonleaf: set[int] = set()
 
     # -- output ---------------------------------------------------------------------------
     def flush(self) -> None:
@@ -224,7 +213,6 @@ class _Walker:
         stack.extend(("node", child, depth + 1) for child in reversed(children))
 
     def walk(self, root: LexborNode) -> list[Block]:
-        self.nonleaf = _structured_ancestors(root)
         stack: list[Any] = []
         self.push_children(root, 0, stack)
         while stack:
@@ -250,7 +238,7 @@ class _Walker:
                 self.inline_images.append(src)
             return
         if tag not in BLOCK_TAGS:  # inline element
-            if node.mem_id not in self.nonleaf:
+            if is_leaf(node):
                 self.inline.append(node.text())
             else:
                 stack.extend(("node", c, depth + 1) for c in reversed(list(node.iter(True))))
@@ -264,7 +252,7 @@ class _Walker:
             self.figure(node)
         elif tag == "hr":
             return
-        elif node.mem_id not in self.nonleaf:  # a leaf block: one .text() reads it
+        elif is_leaf(node):  # one .text() reads it
             self.paragraph_node(node, Kind.HEADING if tag in HEADING_TAGS else Kind.PARA)
         else:
             self.push_children(node, depth, stack)

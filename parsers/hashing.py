@@ -32,14 +32,12 @@ def _build_folds() -> dict[str, str]:
 
 
 _FOLDS = _build_folds()
-# Two character classes instead of a 120-way alternation: the scan stays linear and cheap.
-_FOLD_RE = re.compile(
-    "["
-    + "".join(sorted({k[0] for k in _FOLDS}))
-    + "]["
-    + "".join(sorted({k[1] for k in _FOLDS}))
-    + "]"
-)
+# Only an open syllable can be spelled both ways (``hoà``/``hòa``; ``hoàn`` has one spelling),
+# so only a pair that ends a word is folded: two character classes and a look-ahead keep the
+# scan linear and the replacements few.
+_FIRSTS = "".join(sorted({k[0] for k in _FOLDS}))
+_SECONDS = "".join(sorted({k[1] for k in _FOLDS}))
+_FOLD_RE = re.compile(f"[{_FIRSTS}][{_SECONDS}]" + r"(?![^\W\d_])")
 
 
 def _fold(match: re.Match[str]) -> str:
@@ -48,7 +46,7 @@ def _fold(match: re.Match[str]) -> str:
 
 
 def fold_tone_placement(text: str) -> str:
-    """``hoà`` → ``hòa``, ``thuý`` → ``thúy``, ``KHOẺ`` → ``KHỎE``; expects NFC input."""
+    """``hoà`` → ``hòa``, ``thuý`` → ``thúy``, ``KHOẺ`` → ``KHỎE`` (word-final pairs); NFC input."""
     return _FOLD_RE.sub(_fold, text)
 
 
