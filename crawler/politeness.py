@@ -6,8 +6,9 @@ interval: ``1 / rate``, or robots.txt's Crawl-delay when that is longer, multipl
 "unavailable" (503). A Retry-After also pushes the host's next start time out, so every worker
 waits, not only the one that got the answer.
 
-Start times are reserved before sleeping, so N concurrent callers end up spaced by the interval
-rather than all waking at once. ``clock`` and ``sleep`` are injectable for tests.
+Callers go through a per-host gate one at a time and the next start is set when the gate
+actually opens, so N concurrent callers end up spaced by at least the interval even when the
+event loop wakes one of them late. ``clock`` and ``sleep`` are injectable for tests.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ MAX_CRAWL_DELAY = 300.0  # a larger Crawl-delay would stall the crawl; we cap it
 @dataclass(slots=True)
 class _HostState:
     semaphore: asyncio.Semaphore
+    gate: asyncio.Lock = field(default_factory=asyncio.Lock)
     next_start: float = 0.0
     slow_until: float = 0.0
     crawl_delay: float = 0.0
@@ -74,18 +76,18 @@ class HostLimiter:
         if retry_after is not None and retry_after > 0:
             state.next_start = max(state.next_start, now + retry_after)
 
-    def _reserve(self, state: _HostState, host: str) -> float:
-        now = self.clock()
-        start = max(now, state.next_start)
-        state.next_start = start + self.interval(host)
-        return start - now
-
     @asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:
-        """Hold one of the host's concurrency slots, entered no earlier than its schedule allows."""
+        """Hold one of the host's concurrency slots, entered no earlier than its schedule allows.
+
+        Callers pass a per-host gate one at a time, and the next start is set from the moment
+        the gate actually opened: a caller that woke late pushes the next one back instead of
+        leaving it a shorter gap.
+        """
         state = self._state(host)
         async with state.semaphore:
-            delay = self._reserve(state, host)
-            if delay > 0:
-                await self.sleep(delay)
+            async with state.gate:
+                while (delay := state.next_start - self.clock()) > 0:
+                    await self.sleep(delay)  # re-checked: a Retry-After may have moved it
+                state.next_start = self.clock() + self.interval(host)
             yield

@@ -225,7 +225,7 @@ async def test_rate_limit_holds_at_the_server(server: Loopback) -> None:
     assert len(times) == n
     assert times[-1] - times[0] >= (n - 1) / rate - 0.03
     gaps = [b - a for a, b in pairwise(times)]
-    assert min(gaps) >= 1 / rate - 0.03, gaps
+    assert min(gaps) >= 0.75 / rate, gaps  # the wire adds jitter after our gate
 
 
 async def test_per_host_concurrency_is_capped(server: Loopback) -> None:
