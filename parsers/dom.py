@@ -21,8 +21,7 @@ Markup → blocks:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
 
 from selectolax.lexbor import LexborNode
 
@@ -156,18 +155,19 @@ class _Walker:
                 return
         self.blocks.append(Block(Kind.LIST, "\n".join(f"- {i}" for i in items)))
 
-    def table(self, node: LexborNode, depth: int, stack: list[Any]) -> None:
+    def table(self, node: LexborNode) -> bool:
+        """Image table or data table handled here (False); a layout table is walked (True)."""
         images = node.css("img")
         nested = len(node.css("table")) > 1  # css() matches the node itself too
         if images and not nested:
             text = collapse(node.text().replace(BR_MARK, " "))
             if len(text) <= IMAGE_TABLE_MAX_TEXT:
                 self.image_table(node)
-                return
+                return False
         if not nested and not images and node.css_first("p, div, ul, ol, h1, h2, h3, h4") is None:
             self.data_table(node)
-            return
-        self.push_children(node, depth, stack)
+            return False
+        return True
 
     def image_table(self, node: LexborNode) -> None:
         caption: list[str] = []
@@ -205,57 +205,58 @@ class _Walker:
                 self.blocks.append(Block(Kind.CAPTION, text))
 
     # -- the walk -------------------------------------------------------------------------
-    def push_children(self, node: LexborNode, depth: int, stack: list[Any]) -> None:
-        if depth >= self.max_depth:
-            raise PageTooComplex(self.url, f"nesting deeper than {self.max_depth}")
-        stack.append(("end", node, depth))
-        children = list(node.iter(include_text=True))
-        stack.extend(("node", child, depth + 1) for child in reversed(children))
-
     def walk(self, root: LexborNode) -> list[Block]:
-        stack: list[Any] = []
-        self.push_children(root, 0, stack)
+        """Depth-first over a stack of child iterators: no recursion, no per-child tuples."""
+        stack: list[tuple[Iterator[LexborNode], LexborNode, int]] = [
+            (root.iter(include_text=True), root, 0)
+        ]
         while stack:
-            action, node, depth = stack.pop()
-            if action == "end":
-                if node.tag in BLOCK_TAGS:
+            children, parent, depth = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                if parent.tag in BLOCK_TAGS:
                     self.flush()
                 continue
-            self.visit(node, depth, stack)
+            if self.visit(child):
+                if depth + 1 >= self.max_depth:
+                    raise PageTooComplex(self.url, f"nesting deeper than {self.max_depth}")
+                stack.append((child.iter(include_text=True), child, depth + 1))
         self.flush()
         return self.blocks
 
-    def visit(self, node: LexborNode, depth: int, stack: list[Any]) -> None:
-        if node.is_text_node:
-            self.inline.append(node.text_content or "")
-            return
+    def visit(self, node: LexborNode) -> bool:
+        """Handle one node; True when the walk must descend into it."""
         tag = node.tag
+        if tag == "-text":
+            self.inline.append(node.text_content or "")
+            return False
         if tag is None or tag in SKIP_TAGS or not node.is_element_node:
-            return
+            return False
         if tag == "img":
             src = self.image(node)
             if src:
                 self.inline_images.append(src)
-            return
+            return False
         if tag not in BLOCK_TAGS:  # inline element
             if is_leaf(node):
                 self.inline.append(node.text())
-            else:
-                stack.extend(("node", c, depth + 1) for c in reversed(list(node.iter(True))))
-            return
+                return False
+            return True
         self.flush()
         if tag in ("ul", "ol"):
             self.list_block(node)
         elif tag == "table":
-            self.table(node, depth, stack)
+            return self.table(node)
         elif tag == "figure":
             self.figure(node)
         elif tag == "hr":
-            return
+            return False
         elif is_leaf(node):  # one .text() reads it
             self.paragraph_node(node, Kind.HEADING if tag in HEADING_TAGS else Kind.PARA)
         else:
-            self.push_children(node, depth, stack)
+            return True
+        return False
 
 
 def walk_blocks(
