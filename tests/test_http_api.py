@@ -1,0 +1,325 @@
+"""The daemon's HTTP side over real HTTP: feed, article text, health, metrics, validation.
+
+The database is filled by real crawls of the replica (a first pass, then edits and a second pass,
+so the feed holds superseded versions too) and read back with plain ``sqlite3`` for the
+assertions. The last test runs ``vksnd run --http`` as a subprocess.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import prometheus_client
+import pytest
+from crawl_support import run_command, site_args, truth_articles
+from prometheus_client.parser import text_string_to_metric_families
+
+from crawler.config import PolitenessConfig, Settings
+from crawler.errors import PermanentFetchError
+from crawler.fetch import Fetcher
+from crawler.health import Health
+from crawler.http_api import MAX_LIMIT, HttpApi, parse_bind
+from crawler.metrics import Metrics
+from crawler.monitor import PassMonitor
+from fixtures.portal import ReplicaServer, replica_config
+from storage.records import RunCounters
+
+MakeReplica = Any
+
+
+def _versions(db: Path) -> list[tuple[int, str, int]]:
+    """(seq, text, is_current) of every stored version, straight from SQLite."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT seq, text, is_current FROM articles ORDER BY seq").fetchall()
+    return [(int(s), str(t), int(c)) for s, t, c in rows]
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A database after a first crawl, two edits on the replica and a second crawl."""
+    root = tmp_path_factory.mktemp("crawled")
+    db = root / "v.db"
+    server = ReplicaServer(replica_config(articles=30, seed=61, redirects=0)).start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(root)
+            patch.setenv("VKSND_RECHECK_DAYS", "36500")  # every article is re-checked
+            args = site_args(server.base_url, db)
+            assert run_command("crawl", *args) == 0
+            ids = [a["id"] for a in truth_articles(server.truth())]
+            server.edit(ids[0])
+            server.edit(ids[3])
+            assert run_command("crawl", *args) == 0
+    finally:
+        server.stop()
+    assert server.errors == []
+    yield db
+
+
+@pytest.fixture
+async def api(crawled: Path) -> Any:
+    health = Health(timedelta(minutes=30))
+    server = HttpApi(crawled, Metrics(), health)
+    host, port = await server.start("127.0.0.1", 0)
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
+        yield client
+    await server.stop()
+
+
+async def test_feed_pages_through_every_version_exactly_once(
+    api: httpx.AsyncClient, crawled: Path
+) -> None:
+    stored = _versions(crawled)
+    assert len(stored) >= 32 and any(current == 0 for _, _, current in stored)  # edits kept
+    seen: list[dict[str, Any]] = []
+    cursor, pages = 0, 0
+    while True:
+        response = await api.get("/articles", params={"after_seq": cursor, "limit": 7})
+        assert response.status_code == 200
+        page = response.json()
+        pages += 1
+        assert page["count"] == len(page["articles"]) <= 7
+        seen.extend(page["articles"])
+        if not page["has_more"]:
+            break
+        assert page["next_after_seq"] > cursor
+        cursor = page["next_after_seq"]
+    assert pages == -(-len(stored) // 7)
+    assert [a["seq"] for a in seen] == [seq for seq, _, _ in stored]  # all, once, in order
+    assert [a["text"] for a in seen] == [text for _, text, _ in stored]
+    assert [a["is_current"] for a in seen] == [bool(c) for _, _, c in stored]
+    edits = [a for a in seen if a["supersedes"]]
+    assert len(edits) == 2 and all(a["is_current"] for a in edits)
+    first = seen[0]
+    assert first["canonical_url"].startswith("http") and first["title"] and first["content_hash"]
+    assert first["file"] == f"{first['seq']:03d}_{first['content_hash'][:16]}.txt"
+    # Past the end: an empty page whose cursor stays put.
+    last = seen[-1]["seq"]
+    end = (await api.get("/articles", params={"after_seq": last})).json()
+    assert end["articles"] == [] and end["next_after_seq"] == last and end["has_more"] is False
+
+
+async def test_article_text_by_seq(api: httpx.AsyncClient, crawled: Path) -> None:
+    stored = _versions(crawled)
+    seq, text, _ = stored[len(stored) // 2]
+    response = await api.get(f"/articles/{seq}.txt")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.content == text.encode("utf-8")
+    with sqlite3.connect(f"file:{crawled}?mode=ro", uri=True) as conn:
+        (digest,) = conn.execute(
+            "SELECT content_hash FROM articles WHERE seq = ?", (seq,)
+        ).fetchone()
+    assert response.headers["etag"] == f'"{digest}"'
+    missing = await api.get(f"/articles/{stored[-1][0] + 1000}.txt")
+    assert missing.status_code == 404 and "no article version" in missing.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/articles?after_seq=-1", "after_seq"),
+        ("/articles?after_seq=abc", "after_seq"),
+        ("/articles?after_seq=1.5", "after_seq"),
+        ("/articles?after_seq=1e3", "after_seq"),
+        ("/articles?after_seq=%201", "after_seq"),
+        ("/articles?after_seq=99999999999999999999", "after_seq"),
+        ("/articles?limit=0", "limit"),
+        ("/articles?limit=ten", "limit"),
+        ("/articles?limit=", "limit"),
+        ("/articles?after=3", "after"),
+        ("/articles?limit=5&limit=6", "limit"),
+        ("/articles/abc.txt", "seq"),
+        ("/articles/0.txt", "seq"),
+        ("/articles/-3.txt", "seq"),
+    ],
+)
+async def test_bad_input_gets_400_with_a_message(
+    api: httpx.AsyncClient, path: str, parameter: str
+) -> None:
+    response = await api.get(path)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["parameter"] == parameter and parameter in body["error"]
+
+
+async def test_limits_are_capped_and_the_api_is_read_only(api: httpx.AsyncClient) -> None:
+    page = (await api.get("/articles", params={"limit": 100000})).json()
+    assert page["limit"] == MAX_LIMIT
+    default = (await api.get("/articles")).json()
+    assert default["after_seq"] == 0 and default["limit"] == 100
+    for method in ("POST", "PUT", "DELETE"):
+        response = await api.request(method, "/articles")
+        assert response.status_code == 405 and response.json()["error"]
+    unknown = await api.get("/nope")
+    assert unknown.status_code == 404 and unknown.json()["path"] == "/nope"
+
+
+def _families(text: str) -> dict[str, Any]:
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def _value(families: dict[str, Any], name: str, **labels: str) -> float:
+    for sample in families[name].samples:
+        if sample.name in (name, f"{name}_total") and sample.labels == labels:
+            return float(sample.value)
+    raise AssertionError(f"no sample {name}{labels}")
+
+
+async def test_metrics_parse_and_come_from_the_counters(crawled: Path) -> None:
+    replica = ReplicaServer(replica_config(articles=5, seed=62, redirects=0)).start()
+    try:
+        fast = PolitenessConfig(rate=1000.0)
+        settings = Settings(base_url=replica.base_url, db=crawled, politeness=fast)
+        metrics = Metrics()
+        async with Fetcher(settings) as fetcher:
+            metrics.watch_fetcher(fetcher.stats)
+            for article in truth_articles(replica.truth())[:3]:
+                await fetcher.fetch(article["canonical_url"])
+            with pytest.raises(PermanentFetchError):
+                await fetcher.fetch(replica.base_url + "/tin-tuc/khong-co-bai-nay-d2-t999999.html")
+        metrics.record_pass(
+            "crawl", ok=True, duration_s=2.5, finished_at=1_700_000_000.0,
+            counters=RunCounters(pages_fetched=9, new_articles=5, new_versions=2, duplicates=1,
+                                 failures=3, extra=(("parse_fallbacks", 4),)),
+        )  # fmt: skip
+        metrics.record_pass("retry", ok=False, duration_s=0.5, counters=None, finished_at=0.0)
+        server = HttpApi(crawled, metrics, Health(timedelta(minutes=30)))
+        host, port = await server.start("127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                response = await client.get(f"http://{host}:{port}/metrics")
+        finally:
+            await server.stop()
+    finally:
+        replica.stop()
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    families = _families(response.text)
+    assert families["vksnd_fetch_responses"].type == "counter"
+    stats = fetcher.stats
+    assert (
+        _value(families, "vksnd_fetch_responses", status_class="2xx")
+        == stats.by_status_class["2xx"]
+        >= 4
+    )  # robots.txt + three articles
+    assert _value(families, "vksnd_fetch_responses", status_class="4xx") == 1
+    assert _value(families, "vksnd_fetch_bytes") == stats.bytes_received > 0
+    assert _value(families, "vksnd_fetch_retries") == stats.retries
+    assert _value(families, "vksnd_articles_stored") == 5
+    assert _value(families, "vksnd_versions_stored") == 2
+    assert _value(families, "vksnd_duplicates") == 1
+    assert _value(families, "vksnd_parse_fallbacks") == 4
+    assert _value(families, "vksnd_passes", kind="crawl", outcome="ok") == 1
+    assert _value(families, "vksnd_passes", kind="retry", outcome="error") == 1
+    duration = families["vksnd_pass_duration_seconds"]
+    assert duration.type == "histogram"
+    assert {s.value for s in duration.samples if s.name.endswith("_sum")} == {2.5, 0.5}
+    assert _value(families, "vksnd_last_successful_pass_timestamp_seconds") == 1_700_000_000
+    # From the database: frontier by state, versions, failures by reason.
+    with sqlite3.connect(f"file:{crawled}?mode=ro", uri=True) as conn:
+        states = dict(conn.execute("SELECT state, count(*) FROM urls GROUP BY state").fetchall())
+        versions = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        reasons = dict(
+            conn.execute("SELECT reason, count(*) FROM failures GROUP BY reason").fetchall()
+        )
+    for state, n in states.items():
+        assert _value(families, "vksnd_frontier_urls", state=state) == n
+    assert _value(families, "vksnd_db_versions") == versions
+    assert _value(families, "vksnd_database_up") == 1
+    for reason, n in reasons.items():
+        assert _value(families, "vksnd_failures", reason=reason) == n
+    # A registry per Metrics: nothing leaks into the process-global default registry.
+    assert not any(m.name.startswith("vksnd") for m in prometheus_client.REGISTRY.collect())
+    fresh = _families(Metrics().render().decode())
+    assert "vksnd_articles_stored" in fresh and _value(fresh, "vksnd_articles_stored") == 0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_healthz_follows_the_passes(crawled: Path, tmp_path: Path) -> None:
+    clock = FakeClock()
+    health = Health(timedelta(minutes=10), clock=clock)
+    server = HttpApi(crawled, Metrics(), health)
+    host, port = await server.start("127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
+
+            async def check(code: int, status: str) -> dict[str, Any]:
+                response = await client.get("/healthz")
+                body: dict[str, Any] = response.json()
+                assert (response.status_code, body["status"]) == (code, status)
+                return body
+
+            body = await check(200, "starting")
+            assert body["last_success"] is None and body["database"]["state"] == "ok"
+            assert body["database"]["versions"] == len(_versions(crawled))
+            clock.now += timedelta(minutes=31)  # 3 intervals without a success
+            await check(503, "stale")
+            health.record_pass("crawl", ok=True, duration_s=3.0)
+            body = await check(200, "ok")
+            assert body["last_success"] == clock.now.isoformat(timespec="seconds")
+            clock.now += timedelta(minutes=5)
+            health.record_pass("retry", ok=False, duration_s=1.0, error="OSError: disk full")
+            body = await check(503, "failing")
+            assert body["last_pass"]["error"] == "OSError: disk full"
+            health.record_pass("crawl", ok=True, duration_s=3.0)
+            await check(200, "ok")
+            clock.now += timedelta(minutes=29)
+            await check(200, "ok")
+            clock.now += timedelta(minutes=2)
+            await check(503, "stale")
+    finally:
+        await server.stop()
+    # A database that cannot be read is unhealthy too.
+    broken = HttpApi(tmp_path / "missing.db", Metrics(), Health(timedelta(minutes=10)))
+    host, port = await broken.start("127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(f"http://{host}:{port}/healthz")
+            feed = await client.get(f"http://{host}:{port}/articles")
+            metrics = await client.get(f"http://{host}:{port}/metrics")
+    finally:
+        await broken.stop()
+    assert response.status_code == 503 and response.json()["database"]["state"] == "error"
+    assert feed.status_code == 503 and "database" in feed.json()["error"]
+    assert _value(_families(metrics.text), "vksnd_database_up") == 0
+
+
+async def test_monitor_refreshes_the_export_after_good_passes(
+    crawled: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "corpus"
+    monitor = PassMonitor(Metrics(), Health(timedelta(minutes=5)), db=crawled, export_dir=out)
+    await monitor.pass_finished("crawl", counters=None, duration_s=1, error=RuntimeError("x"))
+    assert not out.exists()  # a failed pass leaves the folder alone
+    await monitor.pass_finished("crawl", counters=RunCounters(), duration_s=1)
+    current = {(seq, text) for seq, text, c in _versions(crawled) if c}
+    files = sorted(out.glob("*.txt"))
+    assert {(int(p.name.split("_")[0]), p.read_text(encoding="utf-8")) for p in files} == current
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == len(current)
+    report = await monitor.refresh_export()
+    assert report is not None and report.written == 0 and report.skipped == len(current)
+
+
+def test_bind_addresses() -> None:
+    assert parse_bind("127.0.0.1:8787") == ("127.0.0.1", 8787)
+    assert parse_bind("0.0.0.0:80") == ("0.0.0.0", 80)
+    assert parse_bind(":9000") == ("127.0.0.1", 9000)
+    assert parse_bind("9000") == ("127.0.0.1", 9000)
+    assert parse_bind("[::1]:8787") == ("::1", 8787)
+    assert parse_bind("localhost:0") == ("localhost", 0)
+    for bad in ("", "host", "host:", "1.2.3.4:70000", "::1:80", "h:p"):
+        with pytest.raises(ValueError):
+            parse_bind(bad)
