@@ -387,11 +387,13 @@ class SqliteStore:
             planner.place(r.article, (r.raw.url, r.article.url), key, page_id)
             for r, key, page_id in zip(requests, keys, page_ids, strict=True)
         ]
-        # Supersede stored rows first: the new current row may carry an old row's hash (revert)
-        # and only one current row per hash is allowed. Links are checked at commit (deferred).
+        # Three steps keep every foreign key satisfied at each statement (a pending deferred
+        # violation would make SQLite scan child tables on every insert): clear is_current of
+        # the superseded stored rows (the new current row may carry an old row's hash, a revert,
+        # and only one current row per hash is allowed), insert, then link the old rows.
+        superseded = planner.superseded_stored_rows()
         await conn.executemany(
-            "UPDATE articles SET is_current = 0, superseded_by = ? WHERE id = ?",
-            [(new, old) for old, new in planner.superseded_stored_rows()],
+            "UPDATE articles SET is_current = 0 WHERE id = ?", [(old,) for old, _new in superseded]
         )
         await conn.executemany(
             "INSERT INTO articles (id, seq, root_id, content_hash, url, canonical_url,"
@@ -417,7 +419,7 @@ class SqliteStore:
                     strings_to_json(p.article.images),
                     p.article.extractor,
                     p.supersedes,
-                    planner.superseded_by.get(p.row.id),
+                    None,  # superseded_by: linked below, once the newer row exists
                     p.reverts_to,
                     int(p.row.is_current),
                     p.page_id,
@@ -425,6 +427,10 @@ class SqliteStore:
                 )
                 for p in planner.inserts
             ],
+        )
+        await conn.executemany(
+            "UPDATE articles SET superseded_by = ? WHERE id = ?",
+            [(new, old) for old, new in planner.superseded_by.items()],
         )
         await conn.executemany(
             "INSERT INTO article_urls (url, root_id, content_hash, first_seen_at)"
