@@ -50,6 +50,9 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 ROBOTS_MAX_BYTES = 512 * 1024  # Google reads the first 500 KiB of a robots.txt
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 SLOWDOWN_STATUSES = frozenset({429, 503})
+# Idle connections are dropped well before servers usually close them (Apache 5 s, IIS 120 s,
+# the replica 30 s): reusing one the server just closed costs a failed attempt.
+KEEPALIVE_EXPIRY = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,7 @@ def build_client(settings: Settings) -> httpx.AsyncClient:
         limits=httpx.Limits(
             max_connections=fetch.global_concurrency,
             max_keepalive_connections=fetch.global_concurrency,
-            keepalive_expiry=30.0,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
         ),
         headers={
             "User-Agent": fetch.user_agent,
