@@ -38,7 +38,9 @@ def _ok_or_typed(body: bytes) -> None:
     except ParseError:
         return
     assert TOOLBAR_TOKEN not in article.text.lower()
-    assert unicodedata.is_normalized("NFC", article.text)
+    for value in (article.text, article.title, *article.captions):
+        assert unicodedata.is_normalized("NFC", value)
+    assert all(TOOLBAR_TOKEN not in c.lower() for c in article.captions)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
@@ -50,7 +52,8 @@ def test_arbitrary_bytes(body: bytes) -> None:
 TAGS = ["<p>", "</p>", "<div>", "</div>", "<table>", "<tr>", "<td>", "</td>", "<br>", "<img src=x>",
         "<figure>", "<figcaption>", "<ul><li>", "<em>", "<script>", "</script>", "<!--", "-->",
         "leftcenterrightdel", "left", "center", "right", "del", "Toàn cảnh", "&nbsp;", "&#7889;",
-        "o\u0300a", "<", ">", "\x00", "\ufeff", "Cỡ chữ:", "18/10/2022", "Đắc Thái"]  # fmt: skip
+        "o\u0300a", "<", ">", "\x00", "\ufeff", "Cỡ chữ:", "18/10/2022", "Đắc Thái", PARA, PARA,
+        "<p>left</p><p>center</p>", "<td>right</td><td>del</td>", "</table>", "<h1>", "<i>"]  # fmt: skip
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
