@@ -53,7 +53,8 @@ TAGS = ["<p>", "</p>", "<div>", "</div>", "<table>", "<tr>", "<td>", "</td>", "<
         "<figure>", "<figcaption>", "<ul><li>", "<em>", "<script>", "</script>", "<!--", "-->",
         "leftcenterrightdel", "left", "center", "right", "del", "Toàn cảnh", "&nbsp;", "&#7889;",
         "o\u0300a", "<", ">", "\x00", "\ufeff", "Cỡ chữ:", "18/10/2022", "Đắc Thái", PARA, PARA,
-        "<p>left</p><p>center</p>", "<td>right</td><td>del</td>", "</table>", "<h1>", "<i>"]  # fmt: skip
+        "<p>left</p><p>center</p>", "<td>right</td><td>del</td>", "</table>", "<h1>",
+        "<i>"]  # fmt: skip
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
