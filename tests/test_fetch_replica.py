@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from dataclasses import replace
 from itertools import pairwise
 from typing import Any
@@ -150,3 +151,21 @@ async def test_a_stalled_replica_response_times_out(make_replica: MakeReplica) -
         with pytest.raises(RetryableFetchError, match="timeout") as caught:
             await fetcher.fetch(url)
     assert caught.value.attempts == 2
+
+
+async def test_the_replicas_gigabyte_gzip_bomb_stays_under_the_cap(
+    make_replica: MakeReplica,
+) -> None:
+    replica = make_replica(articles=10, seed=1)
+    url = article(replica)["canonical_url"]
+    replica.set_faults(kinds=("gzip_bomb",), rate=1.0, path_regex=r"-t\d+\.html")
+    cap = 4 << 20
+    async with Fetcher(settings_for(replica, max_body_bytes=cap)) as fetcher:
+        tracemalloc.start()
+        try:
+            with pytest.raises(TooLarge):
+                await fetcher.fetch(url)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 3 * cap, peak

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from fixtures.alt_layouts import to_cp1258_form
 from fixtures.layouts import render_listing
 from fixtures.model import ListingItem as ShownItem
 from fixtures.urls import CAT_ACTIVITIES, listing_path
 from parsers.listing import MAX_ITEMS, parse_listing
+from parsers.urls import in_scope, is_article_url
 
 BASE = "http://127.0.0.1:8123"
 SCOPE = frozenset({"127.0.0.1:8123"})
@@ -118,3 +122,38 @@ def test_windows_1258_listing_is_decoded() -> None:
 def test_garbage_gives_an_empty_listing() -> None:
     listing = parse_listing(b"\x00\xff\xfe garbage <<<", LISTING, None, scope_hosts=SCOPE)
     assert listing.items == () and listing.next_page_url is None
+
+
+_fragments = st.sampled_from(
+    [
+        '<div class="news-list">',
+        '<div class="news-item">',
+        "</div>",
+        "<li>",
+        "<nav>",
+        "</nav>",
+        f'<a href="{art(1)}">',
+        f'<a href="{art(2)}?Page=9#x">',
+        '<a href="/tintuc/Pages/lists.aspx?Cat=2&amp;ItemID=77">',
+        '<a href="javascript:go()">',
+        '<a href="http://evil.example/x-d2-t5.html">',
+        '<a class="next" href="?Cat=2&amp;Page=3">',
+        "</a>",
+        "12/12/2024",
+        "31/02/2024",
+        "Tiêu đề",
+        "<",
+        "&amp;",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(_fragments, st.text(max_size=20)), max_size=40), st.binary(max_size=30))
+def test_any_markup_gives_in_scope_unique_article_items(parts: list[str], noise: bytes) -> None:
+    body = "".join(parts).encode("utf-8") + noise
+    listing = parse_listing(body, LISTING, None, scope_hosts=SCOPE)
+    urls = [item.url for item in listing.items]
+    assert len(urls) == len(set(urls))
+    assert all(in_scope(u, SCOPE) and is_article_url(u) for u in urls)
+    assert listing.next_page_url is None or in_scope(listing.next_page_url, SCOPE)
