@@ -229,7 +229,9 @@ class _Walker:
         """Handle one node; True when the walk must descend into it."""
         tag = node.tag
         if tag == "-text":
-            self.inline.append(node.text_content or "")
+            text = node.text_content
+            if text and (self.inline or not text.isspace()):  # no leading blank runs
+                self.inline.append(text)
             return False
         if tag is None or tag in SKIP_TAGS or not node.is_element_node:
             return False

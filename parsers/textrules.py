@@ -151,8 +151,11 @@ def _is_prose(line: str) -> bool:
     return len(line) > HEADER_BLOCK_MAX or (ends_sentence(line) and len(line.split()) >= 8)
 
 
+_TEXTUAL = frozenset({Kind.PARA, Kind.HEADING})
+
+
 def _is_textual(block: Block) -> bool:
-    return block.kind in (Kind.PARA, Kind.HEADING)
+    return block.kind in _TEXTUAL
 
 
 def _is_masthead_marker(block: Block, title_key: str | None) -> bool:
@@ -289,10 +292,15 @@ def _loose_caption_groups(blocks: list[Block]) -> list[Block]:
     return out
 
 
+def _may_hold_toolbar(text: str) -> bool:
+    """Cheap pre-check: every toolbar spelling holds "ght" or "g h t" (from "right")."""
+    lowered = text.lower()
+    return "ght" in lowered or "g h t" in lowered
+
+
 def scrub_toolbar(text: str) -> str:
     """Remove every toolbar token, however it was glued, until none is left (NFC kept)."""
-    lowered = text.lower()
-    if "ght" not in lowered and "g h t" not in lowered:  # cheap pre-check: no "right" at all
+    if not _may_hold_toolbar(text):
         return text
     while True:
         cleaned = _TOOLBAR_RE.sub(" ", text)
@@ -318,7 +326,7 @@ def apply_rules(
     return replace(_assemble(items, byline), chrome_dropped=chrome_dropped)
 
 
-def _assemble(items: Sequence[Block], byline: str | None) -> CleanResult:
+def _assemble(items: Sequence[Block], byline: str | None, *, scrub: bool = False) -> CleanResult:
     paragraphs: list[str] = []
     captions: list[str] = []
     images: list[str] = []
@@ -332,7 +340,7 @@ def _assemble(items: Sequence[Block], byline: str | None) -> CleanResult:
                 captions.append(caption)
         else:
             raw = block.text
-            text = scrub_toolbar(raw)
+            text = scrub_toolbar(raw) if scrub else raw
             if block.kind in (Kind.PARA, Kind.HEADING):
                 if text is not raw:
                     text = collapse(text)
@@ -341,6 +349,8 @@ def _assemble(items: Sequence[Block], byline: str | None) -> CleanResult:
             if text:
                 paragraphs.append(text)
     text = unicodedata.normalize("NFC", "\n\n".join(paragraphs))
+    if not scrub and _may_hold_toolbar(text):  # rare: redo with the per-block scrub
+        return _assemble(items, byline, scrub=True)
     return CleanResult(text, tuple(captions), byline, tuple(images))
 
 
