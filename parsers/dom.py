@@ -210,6 +210,8 @@ class _Walker:
         stack: list[tuple[Iterator[LexborNode], LexborNode, int]] = [
             (root.iter(include_text=True), root, 0)
         ]
+        blocks, inline, visit = self.blocks, self.inline, self.visit
+        plain = not self.drop_link_lists
         while stack:
             children, parent, depth = stack[-1]
             child = next(children, None)
@@ -218,7 +220,23 @@ class _Walker:
                 if parent.tag in BLOCK_TAGS:
                     self.flush()
                 continue
-            if self.visit(child):
+            tag = child.tag
+            if tag == "-text":  # inlined visit() for the two commonest nodes
+                text = child.text_content
+                if text and (inline or not text.isspace()):
+                    inline.append(text)
+                continue
+            if (
+                tag == "p"
+                and plain
+                and not inline
+                and not self.inline_images
+                and (not blocks or blocks[-1].kind is not Kind.IMAGE)
+                and is_leaf(child)
+            ):
+                blocks.extend(Block(Kind.PARA, t) for t in _paragraphs(child.text()))
+                continue
+            if visit(child):
                 if depth + 1 >= self.max_depth:
                     raise PageTooComplex(self.url, f"nesting deeper than {self.max_depth}")
                 stack.append((child.iter(include_text=True), child, depth + 1))
