@@ -207,7 +207,7 @@ def _generic(
     blocks = walk_blocks(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True
     )
-    signals.extend(_page_dates(blocks))
+    signals.extend(_page_dates(blocks) or _dates_before(container))
     return apply_rules(blocks, title=_title(tree, read_head(tree), profile)), signals
 
 
@@ -217,6 +217,27 @@ def _page_dates(blocks: list[Block]) -> list[DateSignal]:
             found = parse_date_line(block.text)
             if found is not None:
                 return [DateSignal(found.value, "page", found.has_time)]
+    return []
+
+
+def _dates_before(container: LexborNode) -> list[DateSignal]:
+    """A date line printed just above the body (between title and text), outside the container."""
+    node: LexborNode | None = container
+    for _ in range(3):
+        if node is None:
+            break
+        sibling = node.prev
+        for _ in range(6):
+            if sibling is None:
+                break
+            if sibling.is_element_node:
+                text = collapse(sibling.text())
+                if text and len(text) <= 80:
+                    found = parse_date_line(text)
+                    if found is not None:
+                        return [DateSignal(found.value, "page", found.has_time)]
+            sibling = sibling.prev
+        node = node.parent
     return []
 
 
