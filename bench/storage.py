@@ -21,10 +21,12 @@ import argparse
 import asyncio
 import base64
 import random
+import re
 import shutil
 import sys
 import tempfile
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ _HERE = Path(__file__).resolve().parent
 if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
     sys.path[0] = str(_HERE.parent)
 
-from fixtures.text_bank import seed_sentences, swap_tones
+from fixtures.text_bank import seed_sentences
 from parsers.hashing import content_hash
 from parsers.records import Article
 from storage.export import ExportFilter, export_corpus
@@ -51,6 +53,25 @@ TARGET_PAGE_BYTES = 30_000
 DUPLICATE_SHARE = 0.10
 EDIT_SHARE = 0.05
 GENERATED_AT_ONCE = 5_000
+
+
+def _tone_pairs() -> dict[str, str]:
+    """Word-final ``òa`` -> ``oà`` (and ``oe``, ``uy``, capitals): the other accepted spelling."""
+    pairs: dict[str, str] = {}
+    for first, second in (("o", "a"), ("o", "e"), ("u", "y")):
+        for f, s in ((first, second), (first.upper(), second.upper()), (first.upper(), second)):
+            for tone in ("\u0300", "\u0301", "\u0309", "\u0303", "\u0323"):
+                old = unicodedata.normalize("NFC", f + tone) + s
+                pairs[old] = f + unicodedata.normalize("NFC", s + tone)
+    return pairs
+
+
+_TONE_PAIRS = _tone_pairs()
+_TONE_RE = re.compile("(" + "|".join(_TONE_PAIRS) + r")(?!\w)")
+
+
+def other_tone_spelling(text: str) -> str:
+    return _TONE_RE.sub(lambda m: _TONE_PAIRS[m.group(1)], text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +169,7 @@ class Corpus:
                 original = self.rng.randrange(len(self.texts))
                 text = self.texts[original]
                 if roll < DUPLICATE_SHARE / 2:
-                    text = swap_tones(text, to_new=True)
+                    text = other_tone_spelling(text)
                 url = f"{BASE}/tintuc/Pages/lists.aspx?Cat=10&ItemID={number}"
                 self.texts.append(text)
                 kind = "duplicate"

@@ -122,7 +122,8 @@ class SqliteStore:
         self._conn = conn
         self.path = path
         self.config = config
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one transaction at a time on the connection
+        self._encode_turn = asyncio.Lock()  # see store_articles
         self._closed = False
 
     @classmethod
@@ -169,19 +170,24 @@ class SqliteStore:
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; rollback on any error; sqlite errors translated."""
-        async with self._lock:
-            self._check_open()
+        async with self._lock, self._locked_transaction() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _locked_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """``_transaction`` for a caller that already holds ``self._lock``."""
+        self._check_open()
+        try:
+            await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                    await self._conn.execute("COMMIT")
-                except BaseException:
-                    if self._conn.in_transaction:
-                        await self._conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise translate_sqlite_error(exc, self.path) from exc
+                yield self._conn
+                await self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    await self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise translate_sqlite_error(exc, self.path) from exc
 
     def _check_open(self) -> None:
         if self._closed:
@@ -330,14 +336,20 @@ class SqliteStore:
         """
         if not requests:
             return []
-        encoded: list[archive.EncodedPage | None]
-        if self.config.archive:
-            # zlib releases the GIL: compress off the event loop while other tasks run.
-            encoded = list(await asyncio.to_thread(self._encode_all, requests))
-        else:
-            encoded = [None] * len(requests)
-        async with self._transaction():
-            return await self._store_batch(requests, encoded, page_ids=None)
+        encoded: list[archive.EncodedPage | None] = [None] * len(requests)
+        # Calls commit in the order they were made, yet the compression of one call (in a
+        # worker thread: deflate releases the GIL) overlaps the transaction of the previous:
+        # callers compress one at a time, in order, and queue for the write lock (FIFO) before
+        # letting the next caller compress.
+        async with self._encode_turn:
+            if self.config.archive:
+                encoded = list(await asyncio.to_thread(self._encode_all, requests))
+            await self._lock.acquire()
+        try:
+            async with self._locked_transaction():
+                return await self._store_batch(requests, encoded, page_ids=None)
+        finally:
+            self._lock.release()
 
     async def store_reparsed(self, article: Article, page: ArchivedPage) -> StoreResult:
         """Store an article re-extracted from an archived page (``vksnd reparse``): the same

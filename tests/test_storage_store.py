@@ -385,3 +385,23 @@ async def test_concurrent_tasks_on_one_store_do_not_interleave(tmp_path: Path) -
     outcomes = [r.outcome for r in results[:40]]
     assert outcomes.count(StoreOutcome.NEW) == 20 and outcomes.count(StoreOutcome.DUPLICATE) == 20
     check_invariants(db)
+
+
+async def test_concurrent_batches_commit_in_call_order(tmp_path: Path) -> None:
+    """The second call compresses while the first writes, but commits after it: an edit sent
+    right after the original is a new version, never a new article stored first."""
+    db = tmp_path / "v.db"
+    rng = random.Random(5)
+    big = [
+        StoreRequest(make_article(article_url(i), f"Bài {i}."),
+                     make_raw(article_url(i), rng.randbytes(100_000)))
+        for i in range(40)
+    ]  # fmt: skip
+    edit = [StoreRequest(make_article(article_url(39), "Bài 39, sửa."), make_raw(article_url(39)))]
+    async with await SqliteStore.open(db) as store:
+        first = asyncio.create_task(store.store_articles(big))
+        second = asyncio.create_task(store.store_articles(edit))
+        (edited,) = await second
+        originals = await first
+    assert originals[-1].outcome is StoreOutcome.NEW
+    assert edited.outcome is StoreOutcome.NEW_VERSION and edited.seq == 41
