@@ -66,6 +66,16 @@ class BadParameter(ValueError):
         super().__init__(f"parameter {name}={value!r}: {reason}")
 
 
+class HttpBindError(OSError):
+    """The API could not listen on the address asked for (in use, not local, no permission)."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        super().__init__(f"cannot serve HTTP on {host}:{port}: {reason}")
+
+
 def parse_bind(text: str) -> tuple[str, int]:
     """``HOST:PORT``, ``[V6]:PORT``, ``:PORT`` or ``PORT`` (loopback when no host is given)."""
     value = text.strip()
@@ -193,6 +203,9 @@ class HttpApi:
         try:
             site = web.TCPSite(runner, host, port)
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise HttpBindError(host, port, exc.strerror or str(exc)) from exc
         except BaseException:
             await runner.cleanup()
             raise

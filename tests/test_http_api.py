@@ -23,7 +23,7 @@ from crawler.config import PolitenessConfig, Settings
 from crawler.errors import PermanentFetchError
 from crawler.fetch import Fetcher
 from crawler.health import Health
-from crawler.http_api import MAX_LIMIT, HttpApi, parse_bind
+from crawler.http_api import MAX_LIMIT, HttpApi, HttpBindError, parse_bind
 from crawler.metrics import Metrics
 from crawler.monitor import PassMonitor
 from fixtures.portal import ReplicaServer, replica_config
@@ -311,6 +311,18 @@ async def test_monitor_refreshes_the_export_after_good_passes(
     assert len((out / "manifest.jsonl").read_text().splitlines()) == len(current)
     report = await monitor.refresh_export()
     assert report is not None and report.written == 0 and report.skipped == len(current)
+
+
+async def test_a_taken_port_is_a_typed_error(crawled: Path) -> None:
+    first = HttpApi(crawled, Metrics(), Health(timedelta(minutes=5)))
+    host, port = await first.start("127.0.0.1", 0)
+    try:
+        second = HttpApi(crawled, Metrics(), Health(timedelta(minutes=5)))
+        with pytest.raises(HttpBindError) as caught:
+            await second.start(host, port)
+        assert caught.value.port == port and f"127.0.0.1:{port}" in str(caught.value)
+    finally:
+        await first.stop()
 
 
 def test_bind_addresses() -> None:
