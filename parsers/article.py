@@ -13,21 +13,19 @@ shows up as a rising share of ``generic``. Only ``ParseError`` and its subclasse
 from __future__ import annotations
 
 import functools
-import json
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.blocks import Block, Kind, collapse
+from parsers.blocks import collapse
 from parsers.dates import (
     DateSignal,
     from_listing,
-    parse_date_line,
     parse_date_text,
     parse_iso,
     resolve_published,
@@ -37,6 +35,19 @@ from parsers.dom import DEFAULT_MAX_DEPTH, mark_breaks, walk_blocks
 from parsers.errors import NotAnArticle, PageTooComplex, ParseError
 from parsers.generic import find_main_content, link_density, strip_furniture
 from parsers.hashing import content_hash
+from parsers.metadata import (
+    canonical_url,
+    category_of,
+    dates_before,
+    dates_in_blocks,
+    first_match,
+    head_dates,
+    is_error_page,
+    page_title,
+    profile_author,
+    read_head,
+    url_resolver,
+)
 from parsers.profiles.vksndtc import PROFILE, SiteProfile
 from parsers.records import Article
 from parsers.textrules import CleanResult, apply_rules
@@ -45,21 +56,12 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEPTH_SCAN_MIN_TAGS = 3000  # below this many tags, nesting cannot hurt lexbor
 MIN_PROFILE_TEXT = 200
 LISTING_MIN_LINKS = 5
-DATE_SCAN_BLOCKS = 14
 
-_ERROR_RE = re.compile(
-    r"^(?:không tìm thấy|trang không tồn tại|lỗi|error|page not found|not found)|\b404\b",
-    re.IGNORECASE,
-)
 _TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^<>]*?(/?)>")
 _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
      "source", "track", "wbr", "p", "li", "td", "th", "tr", "option", "dt", "dd"}
 )  # fmt: skip
-# A "<title>" suffix naming the site, not the article: "Title - Viện kiểm sát nhân dân tối cao".
-_SITE_SUFFIX_RE = re.compile(
-    r"\s+[-|–:]\s+[^-|–]*(?:viện kiểm sát|vksnd|cổng thông tin|procuracy)[^-|–]*$", re.IGNORECASE
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,22 +133,22 @@ def _parse(
         raise NotAnArticle(url, "empty")
     head = read_head(tree)
     base = urljoin(url, head.base_href) if head.base_href else url
-    title = _title(tree, head, profile)
-    if _is_error_page(None, title, head.title):
+    title = page_title(tree, head, profile)
+    if is_error_page(None, title, head.title):
         raise NotAnArticle(url, "error_page")
-    signals = _head_dates(tree, head)
-    canonical = _canonical(head.canonical_href, url, profile)
+    signals = head_dates(tree, head)
+    canonical = canonical_url(head.canonical_href, url, profile)
 
-    resolve = _resolver(base)
+    resolve = url_resolver(base)
 
     result: CleanResult | None = None
     extractor = f"profile:{profile.name}"
     author: str | None = None
-    container = _first(tree, profile.selectors.body)
+    container = first_match(tree, profile.selectors.body)
     if container is not None:
         # author and date sit next to the body: look around it before scanning the page
         scope = container.parent or tree
-        author = _profile_author(scope, tree, profile)
+        author = profile_author(scope, tree, profile)
         for node in container.css(_joined(profile.selectors.chrome)):
             node.decompose()
         mark_breaks(container)
@@ -154,7 +156,9 @@ def _parse(
         candidate = apply_rules(blocks, title=title)
         if len(candidate.text) >= MIN_PROFILE_TEXT and candidate.chrome_dropped == 0:
             result = candidate
-        date_node = _first(scope, profile.selectors.date) or _first(tree, profile.selectors.date)
+        date_node = first_match(scope, profile.selectors.date) or first_match(
+            tree, profile.selectors.date
+        )
         found = parse_date_text(collapse(date_node.text())) if date_node is not None else None
         if found is not None:
             signals.append(DateSignal(found.value, "page", found.has_time))
@@ -174,7 +178,7 @@ def _parse(
         title=unicodedata.normalize("NFC", title or ""),
         published_at=resolve_published(signals, now),
         author=author or result.byline,
-        category=_category(url, tree, profile),
+        category=category_of(url, tree, profile),
         text=result.text,
         captions=result.captions,
         images=result.images,
@@ -195,7 +199,7 @@ def _generic(
         for node in tree.css("time[datetime]")
         if (found := parse_iso(node.attributes.get("datetime") or "", "time")) is not None
     ]
-    if _is_error_page(tree):
+    if is_error_page(tree):
         raise NotAnArticle(url, "error_page")
     strip_furniture(tree)
     container = find_main_content(tree)
@@ -207,38 +211,8 @@ def _generic(
     blocks = walk_blocks(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True
     )
-    signals.extend(_page_dates(blocks) or _dates_before(container))
-    return apply_rules(blocks, title=_title(tree, read_head(tree), profile)), signals
-
-
-def _page_dates(blocks: list[Block]) -> list[DateSignal]:
-    for block in blocks[:DATE_SCAN_BLOCKS]:
-        if block.kind in (Kind.PARA, Kind.HEADING):
-            found = parse_date_line(block.text)
-            if found is not None:
-                return [DateSignal(found.value, "page", found.has_time)]
-    return []
-
-
-def _dates_before(container: LexborNode) -> list[DateSignal]:
-    """A date line printed just above the body (between title and text), outside the container."""
-    node: LexborNode | None = container
-    for _ in range(3):
-        if node is None:
-            break
-        sibling = node.prev
-        for _ in range(6):
-            if sibling is None:
-                break
-            if sibling.is_element_node:
-                text = collapse(sibling.text())
-                if text and len(text) <= 80:
-                    found = parse_date_line(text)
-                    if found is not None:
-                        return [DateSignal(found.value, "page", found.has_time)]
-            sibling = sibling.prev
-        node = node.parent
-    return []
+    signals.extend(dates_in_blocks(blocks) or dates_before(container))
+    return apply_rules(blocks, title=page_title(tree, read_head(tree), profile)), signals
 
 
 def _looks_like_listing(container: LexborNode, profile: SiteProfile) -> bool:
@@ -260,165 +234,6 @@ def _looks_like_listing(container: LexborNode, profile: SiteProfile) -> bool:
     return headline_links >= 2 * LISTING_MIN_LINKS and link_density(container) > 0.3
 
 
-def _first(tree: LexborHTMLParser | LexborNode, selectors: tuple[str, ...]) -> LexborNode | None:
-    for selector in selectors:
-        node = tree.css_first(selector)
-        if node is not None:
-            return node
-    return None
-
-
 @functools.lru_cache(maxsize=32)
 def _joined(selectors: tuple[str, ...]) -> str:
     return ", ".join(selectors)
-
-
-@dataclass(frozen=True, slots=True)
-class HeadInfo:
-    """What ``<head>`` says, read in one pass over its children."""
-
-    meta: dict[str, str]  # property/name (lowercased) -> content, first one wins
-    title: str | None
-    canonical_href: str | None
-    base_href: str | None
-
-
-def read_head(tree: LexborHTMLParser) -> HeadInfo:
-    meta: dict[str, str] = {}
-    title = canonical = base = None
-    head = tree.head
-    for node in head.iter() if head is not None else ():
-        tag = node.tag
-        attrs = node.attributes
-        if tag == "meta":
-            key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or ""
-            content = collapse(attrs.get("content") or "")
-            if key and content:
-                meta.setdefault(key.lower(), content)
-        elif tag == "link" and canonical is None:
-            if "canonical" in (attrs.get("rel") or "").lower().split():
-                canonical = (attrs.get("href") or "").strip() or None
-        elif tag == "title" and title is None:
-            title = collapse(node.text()) or None
-        elif tag == "base" and base is None:
-            base = (attrs.get("href") or "").strip() or None
-    return HeadInfo(meta, title, canonical, base)
-
-
-def _profile_author(
-    scope: LexborHTMLParser | LexborNode, tree: LexborHTMLParser, profile: SiteProfile
-) -> str | None:
-    node = _first(scope, profile.selectors.author) or _first(tree, profile.selectors.author)
-    if node is None:
-        return None
-    text = collapse(node.text())
-    return text or None
-
-
-def _title(tree: LexborHTMLParser, head: HeadInfo, profile: SiteProfile) -> str | None:
-    found = head.meta.get("og:title")
-    if found:
-        return found
-    for selector in profile.selectors.title:
-        node = tree.css_first(selector)
-        if node is not None and collapse(node.text()):
-            return collapse(node.text())
-    text = head.title
-    if text is None:
-        return None
-    stripped = _SITE_SUFFIX_RE.sub("", text)
-    if stripped != text and tree.body is not None and text in collapse(tree.body.text()):
-        return text  # the page prints the whole <title>: the "suffix" is part of the title
-    return stripped or text
-
-
-def _is_error_page(tree: LexborHTMLParser | None, *titles: str | None) -> bool:
-    """An error page says so in its title or first headings (pass ``tree`` to read those)."""
-    heads = [t for t in titles if t]
-    if tree is not None:
-        heads += [collapse(n.text()) for n in tree.css("h1, h2")[:4]]
-    return any(_ERROR_RE.search(h) for h in heads if len(h) < 120)
-
-
-def _head_dates(tree: LexborHTMLParser, head: HeadInfo) -> list[DateSignal]:
-    signals: list[DateSignal] = []
-    for key in ("article:published_time", "datepublished", "pubdate"):
-        if key in head.meta:
-            found = parse_iso(head.meta[key], "meta")
-            if found is not None:
-                signals.append(found)
-                break
-    if signals:  # JSON-LD repeats the CMS's own date: read it only when the meta is missing
-        return signals
-    for script in tree.css('script[type="application/ld+json"]'):
-        value = _json_ld_date(script.text())
-        if value:
-            found = parse_iso(value, "json-ld")
-            if found is not None:
-                signals.append(found)
-    return signals
-
-
-def _json_ld_date(raw: str) -> str | None:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            value = item.get("datePublished")
-            if isinstance(value, str):
-                return value
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return None
-
-
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
-
-
-def _resolver(base: str) -> Callable[[str], str]:
-    """``urljoin`` against ``base``, with a fast path for the common root-relative ``/path``."""
-    parts = urlsplit(base)
-    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
-
-    def resolve(src: str) -> str:
-        if origin and src.startswith("/") and not src.startswith("//") and "/." not in src:
-            return origin + src
-        if src.startswith(("http://", "https://")) and "/." not in src:
-            return src
-        return urljoin(base, src)
-
-    return resolve
-
-
-def _canonical(href: str | None, url: str, profile: SiteProfile) -> str:
-    if not href:
-        return url
-    absolute = href if href.startswith(("http://", "https://")) else urljoin(url, href)
-    here, there = _host(url), _host(absolute)
-    same_set = here == there or (here in profile.hosts and there in profile.hosts)
-    if not same_set or urlsplit(absolute).scheme not in ("http", "https"):
-        return url
-    return absolute
-
-
-def _category(url: str, tree: LexborHTMLParser, profile: SiteProfile) -> str | None:
-    parts = urlsplit(url)
-    match = profile.article_path.match(parts.path)
-    if match:
-        return match["category"]
-    by_id = {cat_id: slug for cat_id, slug, _ in profile.categories}
-    if profile.legacy_article_path.match(parts.path) or profile.print_path.match(parts.path):
-        query = {k.lower(): v[0] for k, v in parse_qs(parts.query).items()}
-        cat = query.get("cat", "")
-        if cat.isdigit() and int(cat) in by_id:
-            return by_id[int(cat)]
-    crumbs = tree.css(".breadcrumb a")
-    if crumbs:
-        return collapse(crumbs[-1].text()) or None
-    return None

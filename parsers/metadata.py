@@ -1,0 +1,223 @@
+"""Page metadata around the body: ``<head>``, title, date clues, author, canonical URL, category.
+
+Kept apart from ``parsers.article`` (which decides *which* body to trust) because these readers are
+the same for every path: one pass over ``<head>`` collects the meta tags, and each field has one
+small function that says where it looks and in what order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from parsers.blocks import Block, Kind, collapse
+from parsers.dates import DateSignal, parse_date_line, parse_iso
+from parsers.profiles.vksndtc import SiteProfile
+
+DATE_SCAN_BLOCKS = 14
+_ERROR_RE = re.compile(
+    r"^(?:không tìm thấy|trang không tồn tại|lỗi|error|page not found|not found)|\b404\b",
+    re.IGNORECASE,
+)
+# A "<title>" suffix naming the site, not the article: "Title - Viện kiểm sát nhân dân tối cao".
+_SITE_SUFFIX_RE = re.compile(
+    r"\s+[-|–:]\s+[^-|–]*(?:viện kiểm sát|vksnd|cổng thông tin|procuracy)[^-|–]*$", re.IGNORECASE
+)
+
+
+def dates_in_blocks(blocks: list[Block]) -> list[DateSignal]:
+    for block in blocks[:DATE_SCAN_BLOCKS]:
+        if block.kind in (Kind.PARA, Kind.HEADING):
+            found = parse_date_line(block.text)
+            if found is not None:
+                return [DateSignal(found.value, "page", found.has_time)]
+    return []
+
+
+def dates_before(container: LexborNode) -> list[DateSignal]:
+    """A date line printed just above the body (between title and text), outside the container."""
+    node: LexborNode | None = container
+    for _ in range(3):
+        if node is None:
+            break
+        sibling = node.prev
+        for _ in range(6):
+            if sibling is None:
+                break
+            if sibling.is_element_node:
+                text = collapse(sibling.text())
+                if text and len(text) <= 80:
+                    found = parse_date_line(text)
+                    if found is not None:
+                        return [DateSignal(found.value, "page", found.has_time)]
+            sibling = sibling.prev
+        node = node.parent
+    return []
+
+
+def first_match(
+    tree: LexborHTMLParser | LexborNode, selectors: tuple[str, ...]
+) -> LexborNode | None:
+    for selector in selectors:
+        node = tree.css_first(selector)
+        if node is not None:
+            return node
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class HeadInfo:
+    """What ``<head>`` says, read in one pass over its children."""
+
+    meta: dict[str, str]  # property/name (lowercased) -> content, first one wins
+    title: str | None
+    canonical_href: str | None
+    base_href: str | None
+
+
+def read_head(tree: LexborHTMLParser) -> HeadInfo:
+    meta: dict[str, str] = {}
+    title = canonical = base = None
+    head = tree.head
+    for node in head.iter() if head is not None else ():
+        tag = node.tag
+        attrs = node.attributes
+        if tag == "meta":
+            key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or ""
+            content = collapse(attrs.get("content") or "")
+            if key and content:
+                meta.setdefault(key.lower(), content)
+        elif tag == "link" and canonical is None:
+            if "canonical" in (attrs.get("rel") or "").lower().split():
+                canonical = (attrs.get("href") or "").strip() or None
+        elif tag == "title" and title is None:
+            title = collapse(node.text()) or None
+        elif tag == "base" and base is None:
+            base = (attrs.get("href") or "").strip() or None
+    return HeadInfo(meta, title, canonical, base)
+
+
+def profile_author(
+    scope: LexborHTMLParser | LexborNode, tree: LexborHTMLParser, profile: SiteProfile
+) -> str | None:
+    node = first_match(scope, profile.selectors.author) or first_match(
+        tree, profile.selectors.author
+    )
+    if node is None:
+        return None
+    text = collapse(node.text())
+    return text or None
+
+
+def page_title(tree: LexborHTMLParser, head: HeadInfo, profile: SiteProfile) -> str | None:
+    found = head.meta.get("og:title")
+    if found:
+        return found
+    for selector in profile.selectors.title:
+        node = tree.css_first(selector)
+        if node is not None and collapse(node.text()):
+            return collapse(node.text())
+    text = head.title
+    if text is None:
+        return None
+    stripped = _SITE_SUFFIX_RE.sub("", text)
+    if stripped != text and tree.body is not None and text in collapse(tree.body.text()):
+        return text  # the page prints the whole <title>: the "suffix" is part of the title
+    return stripped or text
+
+
+def is_error_page(tree: LexborHTMLParser | None, *titles: str | None) -> bool:
+    """An error page says so in its title or first headings (pass ``tree`` to read those)."""
+    heads = [t for t in titles if t]
+    if tree is not None:
+        heads += [collapse(n.text()) for n in tree.css("h1, h2")[:4]]
+    return any(_ERROR_RE.search(h) for h in heads if len(h) < 120)
+
+
+def head_dates(tree: LexborHTMLParser, head: HeadInfo) -> list[DateSignal]:
+    signals: list[DateSignal] = []
+    for key in ("article:published_time", "datepublished", "pubdate"):
+        if key in head.meta:
+            found = parse_iso(head.meta[key], "meta")
+            if found is not None:
+                signals.append(found)
+                break
+    if signals:  # JSON-LD repeats the CMS's own date: read it only when the meta is missing
+        return signals
+    for script in tree.css('script[type="application/ld+json"]'):
+        value = _json_ld_date(script.text())
+        if value:
+            found = parse_iso(value, "json-ld")
+            if found is not None:
+                signals.append(found)
+    return signals
+
+
+def _json_ld_date(raw: str) -> str | None:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            value = item.get("datePublished")
+            if isinstance(value, str):
+                return value
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def url_resolver(base: str) -> Callable[[str], str]:
+    """``urljoin`` against ``base``, with a fast path for the common root-relative ``/path``."""
+    parts = urlsplit(base)
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+    def resolve(src: str) -> str:
+        if origin and src.startswith("/") and not src.startswith("//") and "/." not in src:
+            return origin + src
+        if src.startswith(("http://", "https://")) and "/." not in src:
+            return src
+        return urljoin(base, src)
+
+    return resolve
+
+
+def canonical_url(href: str | None, url: str, profile: SiteProfile) -> str:
+    if not href:
+        return url
+    absolute = href if href.startswith(("http://", "https://")) else urljoin(url, href)
+    here, there = _host(url), _host(absolute)
+    same_set = here == there or (here in profile.hosts and there in profile.hosts)
+    if not same_set or urlsplit(absolute).scheme not in ("http", "https"):
+        return url
+    return absolute
+
+
+def category_of(url: str, tree: LexborHTMLParser, profile: SiteProfile) -> str | None:
+    parts = urlsplit(url)
+    match = profile.article_path.match(parts.path)
+    if match:
+        return match["category"]
+    by_id = {cat_id: slug for cat_id, slug, _ in profile.categories}
+    if profile.legacy_article_path.match(parts.path) or profile.print_path.match(parts.path):
+        query = {k.lower(): v[0] for k, v in parse_qs(parts.query).items()}
+        cat = query.get("cat", "")
+        if cat.isdigit() and int(cat) in by_id:
+            return by_id[int(cat)]
+    crumbs = tree.css(".breadcrumb a")
+    if crumbs:
+        return collapse(crumbs[-1].text()) or None
+    return None
