@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import subprocess
 import threading
-import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -30,11 +28,20 @@ from crawl_support import (
     cli,
     count,
     current_articles,
-    integrity,
-    run_command,
     site_args,
     subprocess_env,
     truth_articles,
+)
+from reliability_support import (
+    ATTEMPTS,
+    FAULT_ENV,
+    assert_stored_are_right,
+    assert_truth_so_far,
+    crawl,
+    make_failures_due,
+    recover_to_truth,
+    unfinished_urls,
+    wait_until,
 )
 from test_pipeline import fast_settings
 
@@ -43,19 +50,6 @@ from fixtures.portal import ReplicaServer
 
 MakeReplica = Any
 
-# Tiny retry waits, a short read timeout (stalls), Retry-After capped low but still measurable.
-FAULT_ENV = {
-    "VKSND_RETRY_INITIAL": "0.01",
-    "VKSND_RETRY_MAX_WAIT": "0.05",
-    "VKSND_RETRY_JITTER": "0",
-    "VKSND_RETRY_AFTER_CAP": "0.3",
-    "VKSND_READ_TIMEOUT": "0.4",
-    "VKSND_TOTAL_TIMEOUT": "3",
-    "VKSND_RECHECK_DAYS": "36500",
-}
-ATTEMPTS = ("--retry-attempts", "4")
-LONG_AGO = "2000-01-01T00:00:00.000000+00:00"
-
 
 @pytest.fixture
 def fault_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -63,61 +57,6 @@ def fault_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, value in FAULT_ENV.items():
         monkeypatch.setenv(name, value)
     return tmp_path / "v.db"
-
-
-def crawl(replica: ReplicaServer, db: Path, *extra: str) -> None:
-    assert run_command("crawl", *site_args(replica.base_url, db), *ATTEMPTS, *extra) == 0
-
-
-def failed_urls(db: Path) -> dict[str, tuple[str, str | None, str | None]]:
-    """URL -> (state, article key, last error) for every URL that is not fetched."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute(
-            "SELECT url, state, article_key, last_error FROM urls WHERE state != 'fetched'"
-        ).fetchall()
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
-
-
-def assert_truth_so_far(db: Path, replica: ReplicaServer) -> set[str]:
-    """Stored ⊆ truth, each once and right; each missing article is a failure with a reason.
-
-    Returns the keys of the truth articles not stored yet."""
-    truth = {str(a["id"]): a for a in truth_articles(replica.truth())}
-    keys = [str(a.key) for a in current_articles(db)]
-    assert len(keys) == len(set(keys)), "an article stored twice"
-    assert set(keys) <= set(truth), f"not in the truth: {set(keys) - set(truth)}"
-    assert_store_matches(db, [truth[k] for k in keys])
-    missing = set(truth) - set(keys)
-    problems = failed_urls(db)
-    assert [u for u, (state, _, _) in problems.items() if state == "pending"] == []
-    reasons = {key: error for state, key, error in problems.values() if state == "failed"}
-    for key in missing:  # a missing article was either tried and failed, or its listing failed
-        assert reasons.get(key) or any(
-            state == "failed" and error and "Page=" in url
-            for url, (state, _, error) in problems.items()
-        ), f"article {key} missing without a recorded failure"
-    assert all(error for state, _, error in problems.values() if state == "failed")
-    assert integrity(db) == "ok"
-    return missing
-
-
-def make_failures_due(db: Path) -> int:
-    """The clock moves past every failed URL's retry time (minutes to hours in production)."""
-    with sqlite3.connect(db) as conn:
-        changed = conn.execute(
-            "UPDATE urls SET next_retry_at = ? WHERE state = 'failed'"
-            " AND next_retry_at IS NOT NULL",
-            (LONG_AGO,),
-        ).rowcount
-    return int(changed)
-
-
-def recover_to_truth(db: Path, replica: ReplicaServer) -> None:
-    replica.clear_faults()
-    make_failures_due(db)
-    crawl(replica, db)
-    assert_store_matches(db, truth_articles(replica.truth()))
-    assert integrity(db) == "ok"
 
 
 def faults_served(replica: ReplicaServer) -> Counter[str]:
@@ -147,7 +86,7 @@ def test_transient_faults_lose_nothing(
     assert sum(served.values()) >= 5, served
     assert_truth_so_far(fault_env, replica)
     # Four attempts with tiny waits beat a 25% fault rate for nearly every page.
-    assert len(failed_urls(fault_env)) <= 4, failed_urls(fault_env)
+    assert len(unfinished_urls(fault_env)) <= 4, unfinished_urls(fault_env)
     recover_to_truth(fault_env, replica)
 
 
@@ -189,7 +128,7 @@ def test_permanent_faults_are_recorded_then_the_retry_pass_ends_with_the_truth(
     crawl(replica, fault_env)
 
     assert assert_truth_so_far(fault_env, replica) == {str(a["id"]) for a in victims}
-    errors = {key: error for _, key, error in failed_urls(fault_env).values()}
+    errors = {key: error for _, key, error in unfinished_urls(fault_env).values()}
     assert all(errors[str(a["id"])] in ("HTTP 500", "HTTP 503") for a in victims), errors
     replica.clear_faults()
 
@@ -235,13 +174,6 @@ def _crawl_subprocess(replica: ReplicaServer, db: Path, cwd: Path) -> subprocess
     )  # fmt: skip
 
 
-def _wait_until(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)  # polling a condition with a deadline
-
-
 def test_pages_edited_while_the_crawl_runs(make_replica: MakeReplica, fault_env: Path) -> None:
     """Edits land mid-crawl: what was read before the edit becomes a version chain next pass."""
     replica = make_replica(articles=60, seed=46, redirects=0, latency_ms=15)
@@ -254,7 +186,7 @@ def test_pages_edited_while_the_crawl_runs(make_replica: MakeReplica, fault_env:
 
     proc = _crawl_subprocess(replica, fault_env, fault_env.parent)
     try:
-        _wait_until(lambda: len(fetched_keys()) >= 20)
+        wait_until(lambda: len(fetched_keys()) >= 20)
         read_before = fetched_keys()
         edited = [str(a["id"]) for a in truth[::6]]
         for key in edited:
@@ -339,7 +271,7 @@ def test_sigterm_during_a_faulty_crawl_leaves_a_resumable_store(
     replica.set_faults(kinds=("500", "reset"), rate=0.2)
     proc = _crawl_subprocess(replica, fault_env, fault_env.parent)
     try:
-        _wait_until(lambda: sum(1 for r in replica.requests() if r["status"] == 200) >= 15)
+        wait_until(lambda: sum(1 for r in replica.requests() if r["status"] == 200) >= 15)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     finally:
@@ -347,15 +279,6 @@ def test_sigterm_during_a_faulty_crawl_leaves_a_resumable_store(
             proc.kill()
             proc.wait()
     assert proc.returncode == 130, stderr  # interrupted, cleanly
-    assert_truth_so_far_after_stop(fault_env, replica)
+    assert_stored_are_right(fault_env, replica)
+    assert count(fault_env, "SELECT count(*) FROM runs WHERE finished_at IS NULL") == 0
     recover_to_truth(fault_env, replica)
-
-
-def assert_truth_so_far_after_stop(db: Path, replica: ReplicaServer) -> None:
-    """After a graceful stop, unfinished URLs may be pending; everything stored is right."""
-    truth = {str(a["id"]): a for a in truth_articles(replica.truth())}
-    keys = [str(a.key) for a in current_articles(db)]
-    assert len(keys) == len(set(keys))
-    assert_store_matches(db, [truth[k] for k in keys])
-    assert count(db, "SELECT count(*) FROM runs WHERE finished_at IS NULL") == 0
-    assert integrity(db) == "ok"
