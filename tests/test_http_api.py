@@ -325,6 +325,18 @@ async def test_a_taken_port_is_a_typed_error(crawled: Path) -> None:
         await first.stop()
 
 
+async def test_an_export_that_fails_is_counted_not_fatal(crawled: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "corpus"
+    blocker.write_text("a file where the folder should be")
+    metrics = Metrics()
+    monitor = PassMonitor(metrics, Health(timedelta(minutes=5)), db=crawled, export_dir=blocker)
+    await monitor.pass_finished("crawl", counters=RunCounters(new_articles=1), duration_s=1)
+    families = _families(metrics.render().decode())
+    assert _value(families, "vksnd_exports", outcome="error") == 1
+    assert _value(families, "vksnd_articles_stored") == 1  # the pass itself was recorded
+    assert monitor.health.last_pass is not None and monitor.health.last_pass.ok
+
+
 def test_bind_addresses() -> None:
     assert parse_bind("127.0.0.1:8787") == ("127.0.0.1", 8787)
     assert parse_bind("0.0.0.0:80") == ("0.0.0.0", 80)
