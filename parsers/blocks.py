@@ -7,7 +7,7 @@ reduce a page to a sequence of blocks, so one set of rules cleans both.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Kind(enum.Enum):
@@ -19,8 +19,10 @@ class Kind(enum.Enum):
     HEADING = "heading"  # h1–h6 inside the body: kept as a paragraph, never taken for a caption
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(NamedTuple):
+    """Immutable like the records, but a tuple: blocks are made per paragraph, so they must be
+    cheap to build (a frozen dataclass pays a ``__setattr__`` detour per field)."""
+
     kind: Kind
     text: str = ""
     src: str | None = None

@@ -89,7 +89,10 @@ def is_leaf(node: LexborNode) -> bool:
     """
     descendants = node.traverse()
     next(descendants, None)  # the node itself
-    return all(child.tag not in STRUCTURE_TAGS for child in descendants)
+    for child in descendants:  # noqa: SIM110 (a plain loop beats all() + generator here)
+        if child.tag in STRUCTURE_TAGS:
+            return False
+    return True
 
 
 class _Walker:
@@ -234,7 +237,13 @@ class _Walker:
                 and (not blocks or blocks[-1].kind is not Kind.IMAGE)
                 and is_leaf(child)
             ):
-                blocks.extend(Block(Kind.PARA, t) for t in _paragraphs(child.text()))
+                raw = child.text()
+                if BR_MARK in raw:
+                    blocks.extend(Block(Kind.PARA, t) for t in _paragraphs(raw))
+                else:
+                    text = collapse(raw)
+                    if text:
+                        blocks.append(Block(Kind.PARA, text))
                 continue
             if visit(child):
                 if depth + 1 >= self.max_depth:
