@@ -17,13 +17,24 @@ import httpx
 import prometheus_client
 import pytest
 from crawl_support import run_command, site_args, truth_articles
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from multidict import MultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from crawler.config import PolitenessConfig, Settings
 from crawler.errors import PermanentFetchError
 from crawler.fetch import Fetcher
 from crawler.health import Health
-from crawler.http_api import MAX_LIMIT, HttpApi, HttpBindError, parse_bind
+from crawler.http_api import (
+    MAX_LIMIT,
+    MAX_SEQ,
+    BadParameter,
+    HttpApi,
+    HttpBindError,
+    feed_query,
+    parse_bind,
+)
 from crawler.metrics import Metrics
 from crawler.monitor import PassMonitor
 from fixtures.portal import ReplicaServer, replica_config
@@ -335,6 +346,34 @@ async def test_an_export_that_fails_is_counted_not_fatal(crawled: Path, tmp_path
     assert _value(families, "vksnd_exports", outcome="error") == 1
     assert _value(families, "vksnd_articles_stored") == 1  # the pass itself was recorded
     assert monitor.health.last_pass is not None and monitor.health.last_pass.ok
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["after_seq", "limit", "x", "Limit"]), st.text(max_size=25)),
+        max_size=4,
+    )
+)
+def test_feed_query_accepts_or_names_the_bad_parameter(pairs: list[tuple[str, str]]) -> None:
+    query = MultiDict(pairs)
+    try:
+        after_seq, limit = feed_query(query)
+    except BadParameter as exc:
+        assert exc.name in query and exc.name in str(exc)
+        return
+    assert 0 <= after_seq <= MAX_SEQ and 1 <= limit <= MAX_LIMIT
+    assert set(query) <= {"after_seq", "limit"}
+    assert after_seq == int(query.get("after_seq", "0"))
+
+
+@given(st.text(max_size=30))
+def test_bind_parsing_is_total(text: str) -> None:
+    try:
+        host, port = parse_bind(text)
+    except ValueError:
+        return
+    assert 0 <= port <= 65535 and host
 
 
 def test_bind_addresses() -> None:
