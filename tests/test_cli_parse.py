@@ -55,6 +55,16 @@ def test_clean_prints_text_and_json() -> None:
     assert data["text"] == EXPECTED.joinpath(path.name).read_text(encoding="utf-8")
 
 
+def test_clean_reads_bom_and_crlf_dumps(tmp_path: Path) -> None:
+    path = next(p for p in _seed_paths() if p.name.startswith("004"))
+    dump = tmp_path / path.name
+    dump.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    done = vksnd("clean", str(dump), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    expected = EXPECTED.joinpath(path.name).read_text(encoding="utf-8")
+    assert (tmp_path / "out" / path.name).read_text(encoding="utf-8") == expected
+
+
 def test_clean_missing_file_fails() -> None:
     assert vksnd("clean", "/nonexistent/file.txt").returncode == 2
 

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     for path in args.files:
         try:
-            raw = path.read_text(encoding="utf-8", errors="replace")
+            raw = path.read_text(encoding="utf-8-sig", errors="replace")
         except OSError as exc:
             print(f"vksnd clean: cannot read {path}: {exc}", file=sys.stderr)
             status = 2
