@@ -358,7 +358,7 @@ def dump_blocks(text: str) -> list[Block]:
     """One block per non-blank line of a text dump, remembering blank lines before it."""
     blocks: list[Block] = []
     gap = True
-    for raw in unicodedata.normalize("NFC", text).splitlines():
+    for raw in unicodedata.normalize("NFC", text.removeprefix("\ufeff")).splitlines():
         line = collapse(raw)
         if not line:
             gap = True
