@@ -21,9 +21,9 @@ from parsers.profiles.vksndtc import SiteProfile
 
 DATE_SCAN_BLOCKS = 14
 _ERROR_RE = re.compile(
-    r"^(?:không tìm thấy|trang không tồn tại|lỗi|error|page not found|not found)|\b404\b",
-    re.IGNORECASE,
+    r"(?:không tìm thấy|trang không tồn tại|lỗi|error|page not found|not found)", re.IGNORECASE
 )
+_404_RE = re.compile(r"\b404\b")
 # A "<title>" suffix naming the site, not the article: "Title - Viện kiểm sát nhân dân tối cao".
 _SITE_SUFFIX_RE = re.compile(
     r"\s+[-|–:]\s+[^-|–]*(?:viện kiểm sát|vksnd|cổng thông tin|procuracy)[^-|–]*$", re.IGNORECASE
@@ -136,7 +136,9 @@ def is_error_page(tree: LexborHTMLParser | None, *titles: str | None) -> bool:
     heads = [t for t in titles if t]
     if tree is not None:
         heads += [collapse(n.text()) for n in tree.css("h1, h2")[:4]]
-    return any(_ERROR_RE.search(h) for h in heads if len(h) < 120)
+    return any(
+        _ERROR_RE.match(h) or ("404" in h and _404_RE.search(h)) for h in heads if len(h) < 120
+    )
 
 
 def head_dates(tree: LexborHTMLParser, head: HeadInfo) -> list[DateSignal]:
@@ -199,9 +201,10 @@ def canonical_url(href: str | None, url: str, profile: SiteProfile) -> str:
     if not href:
         return url
     absolute = href if href.startswith(("http://", "https://")) else urljoin(url, href)
-    here, there = _host(url), _host(absolute)
+    parts = urlsplit(absolute)
+    here, there = _host(url), (parts.hostname or "").lower()
     same_set = here == there or (here in profile.hosts and there in profile.hosts)
-    if not same_set or urlsplit(absolute).scheme not in ("http", "https"):
+    if not same_set or parts.scheme not in ("http", "https"):
         return url
     return absolute
 

@@ -294,8 +294,9 @@ def _loose_caption_groups(blocks: list[Block]) -> list[Block]:
 
 def _may_hold_toolbar(text: str) -> bool:
     """Cheap pre-check: every toolbar spelling holds "ght" or "g h t" (from "right")."""
-    lowered = text.lower()
-    return "ght" in lowered or "g h t" in lowered
+    # The token is ASCII: lowering the UTF-8 bytes is ASCII-only and much cheaper than str.lower.
+    lowered = text.encode("utf-8", "surrogatepass").lower()
+    return b"ght" in lowered or b"g h t" in lowered
 
 
 def scrub_toolbar(text: str) -> str:
