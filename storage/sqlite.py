@@ -89,6 +89,12 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
+async def _executemany(conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``executemany`` that skips the round trip to the database thread when there is nothing."""
+    if rows:
+        await conn.executemany(sql, rows)
+
+
 def _marks(count: int) -> str:
     return ",".join("?" * count)
 
@@ -404,10 +410,13 @@ class SqliteStore:
         # the superseded stored rows (the new current row may carry an old row's hash, a revert,
         # and only one current row per hash is allowed), insert, then link the old rows.
         superseded = planner.superseded_stored_rows()
-        await conn.executemany(
-            "UPDATE articles SET is_current = 0 WHERE id = ?", [(old,) for old, _new in superseded]
+        await _executemany(
+            conn,
+            "UPDATE articles SET is_current = 0 WHERE id = ?",
+            [(old,) for old, _new in superseded],
         )
-        await conn.executemany(
+        await _executemany(
+            conn,
             "INSERT INTO articles (id, seq, root_id, content_hash, url, canonical_url,"
             " article_key, title, published_at, published_utc, author, category, text,"
             " captions, images, extractor, supersedes, superseded_by, reverts_to, is_current,"
@@ -440,23 +449,27 @@ class SqliteStore:
                 for p in planner.inserts
             ],
         )
-        await conn.executemany(
+        await _executemany(
+            conn,
             "UPDATE articles SET superseded_by = ? WHERE id = ?",
             [(new, old) for old, new in planner.superseded_by.items()],
         )
-        await conn.executemany(
+        await _executemany(
+            conn,
             "INSERT INTO article_urls (url, root_id, content_hash, first_seen_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (url) DO UPDATE"
             " SET root_id = excluded.root_id, content_hash = excluded.content_hash",
             [(url, chain, digest, now) for url, (chain, digest) in planner.url_chains.items()],
         )
-        await conn.executemany(
+        await _executemany(
+            conn,
             "INSERT INTO article_urls (url, root_id, first_seen_at) VALUES (?, ?, ?)"
             " ON CONFLICT (url) DO NOTHING",
             [(url, chain, now) for url, chain in planner.url_chains_if_unmapped.items()],
         )
         if touch_urls:
-            await conn.executemany(
+            await _executemany(
+                conn,
                 _MARK_FETCHED_SQL,
                 [
                     _fetched_row(r.raw, UrlKind.ARTICLE, r.etag, r.last_modified, res.article_id)
@@ -536,8 +549,7 @@ class SqliteStore:
                 chunk,
             ):
                 ids[(row[1], row[2])] = row[0]
-        rows = await conn.execute_fetchall("SELECT coalesce(max(id), 0) + 1 FROM pages")
-        next_id: int = next(iter(rows))[0]
+        next_id: int | None = None
         new_rows: list[tuple[Any, ...]] = []
         page_ids: list[int | None] = []
         for request, enc in zip(requests, encoded, strict=True):
@@ -546,11 +558,15 @@ class SqliteStore:
                 continue
             page_key = (request.raw.url, enc.body_sha256)
             if page_key not in ids:
+                if next_id is None:
+                    rows = await conn.execute_fetchall("SELECT coalesce(max(id), 0) + 1 FROM pages")
+                    next_id = int(next(iter(rows))[0])
                 ids[page_key] = next_id
                 new_rows.append((next_id, *_page_row(request.raw, enc, UrlKind.ARTICLE)))
                 next_id += 1
             page_ids.append(ids[page_key])
-        await conn.executemany(
+        await _executemany(
+            conn,
             "INSERT INTO pages (id, url, final_url, status, headers, codec, body, body_size,"
             " body_sha256, fetched_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             new_rows,
