@@ -8,7 +8,7 @@ lets them read while this one writes.
 
 ``store_articles`` is the batch form of ``store_article`` (same rules, one transaction, a handful
 of statements for the whole batch): it is how a backfill or a bench reaches thousands of articles
-a second. The rules themselves live in ``storage.versions``.
+a second. The rules live in ``storage.versions``, the writing in ``storage.batch``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import aiosqlite
 from parsers.records import Article
 from storage import archive
 from storage.archive import DEFAULT_COMPRESSION_LEVEL
+from storage.batch import MARK_FETCHED_SQL, chunks, fetched_row, marks, page_row, store_batch
 from storage.errors import StorageError, translate_sqlite_error
 from storage.records import (
     ArchivedPage,
@@ -47,16 +48,11 @@ from storage.values import (
     opt_date_to_db,
     opt_ts_from_db,
     opt_ts_to_db,
-    published_to_db,
-    strings_to_json,
     ts_from_db,
     ts_to_db,
 )
-from storage.versions import Snapshot, VersionPlanner, VersionRow
 
 DEFAULT_ARCHIVE = True
-# Below SQLite's default limit of variables per statement (32766) with a wide margin.
-_CHUNK = 900
 
 _URL_FIELDS = (
     "url",
@@ -82,21 +78,6 @@ class StoreConfig:
     archive: bool = DEFAULT_ARCHIVE  # keep raw page bodies (needed by ``reparse``)
     compression_level: int = DEFAULT_COMPRESSION_LEVEL
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
-
-
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-async def _executemany(conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """``executemany`` that skips the round trip to the database thread when there is nothing."""
-    if rows:
-        await conn.executemany(sql, rows)
-
-
-def _marks(count: int) -> str:
-    return ",".join("?" * count)
 
 
 def _url_record(row: sqlite3.Row | tuple[Any, ...]) -> UrlRecord:
@@ -238,9 +219,9 @@ class SqliteStore:
 
     async def known_article_urls(self, urls: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(urls))):
+        for chunk in chunks(list(dict.fromkeys(urls))):
             rows = await self._fetchall(
-                f"SELECT url FROM article_urls WHERE url IN ({_marks(len(chunk))})", chunk
+                f"SELECT url FROM article_urls WHERE url IN ({marks(len(chunk))})", chunk
             )
             found.update(row[0] for row in rows)
         return found
@@ -320,11 +301,9 @@ class SqliteStore:
                     "INSERT INTO pages (url, final_url, status, headers, codec, body, body_size,"
                     " body_sha256, fetched_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (url, body_sha256) DO NOTHING",
-                    _page_row(raw, encoded, kind),
+                    page_row(raw, encoded, kind),
                 )
-            await conn.execute(
-                _MARK_FETCHED_SQL, _fetched_row(raw, kind, etag, last_modified, None)
-            )
+            await conn.execute(MARK_FETCHED_SQL, fetched_row(raw, kind, etag, last_modified, None))
 
     # -- articles ----------------------------------------------------------------------------
 
@@ -353,7 +332,7 @@ class SqliteStore:
             await self._lock.acquire()
         try:
             async with self._locked_transaction():
-                return await self._store_batch(requests, encoded, page_ids=None)
+                return await store_batch(self._conn, requests, encoded, page_ids=None)
         finally:
             self._lock.release()
 
@@ -369,8 +348,12 @@ class SqliteStore:
             fetched_at=page.fetched_at,
         )
         async with self._transaction():
-            (result,) = await self._store_batch(
-                [StoreRequest(article, raw)], [None], page_ids=[page.page_id], touch_urls=False
+            (result,) = await store_batch(
+                self._conn,
+                [StoreRequest(article, raw)],
+                [None],
+                page_ids=[page.page_id],
+                touch_urls=False,
             )
         return result
 
@@ -379,201 +362,6 @@ class SqliteStore:
 
     def _encode_all(self, requests: Sequence[StoreRequest]) -> list[archive.EncodedPage]:
         return [self._encode(request.raw) for request in requests]
-
-    async def _store_batch(
-        self,
-        requests: Sequence[StoreRequest],
-        encoded: Sequence[archive.EncodedPage | None],
-        page_ids: Sequence[int | None] | None,
-        *,
-        touch_urls: bool = True,
-    ) -> list[StoreResult]:
-        """The body of the transaction: snapshot, plan, write."""
-        conn = self._conn
-        now = _now()
-        keys = [
-            article_key(r.raw.url)
-            or article_key(r.article.url)
-            or article_key(r.article.canonical_url)
-            for r in requests
-        ]
-        snapshot = await self._load_snapshot(requests, keys)
-        if page_ids is None:
-            page_ids = await self._write_pages(requests, encoded)
-        planner = VersionPlanner(snapshot)
-        results = [
-            planner.place(r.article, (r.raw.url, r.article.url), key, page_id)
-            for r, key, page_id in zip(requests, keys, page_ids, strict=True)
-        ]
-        # Three steps keep every foreign key satisfied at each statement (a pending deferred
-        # violation would make SQLite scan child tables on every insert): clear is_current of
-        # the superseded stored rows (the new current row may carry an old row's hash, a revert,
-        # and only one current row per hash is allowed), insert, then link the old rows.
-        superseded = planner.superseded_stored_rows()
-        await _executemany(
-            conn,
-            "UPDATE articles SET is_current = 0 WHERE id = ?",
-            [(old,) for old, _new in superseded],
-        )
-        await _executemany(
-            conn,
-            "INSERT INTO articles (id, seq, root_id, content_hash, url, canonical_url,"
-            " article_key, title, published_at, published_utc, author, category, text,"
-            " captions, images, extractor, supersedes, superseded_by, reverts_to, is_current,"
-            " page_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    p.row.id,
-                    p.row.seq,
-                    p.row.root_id,
-                    p.row.content_hash,
-                    p.fetched_url,
-                    p.article.canonical_url,
-                    p.row.key,
-                    p.article.title,
-                    *published_to_db(p.article.published_at),
-                    p.article.author,
-                    p.article.category,
-                    p.article.text,
-                    strings_to_json(p.article.captions),
-                    strings_to_json(p.article.images),
-                    p.article.extractor,
-                    p.supersedes,
-                    None,  # superseded_by: linked below, once the newer row exists
-                    p.reverts_to,
-                    int(p.row.is_current),
-                    p.page_id,
-                    now,
-                )
-                for p in planner.inserts
-            ],
-        )
-        await _executemany(
-            conn,
-            "UPDATE articles SET superseded_by = ? WHERE id = ?",
-            [(new, old) for old, new in planner.superseded_by.items()],
-        )
-        await _executemany(
-            conn,
-            "INSERT INTO article_urls (url, root_id, content_hash, first_seen_at)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (url) DO UPDATE"
-            " SET root_id = excluded.root_id, content_hash = excluded.content_hash",
-            [(url, chain, digest, now) for url, (chain, digest) in planner.url_chains.items()],
-        )
-        await _executemany(
-            conn,
-            "INSERT INTO article_urls (url, root_id, first_seen_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (url) DO NOTHING",
-            [(url, chain, now) for url, chain in planner.url_chains_if_unmapped.items()],
-        )
-        if touch_urls:
-            await _executemany(
-                conn,
-                _MARK_FETCHED_SQL,
-                [
-                    _fetched_row(r.raw, UrlKind.ARTICLE, r.etag, r.last_modified, res.article_id)
-                    for r, res in zip(requests, results, strict=True)
-                ],
-            )
-        return results
-
-    async def _load_snapshot(
-        self, requests: Sequence[StoreRequest], keys: Sequence[str | None]
-    ) -> Snapshot:
-        snap = Snapshot()
-        conn = self._conn
-        hashes = list({r.article.content_hash for r in requests})
-        urls = list(
-            {u for r in requests for u in (r.raw.url, r.article.url, r.article.canonical_url)}
-        )
-        wanted_keys = list({k for k in keys if k is not None})
-        columns = "a.id, a.root_id, a.seq, a.content_hash, a.is_current, a.article_key"
-        for chunk in _chunks(hashes):
-            # current first, then the newest: the row a duplicate maps to
-            for row in await conn.execute_fetchall(
-                f"SELECT {columns} FROM articles a WHERE a.content_hash IN ({_marks(len(chunk))})"
-                " ORDER BY a.is_current DESC, a.id DESC",
-                chunk,
-            ):
-                snap.by_hash.setdefault(row[3], _version_row(row))
-        for chunk in _chunks(urls):
-            for row in await conn.execute_fetchall(
-                f"SELECT {columns}, au.url, au.content_hash FROM article_urls au"
-                " JOIN articles a ON a.root_id = au.root_id AND a.is_current = 1"
-                f" WHERE au.url IN ({_marks(len(chunk))})",
-                chunk,
-            ):
-                snap.chain_by_url[row[6]] = row[1]
-                snap.last_hash_by_url[row[6]] = row[7]
-                snap.current_by_chain[row[1]] = _version_row(row)
-        for chunk in _chunks(wanted_keys):
-            for row in await conn.execute_fetchall(
-                f"SELECT {columns} FROM articles a"
-                f" WHERE a.is_current = 1 AND a.article_key IN ({_marks(len(chunk))})"
-                " ORDER BY a.root_id DESC",
-                chunk,
-            ):
-                snap.chain_by_key[row[5]] = row[1]  # the oldest chain wins (written last)
-                snap.current_by_chain[row[1]] = _version_row(row)
-        # A duplicate may map a URL to a chain found only by hash: know its current row too.
-        missing = list({r.root_id for r in snap.by_hash.values()} - set(snap.current_by_chain))
-        for chunk in _chunks(missing):
-            for row in await conn.execute_fetchall(
-                f"SELECT {columns} FROM articles a"
-                f" WHERE a.is_current = 1 AND a.root_id IN ({_marks(len(chunk))})",
-                chunk,
-            ):
-                snap.current_by_chain[row[1]] = _version_row(row)
-        # Rows of one chain must be the same objects in every map (supersession mutates them).
-        for current in snap.current_by_chain.values():
-            if snap.by_hash.get(current.content_hash, current).id == current.id:
-                snap.by_hash[current.content_hash] = current
-        rows = await conn.execute_fetchall(
-            "SELECT coalesce(max(id), 0) + 1, coalesce(max(seq), 0) + 1 FROM articles"
-        )
-        snap.next_id, snap.next_seq = next(iter(rows))
-        return snap
-
-    async def _write_pages(
-        self, requests: Sequence[StoreRequest], encoded: Sequence[archive.EncodedPage | None]
-    ) -> list[int | None]:
-        """Insert the archived pages not already stored (same URL, same body); their ids."""
-        conn = self._conn
-        ids: dict[tuple[str, str], int] = {}
-        shas = list({e.body_sha256 for e in encoded if e is not None})
-        for chunk in _chunks(shas):
-            for row in await conn.execute_fetchall(
-                "SELECT id, url, body_sha256 FROM pages"
-                f" WHERE body_sha256 IN ({_marks(len(chunk))})",
-                chunk,
-            ):
-                ids[(row[1], row[2])] = row[0]
-        next_id: int | None = None
-        new_rows: list[tuple[Any, ...]] = []
-        page_ids: list[int | None] = []
-        for request, enc in zip(requests, encoded, strict=True):
-            if enc is None:
-                page_ids.append(None)
-                continue
-            page_key = (request.raw.url, enc.body_sha256)
-            if page_key not in ids:
-                if next_id is None:
-                    rows = await conn.execute_fetchall("SELECT coalesce(max(id), 0) + 1 FROM pages")
-                    next_id = int(next(iter(rows))[0])
-                ids[page_key] = next_id
-                new_rows.append((next_id, *_page_row(request.raw, enc, UrlKind.ARTICLE)))
-                next_id += 1
-            page_ids.append(ids[page_key])
-        await _executemany(
-            conn,
-            "INSERT INTO pages (id, url, final_url, status, headers, codec, body, body_size,"
-            " body_sha256, fetched_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            new_rows,
-        )
-        return page_ids
-
-    # -- reparse -----------------------------------------------------------------------------
 
     async def archived_article_pages(
         self, fetched_since: datetime | None = None, batch: int = 200
@@ -634,58 +422,3 @@ class SqliteStore:
                 "UPDATE runs SET finished_at = ?, ok = ?, error = ?, counters = ? WHERE id = ?",
                 (_now(), int(ok), error, json.dumps(payload, sort_keys=True), run_id),
             )
-
-
-_MARK_FETCHED_SQL = (
-    "INSERT INTO urls (url, kind, state, http_status, etag, last_modified, attempts,"
-    " first_seen_at, last_fetched_at, article_id, article_key)"
-    " VALUES (?, ?, 'fetched', ?, ?, ?, 0, ?, ?, ?, ?)"
-    " ON CONFLICT (url) DO UPDATE SET kind = excluded.kind, state = 'fetched',"
-    " http_status = excluded.http_status, etag = excluded.etag,"
-    " last_modified = excluded.last_modified, attempts = 0, last_error = NULL,"
-    " next_retry_at = NULL, last_fetched_at = excluded.last_fetched_at,"
-    " article_id = coalesce(excluded.article_id, urls.article_id)"
-)
-
-
-def _fetched_row(
-    raw: RawPage, kind: UrlKind, etag: str | None, last_modified: str | None, article_id: int | None
-) -> tuple[Any, ...]:
-    fetched_at = ts_to_db(raw.fetched_at)
-    return (
-        raw.url,
-        kind.value,
-        raw.status,
-        etag,
-        last_modified,
-        fetched_at,
-        fetched_at,
-        article_id,
-        article_key(raw.url),
-    )
-
-
-def _page_row(raw: RawPage, enc: archive.EncodedPage, kind: UrlKind) -> tuple[Any, ...]:
-    return (
-        raw.url,
-        raw.final_url,
-        raw.status,
-        enc.headers_json,
-        enc.codec,
-        enc.body,
-        enc.body_size,
-        enc.body_sha256,
-        ts_to_db(raw.fetched_at),
-        kind.value,
-    )
-
-
-def _version_row(row: sqlite3.Row | tuple[Any, ...]) -> VersionRow:
-    return VersionRow(
-        id=row[0],
-        root_id=row[1],
-        seq=row[2],
-        content_hash=row[3],
-        is_current=bool(row[4]),
-        key=row[5],
-    )
