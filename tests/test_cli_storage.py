@@ -19,7 +19,7 @@ from fixtures.layouts import encode_page, render_portal
 from fixtures.urls import article_path
 from parsers.article import parse_article
 from parsers.hashing import content_hash
-from storage.records import RawPage, StoreOutcome
+from storage.records import RawPage, RunCounters, StoreOutcome
 from storage.sqlite import SqliteStore
 from tests.storage_support import ROOT, article_url, make_article, make_raw
 
@@ -57,8 +57,6 @@ def filled_db(tmp_path: Path) -> Path:
             )
             await store.record_failure(article_url(50), "timeout", None, None)
             run = await store.start_run("crawl")
-            from storage.records import RunCounters
-
             await store.finish_run(run, RunCounters(pages_fetched=7), ok=True)
 
     asyncio.run(fill())
