@@ -139,9 +139,10 @@ def parse_iso(text: str, source: str = "iso") -> DateSignal | None:
             int(match["s"] or 0),
             tzinfo=tz,
         )
-    except ValueError:
+        local = value.astimezone(VIETNAM_TZ)
+    except (ValueError, OverflowError):  # 31/02; year 0001 or 9999 shifted past datetime's range
         return None
-    return DateSignal(value.astimezone(VIETNAM_TZ), source, has_time)
+    return DateSignal(local, source, has_time)
 
 
 def from_listing(day: date) -> DateSignal:
