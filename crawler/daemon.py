@@ -16,15 +16,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from crawler.config import Settings
 from crawler.passes import Session, incremental_pass, retry_pass
 from crawler.pipeline import Tally
+from storage.records import RunCounters
 
 log = logging.getLogger("vksnd.daemon")
 
@@ -48,9 +51,29 @@ class Schedule:
 PassFn = Callable[[Session, asyncio.Event], Awaitable[Tally]]
 
 
+class PassObserver(Protocol):
+    """Told about every finished pass (health, metrics, export: ``crawler.monitor``)."""
+
+    async def pass_finished(
+        self,
+        kind: str,
+        *,
+        counters: RunCounters | None,
+        duration_s: float,
+        error: BaseException | None = None,
+    ) -> None: ...
+
+
 class Daemon:
-    def __init__(self, session: Session, schedule: Schedule, stop: asyncio.Event) -> None:
+    def __init__(
+        self,
+        session: Session,
+        schedule: Schedule,
+        stop: asyncio.Event,
+        observer: PassObserver | None = None,
+    ) -> None:
         self._session = session
+        self._observer = observer
         self._schedule = schedule
         self._stop = stop
         self._lock = asyncio.Lock()
@@ -111,10 +134,24 @@ class Daemon:
             async with self._lock:
                 if self._stop.is_set():
                     return
-                tally = await run_pass(self._session, self._stop)
-                self.passes.append((kind, tally))
-        except Exception:  # one pass failing must not end the daemon: the next one retries
-            log.exception(f"{kind} pass failed", extra={"event": f"{kind}_pass_error"})
+                started = time.monotonic()
+                tally: Tally | None = None
+                error: Exception | None = None
+                try:
+                    tally = await run_pass(self._session, self._stop)
+                    self.passes.append((kind, tally))
+                except Exception as exc:  # one pass failing must not end the daemon
+                    error = exc
+                    log.exception(f"{kind} pass failed", extra={"event": f"{kind}_pass_error"})
+                if self._observer is not None:  # inside the lock: the export ends first
+                    await self._observer.pass_finished(
+                        kind,
+                        counters=None if tally is None else tally.snapshot(),
+                        duration_s=time.monotonic() - started,
+                        error=error,
+                    )
+        except Exception:  # the observer failing must not end the daemon either
+            log.exception(f"after the {kind} pass", extra={"event": "observer_error"})
         finally:
             self._running.discard(task)
 

@@ -4,18 +4,35 @@ Code logs with the standard library and puts the structured fields in ``extra``
 (``event``, ``url``, ``status``, ``duration_ms``, ``outcome``, ``attempt``, plus any counter).
 The text format appends the fields present as ``key=value``; the JSON format writes one object
 per line with a UTC timestamp, so a log shipper needs no parsing rules.
+
+Secrets never reach a log line: both formats pass the finished line through ``redact``
+(credentials in URLs such as ``https://user:pass@host``, and secret-looking query
+parameters), and fields whose name says secret (password, token, cookie…) are masked.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
 FIELDS: tuple[str, ...] = ("event", "url", "status", "duration_ms", "outcome", "attempt")
 DEFAULT_LEVEL = "INFO"
+REDACTED = "***"
+# userinfo of any URL: scheme://user:password@ or scheme://token@
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s@]+@")
+_SECRET_QUERY = re.compile(
+    r"(?i)(?P<key>[?&](?:access_token|token|api_?key|key|password|passwd|pwd|secret"
+    r"|signature|sig|auth|session|sid)=)[^&#\s\"']*"
+)
+# extra fields named like a secret: password, db_password, token, cookie, api_key…
+_SECRET_FIELD = re.compile(
+    r"(?i)^(?:\w*_)?(?:password|passwd|pwd|secret|token|auth|authorization|cookie"
+    r"|api_?key|credentials?)$"
+)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = frozenset(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None).__dict__) | {
@@ -25,8 +42,18 @@ _STANDARD = frozenset(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, No
 }
 
 
+def redact(text: str) -> str:
+    """``text`` with URL credentials and secret query values replaced by ``***``."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    return _SECRET_QUERY.sub(lambda m: f"{m['key']}{REDACTED}", text)
+
+
 def _extras(record: logging.LogRecord) -> dict[str, object]:
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and v is not None}
+    return {
+        k: REDACTED if _SECRET_FIELD.search(k) else v
+        for k, v in record.__dict__.items()
+        if k not in _STANDARD and v is not None
+    }
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,7 +74,7 @@ class JsonFormatter(logging.Formatter):
         payload.update(extras)
         if record.exc_info:
             payload["error"] = self.formatException(record.exc_info)
-        return json.dumps(payload, ensure_ascii=False, default=str)
+        return redact(json.dumps(payload, ensure_ascii=False, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -60,7 +87,7 @@ class TextFormatter(logging.Formatter):
         extras.pop("event", None)
         if extras:
             line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
-        return line
+        return redact(line)
 
 
 def setup_logging(

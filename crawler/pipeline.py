@@ -141,6 +141,7 @@ class Tally:
     not_articles: int = 0
     out_of_range: int = 0
     dropped_on_stop: int = 0
+    parse_fallbacks: int = 0  # articles the site profile missed (generic extractor)
     started: float = field(default_factory=time.monotonic)
 
     def snapshot(self) -> RunCounters:
@@ -148,6 +149,7 @@ class Tally:
             ("not_articles", self.not_articles),
             ("out_of_range", self.out_of_range),
             ("dropped_on_stop", self.dropped_on_stop),
+            ("parse_fallbacks", self.parse_fallbacks),
         )
         return RunCounters(
             listing_pages=self.listing_pages,
@@ -452,6 +454,8 @@ class Pipeline:
                 _log_page(job, result, f"parse_error:{parsed.error}")
             return None
         article = parsed.article
+        if not article.extractor.startswith("profile:"):
+            self._tally.parse_fallbacks += 1
         when = published_date(article, job.listed_on)
         if self._window is not None and (when is None or not self._window.holds(when)):
             self._tally.out_of_range += 1  # left pending: an incremental crawl may take it

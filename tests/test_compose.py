@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from crawler.cli import build_parser
+from crawler.config import ENV_PREFIX, KEY_NAMES, resolve_settings
 from crawler.health import Health
 from crawler.http_api import HttpApi, parse_bind
 from crawler.metrics import Metrics
@@ -80,6 +82,35 @@ def test_services_profiles_and_volumes(compose: dict[str, Any]) -> None:
             assert str(port).startswith("127.0.0.1:"), "published on the host's loopback only"
     data_volumes = {services[n]["volumes"][0].split(":")[0] for n in ("vksnd", "vksnd-offline")}
     assert len(data_volumes) == 2  # the demo never writes into the real database
+
+
+@pytest.mark.parametrize("name", ["vksnd", "vksnd-offline"])
+def test_daemon_command_and_settings_are_what_vksnd_accepts(
+    compose: dict[str, Any], name: str
+) -> None:
+    service = compose["services"][name]
+    argv = service["command"]
+    assert argv[:2] == ["vksnd", "run"]
+    args = build_parser().parse_args(argv[1:])  # the real CLI: unknown flags would exit
+    assert args.http_bind == "0.0.0.0:8787" and parse_bind(args.http_bind)[1] == 8787
+    assert str(args.export_dir) == "/data/corpus"
+    env = _env(service)
+    assert env["VKSND_DB"] == "/data/vksnd.db"
+    unknown = [k for k in env if k.removeprefix(ENV_PREFIX).lower() not in KEY_NAMES]
+    assert unknown == [] and all(k.startswith(ENV_PREFIX) for k in env)
+    resolved = resolve_settings(vars(args), env, None)  # the real loader, flags > env
+    settings = resolved.settings
+    assert settings.db == Path("/data/vksnd.db")
+    assert settings.http_bind == "0.0.0.0:8787"
+    assert settings.crawl.export_dir == Path("/data/corpus")
+    assert settings.log_format == "json"
+    sources = {v.key: v.source for v in resolved.values}
+    assert sources["db"] == "env VKSND_DB" and sources["base_url"] == "env VKSND_BASE_URL"
+    if name == "vksnd":
+        assert settings.base_url == "https://vksndtc.gov.vn"
+    else:
+        assert settings.base_url == "http://replica:8765"
+        assert settings.scope_hosts == frozenset({"replica:8765"})
 
 
 def test_offline_daemon_points_at_the_replica(compose: dict[str, Any]) -> None:

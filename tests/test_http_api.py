@@ -7,7 +7,12 @@ assertions. The last test runs ``vksnd run --http`` as a subprocess.
 
 from __future__ import annotations
 
+import json
+import signal
+import socket
 import sqlite3
+import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +21,7 @@ from typing import Any
 import httpx
 import prometheus_client
 import pytest
-from crawl_support import run_command, site_args, truth_articles
+from crawl_support import cli, run_command, site_args, subprocess_env, truth_articles
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import MultiDict
@@ -386,3 +391,91 @@ def test_bind_addresses() -> None:
     for bad in ("", "host", "host:", "1.2.3.4:70000", "::1:80", "h:p"):
         with pytest.raises(ValueError):
             parse_bind(bad)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.TransportError:
+        return None
+
+
+def _poll(proc: subprocess.Popen[bytes], url: str, done: Any, timeout: float) -> httpx.Response:
+    """GET ``url`` until ``done(response)``; fails at the deadline or if the daemon exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"the daemon exited with {proc.returncode}"
+        response = _get(url)
+        if response is not None and done(response):
+            return response
+        assert time.monotonic() < deadline, f"{url}: not ready in {timeout}s"
+        time.sleep(0.1)  # polling with a deadline
+
+
+def _page_all(base: str, limit: int) -> list[dict[str, Any]]:
+    articles: list[dict[str, Any]] = []
+    cursor = 0
+    while True:
+        page = httpx.get(f"{base}/articles", params={"after_seq": cursor, "limit": limit}).json()
+        articles.extend(page["articles"])
+        cursor = page["next_after_seq"]
+        if not page["has_more"]:
+            return articles
+
+
+def test_vksnd_run_serves_health_metrics_and_feed(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    replica = make_replica(articles=25, seed=63, redirects=0)
+    truth = {a["text"] for a in truth_articles(replica.truth())}
+    db, export, log_path = tmp_path / "v.db", tmp_path / "corpus", tmp_path / "log.jsonl"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            cli("run", *site_args(replica.base_url, db), "--interval", "1h", "--jitter", "0",
+                "--http", f"127.0.0.1:{port}", "--export-dir", str(export),
+                "--log-format", "json"),
+            cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=log_file,
+        )  # fmt: skip
+        try:
+            health = _poll(proc, f"{base}/healthz", lambda r: r.json()["last_success"], 60)
+            assert health.status_code == 200 and health.json()["status"] == "ok"
+            assert health.json()["database"]["state"] == "ok"
+            assert health.json()["database"]["articles"] == len(truth)
+            metrics = _families(httpx.get(f"{base}/metrics").text)
+            assert _value(metrics, "vksnd_articles_stored") == len(truth)
+            assert _value(metrics, "vksnd_fetch_responses", status_class="2xx") > len(truth)
+            assert _value(metrics, "vksnd_passes", kind="crawl", outcome="ok") == 1
+            assert _value(metrics, "vksnd_frontier_urls", state="fetched") >= len(truth)
+            assert _value(metrics, "vksnd_exports", outcome="ok") == 1
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                (generic,) = conn.execute(
+                    "SELECT count(*) FROM articles WHERE extractor NOT LIKE 'profile:%'"
+                ).fetchone()
+            assert _value(metrics, "vksnd_parse_fallbacks") == generic > 0
+            articles = _page_all(base, limit=4)
+            seqs = [a["seq"] for a in articles]
+            assert seqs == sorted(set(seqs)) and len(seqs) == len(truth)
+            assert {a["text"] for a in articles} == truth
+            text = httpx.get(f"{base}/articles/{seqs[-1]}.txt").text
+            assert text == articles[-1]["text"]
+            exported = {p.read_text(encoding="utf-8") for p in export.glob("*.txt")}
+            assert exported == truth  # the folder was refreshed after the pass
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert _get(f"{base}/healthz") is None  # the server went away with the daemon
+    events = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
+    kinds = [e["event"] for e in events]
+    assert "http_start" in kinds and "export" in kinds and "http_stop" in kinds
+    assert kinds.index("http_stop") > kinds.index("crawl_pass")

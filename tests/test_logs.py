@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,3 +111,53 @@ def test_formatters_write_one_line_per_record(formatter: logging.Formatter) -> N
         assert "\n" not in out and json.loads(out)["message"] == "two\nlines"
     else:
         assert out.endswith("url=http://h/")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again when this returns
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_credentials_in_the_base_url_never_reach_the_log(
+    make_replica: MakeReplica, tmp_path: Path, log_format: str
+) -> None:
+    replica = make_replica(articles=5, seed=73, redirects=0)
+    dead = f"http://127.0.0.1:{_closed_port()}"
+    for origin in (replica.base_url, dead):  # a working crawl, and one that logs failures
+        secret_url = origin.replace("http://", "http://bob:hunter2@")
+        done = run_cli(
+            "crawl", *site_args(secret_url, tmp_path / "v.db"), "--retry-attempts", "1",
+            "--log-format", log_format, "--log-level", "DEBUG", cwd=tmp_path,
+        )  # fmt: skip
+        assert origin.removeprefix("http://") in done.stderr  # URLs are logged...
+        assert "hunter2" not in done.stderr + done.stdout  # ...never with the password
+    assert dead.replace("http://", "http://***@") in done.stderr
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), TextFormatter()])
+def test_formatters_mask_secret_fields_urls_and_tracebacks(formatter: logging.Formatter) -> None:
+    try:
+        raise ConnectionError("proxy http://u:s3cret-a@proxy:3128 refused")
+    except ConnectionError:
+        record = logging.LogRecord(
+            "vksnd.t",
+            logging.ERROR,
+            __file__,
+            1,
+            "GET %s",
+            ("https://tok3n-b@h/a",),
+            sys.exc_info(),
+        )
+    record.__dict__.update(
+        event="x", url="https://h/feed?Page=2&token=s3cret-c", password="s3cret-d",
+        db_password="s3cret-e", cookie="s3cret-f", passes=3, author="V.T",
+    )  # fmt: skip
+    out = formatter.format(record)
+    assert "s3cret" not in out and "tok3n" not in out
+    assert "Page=2&token=***" in out and "https://***@h/a" in out
+    assert "passes" in out and "V.T" in out  # fields merely named alike are kept
+    if isinstance(formatter, JsonFormatter):
+        payload = json.loads(out)
+        assert payload["password"] == payload["cookie"] == "***" and payload["passes"] == 3

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from pathlib import Path
 
 from crawler.commands._runtime import (
+    EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     add_runtime_arguments,
@@ -15,6 +18,8 @@ from crawler.commands._runtime import (
 )
 from crawler.config import Settings
 from crawler.daemon import Daemon, Schedule, stop_on_signals
+from crawler.http_api import DEFAULT_HOST, DEFAULT_PORT, HttpBindError, parse_bind
+from crawler.monitor import service
 from crawler.passes import open_session, pipeline_config
 from crawler.pipeline import ExecutorKind
 
@@ -46,18 +51,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="time between retry passes for failed URLs (60m)",
     )
+    service = parser.add_argument_group("service")
+    service.add_argument(
+        "--http",
+        dest="http_bind",
+        nargs="?",
+        const=f"{DEFAULT_HOST}:{DEFAULT_PORT}",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve /healthz, /metrics and /articles (off unless given; bare --http: "
+        f"{DEFAULT_HOST}:{DEFAULT_PORT}, loopback)",
+    )
+    service.add_argument(
+        "--export-dir",
+        dest="export_dir",
+        type=Path,
+        default=None,
+        help="refresh this corpus folder (.txt files + manifest) after each pass",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load(args)
     if settings is None:
         return EXIT_USAGE
-    asyncio.run(_daemon(settings, args.parse_executor))
+    if settings.http_bind is not None:
+        try:
+            parse_bind(settings.http_bind)
+        except ValueError as exc:
+            print(f"vksnd run: --http: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        asyncio.run(_daemon(settings, args.parse_executor))
+    except HttpBindError as exc:
+        print(f"vksnd run: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
 async def _daemon(settings: Settings, executor: ExecutorKind) -> None:
     stop = asyncio.Event()
-    async with open_session(settings, pipeline_config(settings, executor=executor)) as session:
+    schedule = Schedule.from_settings(settings)
+    async with (
+        open_session(settings, pipeline_config(settings, executor=executor)) as session,
+        service(settings, session.fetcher.stats, schedule.interval) as monitor,
+    ):
         with stop_on_signals(stop):
-            await Daemon(session, Schedule.from_settings(settings), stop).run()
+            await Daemon(session, schedule, stop, monitor).run()
