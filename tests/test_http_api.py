@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from multidict import MultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
+from crawler.cli import build_parser
 from crawler.config import PolitenessConfig, Settings
 from crawler.errors import PermanentFetchError
 from crawler.fetch import Fetcher
@@ -391,6 +392,17 @@ def test_bind_addresses() -> None:
     for bad in ("", "host", "host:", "1.2.3.4:70000", "::1:80", "h:p"):
         with pytest.raises(ValueError):
             parse_bind(bad)
+
+
+def test_run_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    assert parser.parse_args(["run"]).http_bind is None  # off unless asked
+    assert parser.parse_args(["run", "--http"]).http_bind == "127.0.0.1:8787"  # loopback
+    args = parser.parse_args(["run", "--http", "--export-dir", "out"])
+    assert args.http_bind == "127.0.0.1:8787" and args.export_dir == Path("out")
+    db = tmp_path / "v.db"
+    assert run_command("run", "--db", str(db), "--http", "nowhere") == 2
+    assert "--http" in capsys.readouterr().err and not db.exists()  # refused before starting
 
 
 def _free_port() -> int:
