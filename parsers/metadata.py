@@ -86,19 +86,20 @@ def read_head(tree: LexborHTMLParser) -> HeadInfo:
     head = tree.head
     for node in head.iter() if head is not None else ():
         tag = node.tag
-        attrs = node.attributes
         if tag == "meta":
+            attrs = node.attributes
             key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or ""
             content = collapse(attrs.get("content") or "")
             if key and content:
                 meta.setdefault(key.lower(), content)
         elif tag == "link" and canonical is None:
+            attrs = node.attributes
             if "canonical" in (attrs.get("rel") or "").lower().split():
                 canonical = (attrs.get("href") or "").strip() or None
         elif tag == "title" and title is None:
             title = collapse(node.text()) or None
         elif tag == "base" and base is None:
-            base = (attrs.get("href") or "").strip() or None
+            base = (node.attributes.get("href") or "").strip() or None
     return HeadInfo(meta, title, canonical, base)
 
 
