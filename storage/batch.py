@@ -185,7 +185,9 @@ async def load_snapshot(
         if snap.by_hash.get(current.content_hash, current).id == current.id:
             snap.by_hash[current.content_hash] = current
     rows = await conn.execute_fetchall(
-        "SELECT coalesce(max(id), 0) + 1, coalesce(max(seq), 0) + 1 FROM articles"
+        # two scalar subqueries: one query with two max() would scan the table
+        "SELECT coalesce((SELECT max(id) FROM articles), 0) + 1,"
+        " coalesce((SELECT max(seq) FROM articles), 0) + 1"
     )
     snap.next_id, snap.next_seq = next(iter(rows))
     return snap
@@ -198,13 +200,19 @@ async def write_pages(
 ) -> list[int | None]:
     """Insert the archived pages not already stored (same URL, same body); their ids."""
     ids: dict[tuple[str, str], int] = {}
-    shas = list({e.body_sha256 for e in encoded if e is not None})
-    for chunk in chunks(shas):
+    wanted = {(r.raw.url, e.body_sha256) for r, e in zip(requests, encoded, strict=True) if e}
+    pairs = sorted(wanted)
+    for chunk in chunks(pairs):
+        urls = list({url for url, _ in chunk})
+        shas = list({sha for _, sha in chunk})
+        # both lists constrain the (url, body_sha256) index: a search, never a scan
         for row in await conn.execute_fetchall(
-            f"SELECT id, url, body_sha256 FROM pages WHERE body_sha256 IN ({marks(len(chunk))})",
-            chunk,
+            "SELECT id, url, body_sha256 FROM pages"
+            f" WHERE url IN ({marks(len(urls))}) AND body_sha256 IN ({marks(len(shas))})",
+            [*urls, *shas],
         ):
-            ids[(row[1], row[2])] = row[0]
+            if (row[1], row[2]) in wanted:
+                ids[(row[1], row[2])] = row[0]
     next_id: int | None = None
     new_rows: list[tuple[Any, ...]] = []
     page_ids: list[int | None] = []

@@ -405,3 +405,39 @@ async def test_concurrent_batches_commit_in_call_order(tmp_path: Path) -> None:
         originals = await first
     assert originals[-1].outcome is StoreOutcome.NEW
     assert edited.outcome is StoreOutcome.NEW_VERSION and edited.seq == 41
+
+
+async def test_write_path_statements_search_indexes_never_scan(tmp_path: Path) -> None:
+    """Every statement of the store and frontier hot paths, as SQLite plans it on a real file:
+    a full scan in there makes inserts slow down as the database grows."""
+    db = tmp_path / "v.db"
+    statements: list[str] = []
+    async with await SqliteStore.open(db) as store:
+        await _store(store, article_url(1), TEXT)
+        await store._conn.set_trace_callback(statements.append)
+        await store.add_urls([(article_url(2), UrlKind.ARTICLE, date(2024, 1, 1))])
+        await store.store_articles(
+            [
+                StoreRequest(make_article(article_url(i), f"{TEXT} {i}"), make_raw(article_url(i)))
+                for i in (1, 2, 3)
+            ]
+        )
+        await store.get_url(article_url(2))
+        await store.known_article_urls([article_url(2)])
+        await store.record_failure(article_url(4), "timeout", None, None)
+        await store.record_not_modified(article_url(2), FETCHED_AT)
+        await store._conn.set_trace_callback(None)
+    conn = sqlite3.connect(db)
+    try:
+        scans = {}
+        for sql in statements:
+            if sql.split()[0].upper() not in ("SELECT", "UPDATE", "INSERT", "DELETE"):
+                continue
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+            bad = [step for step in plan if step.startswith("SCAN") and "CONSTANT ROW" not in step]
+            if bad:
+                scans[sql[:120]] = bad
+    finally:
+        conn.close()
+    assert len(statements) > 10
+    assert scans == {}
