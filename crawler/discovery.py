@@ -31,7 +31,7 @@ from parsers.listing import parse_listing
 from parsers.profiles.vksndtc import SiteProfile
 from parsers.records import Listing
 from parsers.urls import canonicalize, listing_url
-from storage.records import UrlKind
+from storage.records import UrlKind, UrlState
 
 log = logging.getLogger("vksnd.discovery")
 
@@ -75,9 +75,25 @@ class IncrementalPolicy:
     async def triage(
         self, items: Sequence[DiscoveredArticle]
     ) -> tuple[list[DiscoveredArticle], bool]:
-        known = await self.store.known_article_urls([item.url for item in items])
-        fresh = [item for item in items if item.url not in known]
+        settled = await settled_urls(self.store, [item.url for item in items], retry_failed=False)
+        fresh = [item for item in items if item.url not in settled]
         return fresh, not fresh
+
+
+async def settled_urls(store: Store, urls: Sequence[str], *, retry_failed: bool) -> set[str]:
+    """URLs nothing needs to be done for now: mapped to a stored article, or recorded as gone,
+    skipped, fetched (a page that is not an article) or, unless ``retry_failed``, failed (the
+    retry pass takes those when their time comes). A listed-but-gone article then neither keeps
+    a walk going nor gets fetched again on every pass."""
+    settled = await store.known_article_urls(urls)
+    waiting = {UrlState.PENDING, UrlState.FAILED} if retry_failed else {UrlState.PENDING}
+    for url in urls:
+        if url in settled:
+            continue
+        record = await store.get_url(url)
+        if record is not None and record.state not in waiting:
+            settled.add(url)
+    return settled
 
 
 DateResolver = Callable[[DiscoveredArticle], Awaitable[date | None]]
@@ -95,19 +111,20 @@ class BackfillPolicy:
     since: date
     until: date
     resolve_date: DateResolver
-    resolved: set[str] = field(default_factory=set)  # undated items already handled inline
+    resolved: dict[str, date | None] = field(default_factory=dict)  # dated (and stored) inline
 
     async def triage(
         self, items: Sequence[DiscoveredArticle]
     ) -> tuple[list[DiscoveredArticle], bool]:
-        known = await self.store.known_article_urls([item.url for item in items])
+        known = await settled_urls(self.store, [item.url for item in items], retry_failed=True)
         wanted: list[DiscoveredArticle] = []
         all_older = bool(items)
         for item in items:
             when = item.listed_on
-            if when is None and item.url not in known:
-                when = await self.resolve_date(item)
-                self.resolved.add(item.url)
+            if when is None and item.url in self.resolved:
+                when = self.resolved[item.url]
+            elif when is None and item.url not in known:
+                when = self.resolved[item.url] = await self.resolve_date(item)
             if when is None or when >= self.since:
                 all_older = False
             in_range = when is not None and self.since <= when <= self.until

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import random
 import signal
 import subprocess
@@ -25,7 +27,12 @@ from crawl_support import (
     truth_articles,
 )
 
+from crawler.backfill import BackfillRequest, BackfillState, report_progress
+from crawler.discovery import BackfillPolicy, DiscoveredArticle
+from crawler.pipeline import Tally
 from fixtures.portal import ReplicaServer
+from storage.records import UrlKind
+from storage.sqlite import SqliteStore
 
 MakeReplica = object
 
@@ -166,3 +173,75 @@ def test_until_before_since_is_a_usage_error(tmp_path: Path) -> None:
         "--since", since.isoformat(), "--until", (since - timedelta(days=1)).isoformat(),
     )  # fmt: skip
     assert code == 2
+
+
+async def test_undated_items_are_dated_from_their_article_and_decide_the_stop(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteStore.open(tmp_path / "v.db")
+    base = "http://127.0.0.1:1/tin-tuc/tin-hoat-dong-vksnd-toi-cao/bai"
+    urls = [f"{base}-{n}-d2-t{n}.html" for n in range(1, 7)]
+    article_dates = {urls[1]: date(2024, 3, 1), urls[2]: date(2023, 1, 1), urls[4]: None}
+    asked: list[str] = []
+
+    async def resolve(item: DiscoveredArticle) -> date | None:
+        asked.append(item.url)
+        return article_dates[item.url]
+
+    try:
+        await store.add_urls((u, UrlKind.ARTICLE, None) for u in urls)
+        await store.record_failure(urls[5], "HTTP 404", 404, None, permanent=True)  # gone
+        policy = BackfillPolicy(store, date(2024, 1, 1), date(2024, 12, 31), resolve)
+        page = [
+            DiscoveredArticle(urls[0], date(2024, 6, 1), 2),  # dated, in range: fetch
+            DiscoveredArticle(urls[1], None, 2),  # undated, in range: stored while dating it
+            DiscoveredArticle(urls[2], None, 2),  # undated, older
+            DiscoveredArticle(urls[3], date(2023, 5, 1), 2),  # dated, older
+        ]
+        wanted, stop = await policy.triage(page)
+        assert [i.url for i in wanted] == [urls[0]]
+        assert not stop
+        assert asked == [urls[1], urls[2]]
+
+        older = [
+            DiscoveredArticle(urls[2], None, 2),
+            DiscoveredArticle(urls[3], date(2023, 5, 1), 2),
+        ]
+        asked.clear()
+        wanted, stop = await policy.triage(older)
+        assert wanted == [] and stop  # every item older than --since (one dated by its page)
+        assert asked == []  # dates learned once are remembered
+
+        unknown = [DiscoveredArticle(urls[4], None, 2), DiscoveredArticle(urls[5], None, 2)]
+        wanted, stop = await policy.triage(unknown)
+        assert wanted == [] and not stop  # a date we cannot learn never stops the walk
+        assert urls[5] not in asked  # the gone article is not fetched again to date it
+    finally:
+        await store.close()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stream_type", [io.StringIO, _Terminal])
+async def test_progress_is_a_bar_on_a_terminal_and_plain_lines_elsewhere(
+    stream_type: type[io.StringIO],
+) -> None:
+    request = BackfillRequest(date(2024, 1, 1), date(2024, 12, 31))
+    state = BackfillState(request, Tally(listing_pages=3, pages_fetched=10, new_articles=9))
+    stream = stream_type()
+    stop = asyncio.Event()
+    reporter = asyncio.create_task(report_progress(state, stream, stop))
+    await asyncio.sleep(0)
+    state.done = True
+    stop.set()
+    await reporter
+    out = stream.getvalue()
+    assert "listing pages 3, fetched 10, stored 9" in out
+    assert "100.0%" in out
+    if stream_type is _Terminal:
+        assert "|" in out and "\r" in out  # tqdm redraws its bar in place
+    else:
+        assert out.startswith("backfill: ") and "\r" not in out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,10 @@ from crawl_support import (
     site_args,
     truth_articles,
 )
+
+from crawler.config import PolitenessConfig, RetryConfig, load_settings
+from crawler.passes import incremental_pass, open_session, pipeline_config, retry_pass
+from storage.records import UrlState
 
 MakeReplica = object
 
@@ -84,7 +91,7 @@ def test_edit_then_crawl_yields_one_new_version(make_replica: MakeReplica, crawl
 def test_a_crawl_with_nothing_new_only_makes_conditional_checks(
     make_replica: MakeReplica, crawl_env: Path
 ) -> None:
-    replica = make_replica(articles=40, seed=14, redirects=0)  # type: ignore[operator]
+    replica = make_replica(articles=40, seed=14, redirects=0, page_size=5)  # type: ignore[operator]
     args = site_args(replica.base_url, crawl_env)
     assert run_command("crawl", *args) == 0
     stored = len(current_articles(crawl_env))
@@ -94,5 +101,48 @@ def test_a_crawl_with_nothing_new_only_makes_conditional_checks(
 
     hits = article_hits(replica.requests(), _all_article_paths(replica.truth()))
     assert hits.get(200, 0) == 0, hits
-    assert hits.get(304, 0) >= stored  # every stored article re-checked, none re-read
+    assert hits.get(304, 0) == stored  # every stored article re-checked once, none re-read
     assert len(current_articles(crawl_env)) == stored
+    # The listed-but-gone article was recorded once; it is not asked for on every pass.
+    assert (
+        article_hits(replica.requests(), {article_path(u) for u in replica.truth()["broken"]}) == {}
+    )
+    # Each category's walk stopped at its first page: it held known articles only.
+    listings = [
+        r
+        for r in replica.requests()
+        if "lists.aspx?Cat=" in r["path"] and "ItemID" not in r["path"]
+    ]
+    assert sorted(r["path"].split("Cat=")[1].split("&")[0] for r in listings) == sorted(
+        str(c) for c in (2, 10, 14, 20, 32)
+    )
+
+
+async def test_retry_pass_fetches_failed_urls_once_their_time_has_come(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    replica = make_replica(articles=20, seed=15, redirects=0, broken=0)  # type: ignore[operator]
+    victim = replica.truth()["articles"][5]
+    replica.set_faults(kinds=("500",), rate=1.0, path_regex=f"-t{victim['id']}\\.html")
+    settings = replace(
+        load_settings({}, {}, None),
+        base_url=replica.base_url,
+        db=tmp_path / "v.db",
+        politeness=PolitenessConfig(rate=2000, concurrency=8),
+        retry=RetryConfig(attempts=1, initial=0, max_wait=0, jitter=0),
+    )
+    # A zero base delay: the failed URL is due again at once.
+    config = replace(pipeline_config(settings), retry_base=timedelta(0))
+    async with open_session(settings, config) as session:
+        first = await incremental_pass(session, asyncio.Event())
+        record = await session.store.get_url(victim["canonical_url"])
+        assert first.failures == 1
+        assert record is not None and record.state is UrlState.FAILED
+
+        replica.clear_faults()
+        retried = await retry_pass(session, asyncio.Event())
+        record = await session.store.get_url(victim["canonical_url"])
+
+    assert retried.new_articles == 1 and retried.listing_pages == 0
+    assert record is not None and record.state is UrlState.FETCHED
+    assert_store_matches(settings.db, truth_articles(replica.truth()))
