@@ -126,9 +126,9 @@ def run_scrapy(base_url: str, concurrency: int, stats_path: str) -> None:
     article = re.compile(r"-[ds]\d+-t\d+\.html")
     extracted = [0]
 
-    class PortalSpider(scrapy.Spider):  # type: ignore[misc]
+    class PortalSpider(scrapy.Spider):
         name = "portal"
-        start_urls = [
+        start_urls = [  # noqa: RUF012 (Scrapy's own attribute)
             base_url + PROFILE.listing_url_template.format(cat=cat, page=1)
             for cat, _slug, _section in PROFILE.categories
         ]
@@ -244,8 +244,12 @@ def bench_rss(executor: str, concurrency: int = 16) -> RssRun:
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in cells]  # fmt: skip
+
+    def line(row: list[str]) -> str:
+        pairs = enumerate(zip(row, widths, strict=True))
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in pairs)
+
+    lines = [line(row) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -263,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     if options.only in (None, "throughput"):
         results = bench_throughput(options.executors)
-        rows = []
+        rows: list[tuple[object, ...]] = []
         for r in results:
             bound = r.concurrency / (LATENCY_MS / 1000)
             rows.append((r.tool, r.concurrency, r.pages, f"{r.seconds:.1f}", f"{r.rate:.0f}",
