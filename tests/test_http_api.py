@@ -7,6 +7,7 @@ assertions. The last test runs ``vksnd run --http`` as a subprocess.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -16,7 +17,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import prometheus_client
@@ -29,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crawler.cli import build_parser
 from crawler.config import PolitenessConfig, Settings
+from crawler.daemon import Daemon, Schedule
 from crawler.errors import PermanentFetchError
 from crawler.fetch import Fetcher
 from crawler.health import Health
@@ -43,6 +45,8 @@ from crawler.http_api import (
 )
 from crawler.metrics import Metrics
 from crawler.monitor import PassMonitor
+from crawler.passes import Session
+from crawler.pipeline import Tally
 from fixtures.portal import ReplicaServer, replica_config
 from storage.records import RunCounters
 
@@ -392,6 +396,35 @@ def test_bind_addresses() -> None:
     for bad in ("", "host", "host:", "1.2.3.4:70000", "::1:80", "h:p"):
         with pytest.raises(ValueError):
             parse_bind(bad)
+
+
+async def test_the_daemon_reports_each_pass_to_the_monitor(crawled: Path, tmp_path: Path) -> None:
+    """Daemon._job with pass functions that fail or count: what health and metrics then say."""
+    metrics = Metrics()
+    out = tmp_path / "corpus"
+    monitor = PassMonitor(metrics, Health(timedelta(minutes=5)), db=crawled, export_dir=out)
+    schedule = Schedule(timedelta(minutes=5), timedelta(0), timedelta(minutes=5))
+    daemon = Daemon(cast(Session, None), schedule, asyncio.Event(), monitor)
+
+    async def failing(session: Session, stop: asyncio.Event) -> Tally:
+        raise RuntimeError("listing markup changed")
+
+    async def counting(session: Session, stop: asyncio.Event) -> Tally:
+        return Tally(pages_fetched=4, new_articles=3, parse_fallbacks=2)
+
+    await daemon._job("crawl", failing)
+    report = monitor.health.report(None, "not read")
+    assert monitor.health.last_pass is not None and not monitor.health.last_pass.ok
+    assert "listing markup changed" in str(monitor.health.last_pass.error)
+    assert not report.healthy and not out.exists()  # no export after a failed pass
+    await daemon._job("retry", counting)
+    families = _families(metrics.render().decode())
+    assert _value(families, "vksnd_passes", kind="crawl", outcome="error") == 1
+    assert _value(families, "vksnd_passes", kind="retry", outcome="ok") == 1
+    assert _value(families, "vksnd_articles_stored") == 3
+    assert _value(families, "vksnd_parse_fallbacks") == 2
+    assert monitor.health.last_success is not None and any(out.glob("*.txt"))
+    assert [kind for kind, _ in daemon.passes] == ["retry"]
 
 
 def test_run_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
