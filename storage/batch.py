@@ -201,15 +201,11 @@ async def write_pages(
     """Insert the archived pages not already stored (same URL, same body); their ids."""
     ids: dict[tuple[str, str], int] = {}
     wanted = {(r.raw.url, e.body_sha256) for r, e in zip(requests, encoded, strict=True) if e}
-    pairs = sorted(wanted)
-    for chunk in chunks(pairs):
-        urls = list({url for url, _ in chunk})
-        shas = list({sha for _, sha in chunk})
-        # both lists constrain the (url, body_sha256) index: a search, never a scan
+    # By URL alone (an article URL has a page or two): "url IN (..) AND sha IN (..)" would
+    # probe every url x sha pair of the index.
+    for chunk in chunks(sorted({url for url, _ in wanted})):
         for row in await conn.execute_fetchall(
-            "SELECT id, url, body_sha256 FROM pages"
-            f" WHERE url IN ({marks(len(urls))}) AND body_sha256 IN ({marks(len(shas))})",
-            [*urls, *shas],
+            f"SELECT id, url, body_sha256 FROM pages WHERE url IN ({marks(len(chunk))})", chunk
         ):
             if (row[1], row[2]) in wanted:
                 ids[(row[1], row[2])] = row[0]
