@@ -1,1 +1,1 @@
-"""Pure, synchronous extraction: page bytes + URL -> typed records. No I/O, nothing of ours imported."""
+"""Pure, synchronous extraction: page bytes + URL -> typed records; no I/O, none of our imports."""

@@ -29,7 +29,7 @@ class SiteProfile:
     name: str
     hosts: frozenset[str]  # the scope whitelist: only these hosts are ever fetched
     preferred_host: str
-    article_path: re.Pattern[str]  # groups: section?, category slug, title slug, kind (d|s), cat, id
+    article_path: re.Pattern[str]  # groups: section?, category, slug, kind (d|s), cat, id
     legacy_article_path: re.Pattern[str]
     print_path: re.Pattern[str]
     listing_url_template: str  # {cat} and {page}; PORTAL.md: the new-style scheme is unknown (I)
@@ -43,9 +43,7 @@ ARTICLE_PATH = re.compile(
     r"(?P<slug>[a-z0-9-]*)-(?P<kind>[ds])(?P<cat>\d+)-t(?P<id>\d+)\.html$"
 )
 LEGACY_ARTICLE_PATH = re.compile(r"^/tintuc/Pages/lists\.aspx$", re.IGNORECASE)
-PRINT_PATH = re.compile(
-    r"^/UserControls/Publishing/News/BinhLuan/pFormPrint\.aspx$", re.IGNORECASE
-)
+PRINT_PATH = re.compile(r"^/UserControls/Publishing/News/BinhLuan/pFormPrint\.aspx$", re.IGNORECASE)
 
 PROFILE = SiteProfile(
     name="vksndtc",
@@ -64,16 +62,39 @@ PROFILE = SiteProfile(
         (14, "chao-mung-ngay-thanh-lap-vien-kiem-sat-nhan-dan-to", "tin-tuc-su-kien"),
     ),
     drop_query_params=frozenset(
-        {"page", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
-         "fbclid", "gclid", "zarsrc"}
+        {
+            "page",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "utm_term",
+            "utm_content",
+            "fbclid",
+            "gclid",
+            "zarsrc",
+        }
     ),
     selectors=Selectors(
         title=("h1.news-title", "h1.title", ".news-detail h1", "h1"),
         date=(".news-date", ".date", "time"),
         body=(".news-content", ".news-detail .content", "#dnn_ContentPane .content"),
         author=(".news-author", ".author"),
-        chrome=("script", "style", "noscript", ".news-tools", ".other-news", ".related-news",
-                ".tags", ".share", ".print", ".breadcrumb", ".menu", "nav", "iframe", "form"),
+        chrome=(
+            "script",
+            "style",
+            "noscript",
+            ".news-tools",
+            ".other-news",
+            ".related-news",
+            ".tags",
+            ".share",
+            ".print",
+            ".breadcrumb",
+            ".menu",
+            "nav",
+            "iframe",
+            "form",
+        ),
         listing_item=(".news-list .news-item", ".list-news li", ".news-item"),
         listing_next=("a.next", ".pager a.next"),
     ),
