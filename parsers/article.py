@@ -31,7 +31,7 @@ from parsers.dates import (
     resolve_published,
 )
 from parsers.decoding import html_for_parser
-from parsers.dom import DEFAULT_MAX_DEPTH, mark_breaks, walk_blocks
+from parsers.dom import BR_MARK, DEFAULT_MAX_DEPTH, mark_breaks, walk_blocks
 from parsers.errors import NotAnArticle, PageTooComplex, ParseError
 from parsers.generic import find_main_content, link_density, strip_furniture
 from parsers.hashing import content_hash
@@ -149,9 +149,7 @@ def _parse(
         # author and date sit next to the body: look around it before scanning the page
         scope = container.parent or tree
         author = profile_author(scope, tree, profile)
-        for node in container.css(_joined(profile.selectors.chrome)):
-            node.decompose()
-        mark_breaks(container)
+        _strip_chrome(container, profile.selectors.chrome)
         blocks = walk_blocks(container, resolve, url=url, max_depth=limits.max_depth)
         candidate = apply_rules(blocks, title=title)
         if len(candidate.text) >= MIN_PROFILE_TEXT and candidate.chrome_dropped == 0:
@@ -232,6 +230,41 @@ def _looks_like_listing(container: LexborNode, profile: SiteProfile) -> bool:
     if article_links >= LISTING_MIN_LINKS and article_links * 2 >= paragraphs:
         return True
     return headline_links >= 2 * LISTING_MIN_LINKS and link_density(container) > 0.3
+
+
+def _strip_chrome(container: LexborNode, chrome: tuple[str, ...]) -> None:
+    """Remove the profile's chrome from the body, then swap its ``<br>`` for markers.
+
+    One selector query finds both when the chrome selectors are plain tags and classes (each
+    query walks the whole body): a ``<br>`` can then match the chrome only through a class,
+    and any classed ``<br>`` sends the body down the two-query path, so the result is the same.
+    Breaks are marked before the chrome goes, so no node is touched after its ancestor is freed.
+    """
+    combined = _with_breaks(chrome)
+    if combined is not None:
+        nodes = container.css(combined)
+        breaks = [node for node in nodes if node.tag == "br"]
+        if not any("class" in node.attributes for node in breaks):
+            for node in breaks:
+                node.replace_with(BR_MARK)
+            for node in nodes:
+                if node.tag != "br":
+                    node.decompose()
+            return
+    for node in container.css(_joined(chrome)):
+        node.decompose()
+    mark_breaks(container)
+
+
+_SIMPLE_SELECTOR_RE = re.compile(r"\.?[A-Za-z][A-Za-z0-9_-]*")
+
+
+@functools.lru_cache(maxsize=32)
+def _with_breaks(chrome: tuple[str, ...]) -> str | None:
+    """``chrome`` joined with ``br``, or None when a selector is more than a tag or a class."""
+    if not all(_SIMPLE_SELECTOR_RE.fullmatch(s) and s.lower() != "br" for s in chrome):
+        return None
+    return _joined((*chrome, "br"))
 
 
 @functools.lru_cache(maxsize=32)

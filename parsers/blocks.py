@@ -37,15 +37,11 @@ def collapse(text: str) -> str:
     """Whitespace (NBSP included) collapsed to single spaces, ends stripped."""
     # Fast path: isprintable() is False for every space but U+0020 (NBSP, tabs, newlines...),
     # so a printable text without double or edge spaces is already collapsed.
-    if not text.isprintable():
-        # The common impurity is NBSP alone (entities, editors): swap it in C, then re-check.
-        if "\xa0" not in text:
-            return " ".join(text.split())  # str.split() splits on NBSP and every Unicode space
+    # The common impurity is NBSP alone (entities, editors): swap it in C before the check.
+    if "\xa0" in text:
         text = text.replace("\xa0", " ")
-        if not text.isprintable():
-            return " ".join(text.split())
-    if "  " in text:
-        return " ".join(text.split())
+    if not text.isprintable() or "  " in text:
+        return " ".join(text.split())  # str.split() splits on every Unicode space
     if text[:1] == " " or text[-1:] == " ":
         return text.strip(" ")  # printable, no double space: only single edge spaces left
     return text

@@ -165,19 +165,30 @@ class _Walker:
         if images and not nested:
             text = collapse(node.text().replace(BR_MARK, " "))
             if len(text) <= IMAGE_TABLE_MAX_TEXT:
-                self.image_table(node)
+                self.image_table(node, images)
                 return False
         if not nested and not images and node.css_first("p, div, ul, ol, h1, h2, h3, h4") is None:
             self.data_table(node)
             return False
         return True
 
-    def image_table(self, node: LexborNode) -> None:
+    def image_table(self, node: LexborNode, images: list[LexborNode]) -> None:
+        """Rows in order: their images, then their text as caption (the toolbar row dropped).
+
+        The table holds no other table, so each image's row is its nearest ``tr`` ancestor:
+        climbing a step or two beats a selector query per row.
+        """
+        row_images: dict[int, list[LexborNode]] = {}
+        for img in images:
+            row = img.parent
+            while row is not None and row.tag != "tr" and row.mem_id != node.mem_id:
+                row = row.parent
+            if row is not None and row.tag == "tr":
+                row_images.setdefault(row.mem_id, []).append(img)
         caption: list[str] = []
         for row in node.css("tr"):
             text = _caption_text(row.text())
-            imgs = row.css("img")
-            for img in imgs:
+            for img in row_images.get(row.mem_id, ()):
                 src = self.image(img)
                 if src:
                     self.blocks.append(Block(Kind.IMAGE, src=src))

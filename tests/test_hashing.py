@@ -52,3 +52,19 @@ def test_hash_invariant_across_tone_spellings(
     b = sep.join(onset + OLD_NEW[i][1 if flips[n] else 0] for n, (onset, i) in enumerate(parts))
     assert content_hash(a) == content_hash(b)
     assert content_hash(a.upper()) == content_hash(b.upper())
+
+
+def test_parser_shortcut_hashes_like_the_full_canonical_form() -> None:
+    """``lines_collapsed=True`` (the parser's own output: collapsed lines, no empty ones)."""
+    from fixtures.generator import build_site
+    from fixtures.layouts import encode_page, render_portal
+    from fixtures.urls import article_path
+    from parsers.article import parse_article
+
+    for article in build_site(40, seed=5):
+        url = "https://vksndtc.gov.vn" + article_path(article)
+        body, content_type = encode_page(render_portal(article, url), "utf-8")
+        text = parse_article(body, url, content_type).text
+        assert content_hash(text, lines_collapsed=True) == content_hash(text)
+    text = "Hoà bình.\n\n- một\n- hai\n\na | b\nc | d\n\nThuý Kiều"
+    assert content_hash(text, lines_collapsed=True) == content_hash(text)
