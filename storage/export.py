@@ -22,7 +22,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -253,22 +253,46 @@ def _export_snapshot(
             manifest.flush()
             os.fsync(manifest.fileno())
     except OSError as exc:
+        _cut_torn_tail(manifest_path)
         raise translate_os_error(exc, getattr(exc, "filename", None) or out_dir) from exc
     return ExportReport(
         matched=matched, written=written, restored=restored, skipped=matched - len(todo)
     )
 
 
+def _cut_torn_tail(path: Path, block: int = 65_536) -> None:
+    """After a failed append (disk full) the manifest keeps whole lines only, so a reader never
+    sees half an entry; the next run relists what was cut. Best effort: the disk may refuse."""
+    with suppress(OSError), open(path, "r+b") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        keep = end
+        while keep > 0:
+            start = max(0, keep - block)
+            handle.seek(start)
+            newline = handle.read(keep - start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            keep = start
+        if keep != end:
+            handle.truncate(keep)
+
+
 def _write_atomically(out_dir: Path, name: str, data: bytes) -> None:
     temp = out_dir / f".{name}.{os.getpid()}.tmp"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    os.replace(temp, out_dir / name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(temp, out_dir / name)
+    except BaseException:
+        with suppress(OSError):  # a full disk: no half temporary left behind either
+            temp.unlink()
+        raise
 
 
 def _read_manifest(path: Path) -> set[str]:
