@@ -166,13 +166,13 @@ async def prepare_writer(conn: aiosqlite.Connection, path: Path, busy_timeout_ms
     # Only a new, empty file takes a page size (before WAL). Rows here are 5-15 KB (texts,
     # compressed pages); with 16 KiB pages a 9 KB row fills a page alone (+50% file size for
     # ~15% speed), with 4 KiB pages it spills into full overflow pages: 4 KiB it is.
-    await conn.execute(f"PRAGMA page_size = {DEFAULT_PAGE_SIZE}")
+    await conn.execute_fetchall(f"PRAGMA page_size = {DEFAULT_PAGE_SIZE}")
     async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
         row = await cursor.fetchone()
     if row is None or str(row[0]).lower() != "wal":
         raise StorageError(path, f"cannot switch the database to WAL (got {row!r})")
     for pragma in connection_pragmas(busy_timeout_ms):
-        await conn.execute(pragma)
+        await conn.execute_fetchall(pragma)  # fetched: no statement left open
     await migrate(conn, path)
 
 

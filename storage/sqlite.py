@@ -41,7 +41,11 @@ from storage.records import (
     UrlRecord,
     UrlState,
 )
-from storage.schema import DEFAULT_BUSY_TIMEOUT_MS, prepare_writer
+from storage.schema import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    DEFAULT_WAL_AUTOCHECKPOINT_PAGES,
+    prepare_writer,
+)
 from storage.values import (
     article_key,
     opt_date_from_db,
@@ -73,11 +77,25 @@ _URL_COLUMNS = ", ".join(_URL_FIELDS)
 _U_URL_COLUMNS = ", ".join(f"u.{name}" for name in _URL_FIELDS)
 
 
+BACKSTOP_AUTOCHECKPOINT = 4 * DEFAULT_WAL_AUTOCHECKPOINT_PAGES
+DEFAULT_CHECKPOINT_EVERY = 2_000  # articles stored between background checkpoints (~30 MB)
+
+
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     archive: bool = DEFAULT_ARCHIVE  # keep raw page bodies (needed by ``reparse``)
     compression_level: int = DEFAULT_COMPRESSION_LEVEL
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    # Checkpoint the WAL on a second connection (its own thread) every so many articles, so
+    # commits do not stop to copy pages into the database file; 0 leaves it to SQLite's
+    # autocheckpoint inside COMMIT.
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+
+
+async def _close_all(*conns: aiosqlite.Connection | None) -> None:
+    for conn in conns:
+        if conn is not None:
+            await conn.close()
 
 
 def _url_record(row: sqlite3.Row | tuple[Any, ...]) -> UrlRecord:
@@ -105,8 +123,17 @@ def _now() -> str:
 class SqliteStore:
     """Satisfies ``crawler.ports.Frontier`` and ``crawler.ports.ArticleStore`` structurally."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, config: StoreConfig) -> None:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        path: Path,
+        config: StoreConfig,
+        checkpointer: aiosqlite.Connection | None = None,
+    ) -> None:
         self._conn = conn
+        self._checkpointer = checkpointer
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._since_checkpoint = 0
         self.path = path
         self.config = config
         self._lock = asyncio.Lock()  # one transaction at a time on the connection
@@ -126,20 +153,59 @@ class SqliteStore:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
             raise translate_sqlite_error(exc, path) from exc
+        checkpointer: aiosqlite.Connection | None = None
         try:
             await prepare_writer(conn, path, config.busy_timeout_ms)
+            if config.checkpoint_every > 0:
+                # SQLite's own checkpoint stays as a backstop, at 4x the usual WAL size.
+                await conn.execute_fetchall(
+                    f"PRAGMA wal_autocheckpoint = {BACKSTOP_AUTOCHECKPOINT}"
+                )
+                checkpointer = await aiosqlite.connect(path, isolation_level=None)
+                await checkpointer.execute_fetchall(
+                    f"PRAGMA busy_timeout = {config.busy_timeout_ms}"
+                )
         except sqlite3.Error as exc:
-            await conn.close()
+            await _close_all(conn, checkpointer)
             raise translate_sqlite_error(exc, path) from exc
         except BaseException:
-            await conn.close()
+            await _close_all(conn, checkpointer)
             raise
-        return cls(conn, path, config)
+        return cls(conn, path, config, checkpointer)
 
     async def close(self) -> None:
         async with self._lock:
             self._closed = True
-            await self._conn.close()
+            try:
+                if self._checkpoint_task is not None:
+                    await self._checkpoint_task  # a failed checkpoint is raised here
+            finally:
+                await _close_all(self._conn, self._checkpointer)
+
+    def _after_commit(self, stored: int) -> None:
+        """Start a background checkpoint when enough was written since the last one."""
+        self._since_checkpoint += stored
+        if (
+            self._closed
+            or self._checkpointer is None
+            or self._since_checkpoint < self.config.checkpoint_every
+        ):
+            return
+        task = self._checkpoint_task
+        if task is not None:
+            if not task.done():
+                return
+            task.result()  # raise what the last one met rather than lose it
+        self._since_checkpoint = 0
+        self._checkpoint_task = asyncio.create_task(self._checkpoint(self._checkpointer))
+
+    async def _checkpoint(self, checkpointer: aiosqlite.Connection) -> None:
+        try:
+            # fetched to the end: a pragma cursor left open keeps a read snapshot, and a
+            # snapshot pins the WAL (later checkpoints could copy nothing past it)
+            await checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            raise translate_sqlite_error(exc, self.path) from exc
 
     async def __aenter__(self) -> Self:
         return self
@@ -332,9 +398,11 @@ class SqliteStore:
             await self._lock.acquire()
         try:
             async with self._locked_transaction():
-                return await store_batch(self._conn, requests, encoded, page_ids=None)
+                results = await store_batch(self._conn, requests, encoded, page_ids=None)
         finally:
             self._lock.release()
+        self._after_commit(len(requests))
+        return results
 
     async def store_reparsed(self, article: Article, page: ArchivedPage) -> StoreResult:
         """Store an article re-extracted from an archived page (``vksnd reparse``): the same
