@@ -8,7 +8,11 @@ lets them read while this one writes.
 
 ``store_articles`` is the batch form of ``store_article`` (same rules, one transaction, a handful
 of statements for the whole batch): it is how a backfill or a bench reaches thousands of articles
-a second. The rules live in ``storage.versions``, the writing in ``storage.batch``.
+a second. A second connection checkpoints the WAL in the background (``checkpoint_every``), so a
+commit only appends to the WAL. The rules live in ``storage.versions``, the writing in
+``storage.batch``.
+
+Timestamps go in as aware datetimes (naive ones are taken as UTC) and come back aware, in UTC.
 """
 
 from __future__ import annotations
