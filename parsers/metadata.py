@@ -199,7 +199,7 @@ def url_resolver(base: str) -> Callable[[str], str]:
 
 
 def canonical_url(href: str | None, url: str, profile: SiteProfile) -> str:
-    if not href:
+    if not href or href == url:  # the page names itself: nothing to check
         return url
     absolute = href if href.startswith(("http://", "https://")) else urljoin(url, href)
     parts = urlsplit(absolute)

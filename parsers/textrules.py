@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from parsers.blocks import TOOLBAR_TOKEN, Block, Kind, collapse
 from parsers.dates import parse_date_line
@@ -328,10 +328,12 @@ def apply_rules(
     items, byline = _split_tail(items)
     chrome_dropped = before - len(items) - (1 if byline else 0)
     items = _loose_caption_groups(items) if dump else _captions_after_images(items)
-    return replace(_assemble(items, byline), chrome_dropped=chrome_dropped)
+    return _assemble(items, byline, chrome_dropped=chrome_dropped)
 
 
-def _assemble(items: Sequence[Block], byline: str | None, *, scrub: bool = False) -> CleanResult:
+def _assemble(
+    items: Sequence[Block], byline: str | None, *, chrome_dropped: int = 0, scrub: bool = False
+) -> CleanResult:
     paragraphs: list[str] = []
     captions: list[str] = []
     images: list[str] = []
@@ -355,8 +357,8 @@ def _assemble(items: Sequence[Block], byline: str | None, *, scrub: bool = False
                 paragraphs.append(text)
     text = unicodedata.normalize("NFC", "\n\n".join(paragraphs))
     if not scrub and _may_hold_toolbar(text):  # rare: redo with the per-block scrub
-        return _assemble(items, byline, scrub=True)
-    return CleanResult(text, tuple(captions), byline, tuple(images))
+        return _assemble(items, byline, chrome_dropped=chrome_dropped, scrub=True)
+    return CleanResult(text, tuple(captions), byline, tuple(images), chrome_dropped)
 
 
 def dump_blocks(text: str) -> list[Block]:

@@ -68,3 +68,16 @@ def test_parser_shortcut_hashes_like_the_full_canonical_form() -> None:
         assert content_hash(text, lines_collapsed=True) == content_hash(text)
     text = "Hoà bình.\n\n- một\n- hai\n\na | b\nc | d\n\nThuý Kiều"
     assert content_hash(text, lines_collapsed=True) == content_hash(text)
+
+
+@given(st.text(alphabet="oOuUaAeEyYqàáảãạÀÁẢÃẠèéẻẽẹÈÉẺẼẸỳýỷỹỵỲÝỶỸỴ ._1ưđ\n", max_size=40))
+def test_fold_matches_the_one_pass_rule(text: str) -> None:
+    """The per-letter passes fold exactly what one ``[oOuU][toned a/e/y]`` pass would."""
+    import re
+
+    from parsers.hashing import _FOLDS
+
+    seconds = "".join(sorted({k[1] for k in _FOLDS}))
+    one_pass = re.compile(f"[oOuU][{seconds}]" + r"(?![^\W\d_])")
+    expected = one_pass.sub(lambda m: _FOLDS.get(m.group(0), m.group(0)), text)
+    assert fold_tone_placement(text) == expected
