@@ -11,24 +11,40 @@ connection is made.
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from crawl_support import FAST, current_articles, integrity, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from loopback import Handler, Loopback, send
 from test_hostile_input import CATEGORY, article_path
 from test_parse_robust import PORTAL_HTML
+from test_parse_robust import URL as PAGE_URL
 
 from crawler.config import DEFAULT_BASE_URL, PolitenessConfig, RetryConfig, Settings
 from crawler.errors import OutOfScope
 from crawler.fetch import Fetcher
 from fixtures.urls import listing_path
+from parsers.article import parse_article
+from parsers.errors import ParseError
 from parsers.profiles.vksndtc import PROFILE
 from parsers.urls import canonicalize
+from storage.export import LOCK_NAME, MANIFEST_NAME, ExportFilter, export_corpus, export_jsonl
+from storage.records import StoreRequest
+from storage.schema import open_reader
+from storage.sqlite import SqliteStore
+from tests.storage_support import make_article, make_raw
 
 LISTING = listing_path(CATEGORY, 1)
+FILE_NAME = re.compile(r"\d{3,}_[0-9a-f]{16}\.txt")
 
 
 def _off_scope_links(portal: Loopback, trap: Loopback) -> list[str]:
@@ -160,3 +176,103 @@ async def test_with_the_real_portals_scope_loopback_and_ip_literals_are_refused_
             with pytest.raises(OutOfScope):
                 await fetcher.fetch(url)
     assert trap.seen == []
+
+
+# --- output: nothing from a page names a file; any text gives valid JSON; SQL is parameterized --
+
+HOSTILE_STRINGS = [
+    "../../etc/passwd",
+    "/etc/passwd",
+    "..\\..\\windows\\win.ini",
+    "a\x00b.txt",
+    "'; DROP TABLE articles; --",
+    '" OR 1=1 --',
+    "Robert'); DELETE FROM urls;--",
+    "%s %d {0} {title}",
+    "\u202etxt.exe",
+    "\ufeff\u200b\u2028\u2029",
+    "x" * 200_000,
+]
+stored_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=300)
+
+
+def _hostile_requests(titles: list[str], captions: list[str]) -> list[StoreRequest]:
+    requests = []
+    for i, title in enumerate(titles):
+        url = f"https://vksndtc.gov.vn/tin-tuc/x-d2-t{i + 1}.html?q={quote(title[:50])}'\""
+        text = f"Bài số {i}.\n\n{title}"
+        article = make_article(url, text, title=title, captions=(captions[i % len(captions)],))
+        requests.append(StoreRequest(article, make_raw(url, title.encode("utf-8"))))
+    return requests
+
+
+async def _store_export_and_check(tmp_path: Path, titles: list[str], captions: list[str]) -> None:
+    db, out = tmp_path / "v.db", tmp_path / "out"
+    requests = _hostile_requests(titles, captions)
+    async with await SqliteStore.open(db) as store:
+        results = await store.store_articles(requests)
+    assert len(results) == len(requests)
+    # Read back with plain sqlite3: every value exactly as given, the schema untouched.
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT url, title, text, captions FROM articles ORDER BY seq")
+        got = [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    want = [(r.article.url, r.article.title, r.article.text, list(r.article.captions))
+            for r in requests]  # fmt: skip
+    assert got == want
+    assert {"articles", "urls", "article_urls", "pages", "runs"} <= tables
+
+    conn = open_reader(db)
+    try:
+        export_corpus(conn, out, ExportFilter())
+        jsonl = io.StringIO()
+        export_jsonl(conn, jsonl, ExportFilter())
+    finally:
+        conn.close()
+    names = sorted(p.name for p in out.iterdir())
+    assert all(FILE_NAME.fullmatch(n) for n in names if n not in (MANIFEST_NAME, LOCK_NAME))
+    assert [p for p in tmp_path.rglob("*") if not p.is_relative_to(out) and p.parent != tmp_path
+            ] == []  # fmt: skip
+    # JSON Lines are split on "\n" only: U+2028 and friends stay raw inside a line (valid JSON).
+    manifest = [json.loads(line) for line in (out / MANIFEST_NAME).read_bytes().split(b"\n")[:-1]]
+    objects = [json.loads(line) for line in jsonl.getvalue().split("\n")[:-1]]
+    assert [m["title"] for m in manifest] == [o["title"] for o in objects] == titles
+    assert [o["text"] for o in objects] == [r.article.text for r in requests]
+    for entry in manifest:
+        assert (out / entry["file"]).read_bytes().decode("utf-8").endswith(entry["title"])
+
+
+async def test_hostile_titles_name_no_file_and_round_trip(tmp_path: Path) -> None:
+    await _store_export_and_check(tmp_path, HOSTILE_STRINGS, ["../caption", "c" * 100_000])
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    titles=st.lists(stored_text, min_size=1, max_size=8),
+    captions=st.lists(stored_text, min_size=1, max_size=3),
+)
+def test_any_text_is_stored_exactly_and_exported_as_valid_json(
+    tmp_path_factory: pytest.TempPathFactory, titles: list[str], captions: list[str]
+) -> None:
+    asyncio.run(_store_export_and_check(tmp_path_factory.mktemp("any"), titles, captions))
+
+
+@settings(max_examples=60, deadline=None)
+@given(title=st.text(max_size=80), body=st.text(min_size=20, max_size=400))
+def test_a_page_with_any_text_parses_to_utf8_clean_fields_or_a_typed_error(
+    title: str, body: str
+) -> None:
+    """Lone surrogates and NULs in the page cannot reach storage: the parser decodes bytes, so
+    what it returns always encodes to UTF-8 (the export's JSON needs nothing else)."""
+    html = PORTAL_HTML.replace("Đại hội Đảng bộ", title, 1).replace(
+        '<div class="news-content">', f'<div class="news-content"><p>{body}</p>', 1
+    )
+    try:
+        article = parse_article(html.encode("utf-8", "surrogatepass"), PAGE_URL)
+    except ParseError:
+        return
+    for value in (article.title, article.text, *article.captions, article.author or ""):
+        value.encode("utf-8")  # no lone surrogate
+        json.loads(json.dumps(value, ensure_ascii=False))
