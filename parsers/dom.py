@@ -74,6 +74,11 @@ def _caption_text(raw: str) -> str:
     return collapse(raw.replace(BR_MARK, " "))
 
 
+def _short_enough(collapsed: str) -> bool:
+    """Could be the toolbar: its 18 letters with at most single spaces between them."""
+    return len(collapsed) < 2 * len(TOOLBAR_TOKEN)
+
+
 def _link_density(node: LexborNode, text_len: int) -> float:
     if text_len == 0:
         return 0.0
@@ -160,8 +165,9 @@ class _Walker:
 
     def table(self, node: LexborNode) -> bool:
         """Image table or data table handled here (False); a layout table is walked (True)."""
-        images = node.css("img")
-        nested = len(node.css("table")) > 1  # css() matches the node itself too
+        found = node.css("img, table")  # one query; css() matches the node itself too
+        images = [n for n in found if n.tag == "img"]
+        nested = len(found) - len(images) > 1
         if images and not nested:
             text = collapse(node.text().replace(BR_MARK, " "))
             if len(text) <= IMAGE_TABLE_MAX_TEXT:
@@ -192,7 +198,7 @@ class _Walker:
                 src = self.image(img)
                 if src:
                     self.blocks.append(Block(Kind.IMAGE, src=src))
-            if not text or "".join(text.split()).lower() == TOOLBAR_TOKEN:
+            if not text or (_short_enough(text) and "".join(text.split()).lower() == TOOLBAR_TOKEN):
                 continue
             caption.append(text)
         if caption:
@@ -208,11 +214,13 @@ class _Walker:
             self.blocks.append(Block(Kind.TABLE, "\n".join(rows)))
 
     def figure(self, node: LexborNode) -> None:
-        for img in node.css("img"):
-            src = self.image(img)
-            if src:
-                self.blocks.append(Block(Kind.IMAGE, src=src))
-        caption = node.css_first("figcaption")
+        found = node.css("img, figcaption")  # one query, page order
+        for img in found:
+            if img.tag == "img":
+                src = self.image(img)
+                if src:
+                    self.blocks.append(Block(Kind.IMAGE, src=src))
+        caption = next((n for n in found if n.tag == "figcaption"), None)
         if caption is not None:
             text = _caption_text(caption.text())
             if text:
@@ -220,46 +228,51 @@ class _Walker:
 
     # -- the walk -------------------------------------------------------------------------
     def walk(self, root: LexborNode) -> list[Block]:
-        """Depth-first over a stack of child iterators: no recursion, no per-child tuples."""
+        """Depth-first over a stack of child iterators: no recursion, no per-child tuples.
+
+        Each frame's children are read by a plain ``for`` loop (cheaper than ``next()`` per
+        child); descending breaks out of it and the frame's iterator resumes after the child.
+        """
         stack: list[tuple[Iterator[LexborNode], LexborNode, int]] = [
             (root.iter(include_text=True), root, 0)
         ]
         blocks, inline, visit = self.blocks, self.inline, self.visit
         plain = not self.drop_link_lists
+        new_block, para = tuple.__new__, Kind.PARA  # Block(PARA, text) without __new__'s frame
         while stack:
             children, parent, depth = stack[-1]
-            child = next(children, None)
-            if child is None:
+            for child in children:
+                tag = child.tag
+                if tag == "-text":  # inlined visit() for the two commonest nodes
+                    text = child.text_content
+                    if text and (inline or not text.isspace()):
+                        inline.append(text)
+                    continue
+                if (
+                    tag == "p"
+                    and plain
+                    and not inline
+                    and not self.inline_images
+                    and (not blocks or blocks[-1].kind is not Kind.IMAGE)
+                    and is_leaf(child)
+                ):
+                    raw = child.text()
+                    if BR_MARK in raw:
+                        blocks.extend(Block(Kind.PARA, t) for t in _paragraphs(raw))
+                    else:
+                        text = collapse(raw)
+                        if text:
+                            blocks.append(new_block(Block, (para, text, None, True, False)))
+                    continue
+                if visit(child):
+                    if depth + 1 >= self.max_depth:
+                        raise PageTooComplex(self.url, f"nesting deeper than {self.max_depth}")
+                    stack.append((child.iter(include_text=True), child, depth + 1))
+                    break
+            else:
                 stack.pop()
                 if parent.tag in BLOCK_TAGS:
                     self.flush()
-                continue
-            tag = child.tag
-            if tag == "-text":  # inlined visit() for the two commonest nodes
-                text = child.text_content
-                if text and (inline or not text.isspace()):
-                    inline.append(text)
-                continue
-            if (
-                tag == "p"
-                and plain
-                and not inline
-                and not self.inline_images
-                and (not blocks or blocks[-1].kind is not Kind.IMAGE)
-                and is_leaf(child)
-            ):
-                raw = child.text()
-                if BR_MARK in raw:
-                    blocks.extend(Block(Kind.PARA, t) for t in _paragraphs(raw))
-                else:
-                    text = collapse(raw)
-                    if text:
-                        blocks.append(Block(Kind.PARA, text))
-                continue
-            if visit(child):
-                if depth + 1 >= self.max_depth:
-                    raise PageTooComplex(self.url, f"nesting deeper than {self.max_depth}")
-                stack.append((child.iter(include_text=True), child, depth + 1))
         self.flush()
         return self.blocks
 
