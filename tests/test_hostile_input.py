@@ -14,13 +14,15 @@ from __future__ import annotations
 import re
 import resource
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from crawl_support import FAST, current_articles, integrity, run_cli, run_command
+from crawl_support import FAST, ROOT, current_articles, integrity, run_cli, run_command
 from loopback import Handler, Loopback, send
 from test_parse_robust import PORTAL_HTML
 
@@ -28,6 +30,7 @@ from fixtures.faults import gzip_bomb, oversize_chunks
 from fixtures.layouts import render_listing
 from fixtures.site import Site, SiteConfig
 from fixtures.urls import CATEGORIES, listing_path
+from fuzz.run import TARGETS, Target, run_target
 from parsers.article import parse_article
 from parsers.errors import PageTooComplex
 from parsers.listing import MAX_ITEMS
@@ -231,3 +234,22 @@ def test_a_50mb_body_is_refused_by_the_parser_at_once() -> None:
         parse_article(body, "https://vksndtc.gov.vn" + article_path(1))
     assert time.monotonic() - started < 1.0
     assert caught.value.url.endswith(article_path(1)) and caught.value.reason
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[t.name for t in TARGETS])
+def test_fuzz_targets_hold_for_a_short_run(target: Target) -> None:
+    """The nightly fuzz properties (``fuzz/run.py``: parsers, decoder, URLs, dates) in CI."""
+    outcome = run_target(target, seconds=5.0, max_examples=150, batch=150)
+    assert outcome.failures == 0
+    assert outcome.cases == 150
+
+
+def test_the_fuzz_script_prints_its_case_counts(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "fuzz" / "run.py"), "--seconds", "1", "--max-examples", "50",
+         "--targets", "urls", "dates"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:]}
+    assert rows["urls"][0] == "50" and rows["dates"][0] == "50" and rows["total"] == ["100", "0"]

@@ -1,0 +1,1 @@
+"""Long fuzzing runs for nightly use (``python fuzz/run.py --seconds 600``)."""
