@@ -162,7 +162,13 @@ def _is_masthead_marker(block: Block, title_key: str | None) -> bool:
     line = block.text
     if _MASTHEAD_RE.match(line) or _TOOLS_RE.match(line) or _BREADCRUMB_RE.match(line):
         return True
-    if title_key is not None and _key(line) == title_key:
+    # _key() is a collapse and a casefold of the whole line; its first character decides
+    # most lines: the key starts with the casefolded first non-space character.
+    if (
+        title_key is not None
+        and title_key.startswith(line.lstrip()[:1].casefold())
+        and _key(line) == title_key
+    ):
         return True
     return parse_date_line(line) is not None
 
@@ -221,7 +227,11 @@ def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
 
 
 def _drop_chrome(blocks: list[Block]) -> list[Block]:
-    return [b for b in blocks if not (_is_textual(b) and is_chrome_line(b.text))]
+    return [
+        b
+        for b in blocks
+        if not (b.kind in _TEXTUAL and len(b.text) <= CHROME_LINE_MAX and is_chrome_line(b.text))
+    ]
 
 
 def _split_tail(blocks: list[Block]) -> tuple[list[Block], str | None]:
