@@ -158,9 +158,15 @@ async def submit_due(pipeline: Pipeline, store: Store, limit: int = DEFAULT_DUE_
 
 
 async def submit_rechecks(pipeline: Pipeline, records: list[UrlRecord]) -> int:
-    """Conditional GETs of recent articles: a 304 costs no parsing and no write but the check."""
+    """Conditional GETs of recent articles, one URL each (the first seen of its aliases):
+    a 304 costs no parsing and no write but the check."""
     submitted = 0
+    checked: set[int] = set()
     for record in records:
+        if record.article_id is not None:
+            if record.article_id in checked:
+                continue
+            checked.add(record.article_id)
         job = FetchJob(
             record.url,
             UrlKind.ARTICLE,
