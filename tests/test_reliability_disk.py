@@ -14,6 +14,7 @@ gone the next run ends with exactly the truth.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
 import subprocess
@@ -57,6 +58,7 @@ def small_fs(tmp_path: Path) -> Iterator[Mount]:
 
     def mount(size: str = "256k", *, ro: bool = False) -> Path:
         nonlocal mounted
+        gc.collect()  # `with sqlite3.connect()` does not close: drop leaked handles before `ro`
         options = f"size={size}" + (",ro" if ro else ",rw")
         if mounted:
             done = _mount(["-o", f"remount,{options}", str(where)])
@@ -127,14 +129,6 @@ def test_a_full_database_corrupts_nothing_and_the_next_run_resumes(
     assert_sound(db)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage/sqlite.py _locked_transaction: a task cancelled while awaiting "
-    "`BEGIN IMMEDIATE` (the TaskGroup cancels the other walkers when one hits DiskFull) leaves "
-    "aiosqlite's thread to run the BEGIN anyway; the connection stays inside a transaction and "
-    "every later write fails with 'cannot start a transaction within a transaction', hiding "
-    "DiskFull (the same happens on a hard stop mid-write)",
-)
 def test_a_full_database_stops_the_pass_with_a_typed_disk_full(
     make_replica: MakeReplica, tmp_path: Path
 ) -> None:
@@ -148,9 +142,11 @@ def test_a_full_database_stops_the_pass_with_a_typed_disk_full(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="same root cause as test_a_full_database_stops_the_pass_with_a_typed_disk_full, and "
-    "`vksnd crawl` lets a StorageError out as a traceback instead of one 'vksnd crawl: disk "
-    "full: PATH' line (crawler/commands/crawl.py, backfill.py, run.py)",
+    reason="storage/sqlite.py: when one walker hits DiskFull the TaskGroup cancels the others; "
+    "one cancelled while awaiting `BEGIN IMMEDIATE` leaves the connection inside a transaction "
+    "(test_reliability_kills::test_a_write_cancelled_before_its_transaction_began...), so every "
+    "later write fails with 'cannot start a transaction within a transaction' and DiskFull is "
+    "hidden; and `vksnd crawl` prints a traceback, not one 'vksnd crawl: disk full: PATH' line",
 )
 def test_crawl_on_a_full_filesystem_says_disk_full(
     make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
