@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from datetime import date
 from typing import TextIO
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from crawler.discovery import BackfillPolicy, DiscoveredArticle, ListingWalker
 from crawler.passes import Session, run_recorded
@@ -68,18 +70,22 @@ class BackfillState:
                 total += min(max((self.request.until - oldest).days / span, 0.0), 1.0)
         return total / max(len(categories), 1)
 
-    def line(self) -> str:
+    def line(self, *, with_progress: bool = True) -> str:
+        """The counters; ``with_progress`` adds the share done and the ETA (the bar has both)."""
         t = self.tally
         elapsed = max(time.monotonic() - t.started, 1e-6)
-        fraction = self.fraction()
-        eta = "?" if fraction <= 0 else _clock(elapsed * (1 - fraction) / fraction)
         verb = "planned" if self.request.dry_run else "stored"
         count = self.planned if self.request.dry_run else t.new_articles + t.new_versions
-        return (
-            f"{fraction:6.1%} listing pages {t.listing_pages}, fetched {t.pages_fetched}, "
+        counters = (
+            f"listing pages {t.listing_pages}, fetched {t.pages_fetched}, "
             f"{verb} {count}, duplicate {t.duplicates}, failed {t.failures}, "
-            f"{t.pages_fetched / elapsed:.1f} pages/s, ETA {eta}"
+            f"{t.pages_fetched / elapsed:.1f} pages/s"
         )
+        if not with_progress:
+            return counters
+        fraction = self.fraction()
+        eta = "?" if fraction <= 0 else _clock(elapsed * (1 - fraction) / fraction)
+        return f"{fraction:6.1%} {counters}, ETA {eta}"
 
 
 def _clock(seconds: float) -> str:
@@ -93,20 +99,17 @@ async def report_progress(state: BackfillState, stream: TextIO, stop: asyncio.Ev
         bar = tqdm(
             total=1000,
             file=stream,
-            unit="‰",
             dynamic_ncols=True,
-            bar_format="{l_bar}{bar}| [{elapsed}<{remaining}] {postfix}",
+            bar_format="{percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}",
         )
-        try:
-            while not stop.is_set():
+        # Log lines go above the bar instead of through it.
+        with bar, logging_redirect_tqdm(loggers=[logging.getLogger("vksnd")], tqdm_class=tqdm):
+            while True:
                 bar.n = int(state.fraction() * 1000)
-                bar.set_postfix_str(state.line(), refresh=True)
+                bar.set_postfix_str(state.line(with_progress=False), refresh=True)
+                if stop.is_set():
+                    return
                 await _wait(stop, DEFAULT_BAR_SECONDS)
-            bar.n = int(state.fraction() * 1000)
-            bar.set_postfix_str(state.line(), refresh=True)
-        finally:
-            bar.close()
-        return
     while not stop.is_set():
         await _wait(stop, DEFAULT_REPORT_SECONDS)
         print(f"backfill: {state.line()}", file=stream, flush=True)
