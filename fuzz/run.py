@@ -196,8 +196,9 @@ def run_target(target: Target, seconds: float, max_examples: int, batch: int) ->
 
     started = time.monotonic()
     rng = random.Random()
+    examples = min(batch, 100)  # a first small round measures the target's speed
     while time.monotonic() - started < seconds and counted < max_examples:
-        examples = min(batch, max_examples - counted)
+        examples = min(examples, max_examples - counted)
         test = settings(
             max_examples=examples,
             deadline=None,
@@ -210,6 +211,9 @@ def run_target(target: Target, seconds: float, max_examples: int, batch: int) ->
             outcome.failures += 1
             print(f"[{target.name}] FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
             break
+        elapsed = time.monotonic() - started
+        rate = counted / max(elapsed, 1e-6)  # size the next round to the time left
+        examples = max(10, min(batch, int(rate * (seconds - elapsed))))
     outcome.cases = counted
     outcome.seconds = time.monotonic() - started
     return outcome
