@@ -49,6 +49,7 @@ from parsers.metadata import (
     url_resolver,
 )
 from parsers.profiles.vksndtc import PROFILE, SiteProfile
+from parsers.query import css
 from parsers.records import Article
 from parsers.textrules import CleanResult, apply_rules
 
@@ -194,7 +195,7 @@ def _generic(
 ) -> tuple[CleanResult, list[DateSignal]]:
     signals = [
         found
-        for node in tree.css("time[datetime]")
+        for node in css(tree, "time[datetime]")
         if (found := parse_iso(node.attributes.get("datetime") or "", "time")) is not None
     ]
     if is_error_page(tree):
@@ -216,7 +217,7 @@ def _generic(
 def _looks_like_listing(container: LexborNode, profile: SiteProfile) -> bool:
     article_links = 0
     headline_links = 0
-    for a in container.css("a[href]"):
+    for a in css(container, "a[href]"):
         href = a.attributes.get("href") or ""
         path = urlsplit(href).path
         query = urlsplit(href).query.lower()
@@ -226,7 +227,7 @@ def _looks_like_listing(container: LexborNode, profile: SiteProfile) -> bool:
             article_links += 1
         if len(collapse(a.text())) >= 30:
             headline_links += 1
-    paragraphs = len(container.css("p")) or 1
+    paragraphs = len(css(container, "p")) or 1
     if article_links >= LISTING_MIN_LINKS and article_links * 2 >= paragraphs:
         return True
     return headline_links >= 2 * LISTING_MIN_LINKS and link_density(container) > 0.3
@@ -242,7 +243,7 @@ def _strip_chrome(container: LexborNode, chrome: tuple[str, ...]) -> None:
     """
     combined = _with_breaks(chrome)
     if combined is not None:
-        nodes = container.css(combined)
+        nodes = css(container, combined)
         breaks = [node for node in nodes if node.tag == "br"]
         if not any("class" in node.attributes for node in breaks):
             for node in breaks:
@@ -251,7 +252,7 @@ def _strip_chrome(container: LexborNode, chrome: tuple[str, ...]) -> None:
                 if node.tag != "br":
                     node.decompose()
             return
-    for node in container.css(_joined(chrome)):
+    for node in css(container, _joined(chrome)):
         node.decompose()
     mark_breaks(container)
 

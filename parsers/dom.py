@@ -27,6 +27,7 @@ from selectolax.lexbor import LexborNode
 
 from parsers.blocks import TOOLBAR_TOKEN, Block, Kind, collapse
 from parsers.errors import PageTooComplex
+from parsers.query import css, css_first
 
 BR_MARK = "\ue000"
 IMG_MARK = "\ue001"
@@ -54,7 +55,7 @@ _PARAGRAPH_SPLIT_RE = re.compile(BR_MARK + r"\s*(?:" + BR_MARK + r"\s*)+")
 
 def mark_breaks(container: LexborNode) -> None:
     """Swap every ``<br>`` for a marker character, so ``.text()`` keeps line breaks."""
-    for br in container.css("br"):
+    for br in css(container, "br"):
         br.replace_with(BR_MARK)
 
 
@@ -82,7 +83,7 @@ def _short_enough(collapsed: str) -> bool:
 def _link_density(node: LexborNode, text_len: int) -> float:
     if text_len == 0:
         return 0.0
-    linked = sum(len(collapse(a.text())) for a in node.css("a"))
+    linked = sum(len(collapse(a.text())) for a in css(node, "a"))
     return linked / text_len
 
 
@@ -140,13 +141,13 @@ class _Walker:
         texts = _paragraphs(raw)
         if not texts:
             return
-        if self.drop_link_lists and node.css_first("a") is not None:
+        if self.drop_link_lists and css_first(node, "a") is not None:
             total = sum(len(t) for t in texts)
             if _link_density(node, total) > LINK_DENSITY_MAX:
                 return
         emphasized = False
         if self.blocks and self.blocks[-1].kind is Kind.IMAGE and len(texts) == 1:
-            italic = collapse("".join(n.text() for n in node.css("em, i")).replace(BR_MARK, " "))
+            italic = collapse("".join(n.text() for n in css(node, "em, i")).replace(BR_MARK, " "))
             emphasized = bool(italic) and italic == texts[0]
         for text in texts:
             self.blocks.append(Block(kind, text, emphasized=emphasized))
@@ -157,7 +158,7 @@ class _Walker:
         items = [i for i in items if i]
         if not items:
             return
-        if self.drop_link_lists and node.css_first("a") is not None:
+        if self.drop_link_lists and css_first(node, "a") is not None:
             total = sum(len(i) for i in items)
             if _link_density(node, total) > LINK_DENSITY_MAX:
                 return
@@ -165,7 +166,7 @@ class _Walker:
 
     def table(self, node: LexborNode) -> bool:
         """Image table or data table handled here (False); a layout table is walked (True)."""
-        found = node.css("img, table")  # one query; css() matches the node itself too
+        found = css(node, "img, table")  # one query; css() matches the node itself too
         images = [n for n in found if n.tag == "img"]
         nested = len(found) - len(images) > 1
         if images and not nested:
@@ -173,7 +174,7 @@ class _Walker:
             if len(text) <= IMAGE_TABLE_MAX_TEXT:
                 self.image_table(node, images)
                 return False
-        if not nested and not images and node.css_first("p, div, ul, ol, h1, h2, h3, h4") is None:
+        if not nested and not images and css_first(node, "p, div, ul, ol, h1, h2, h3, h4") is None:
             self.data_table(node)
             return False
         return True
@@ -192,7 +193,7 @@ class _Walker:
             if row is not None and row.tag == "tr":
                 row_images.setdefault(row.mem_id, []).append(img)
         caption: list[str] = []
-        for row in node.css("tr"):
+        for row in css(node, "tr"):
             text = _caption_text(row.text())
             for img in row_images.get(row.mem_id, ()):
                 src = self.image(img)
@@ -206,7 +207,7 @@ class _Walker:
 
     def data_table(self, node: LexborNode) -> None:
         rows = []
-        for row in node.css("tr"):
+        for row in css(node, "tr"):
             cells = [_caption_text(c.text()) for c in row.iter() if c.tag in ("td", "th")]
             if any(cells):
                 rows.append(" | ".join(cells))
@@ -214,7 +215,7 @@ class _Walker:
             self.blocks.append(Block(Kind.TABLE, "\n".join(rows)))
 
     def figure(self, node: LexborNode) -> None:
-        found = node.css("img, figcaption")  # one query, page order
+        found = css(node, "img, figcaption")  # one query, page order
         for img in found:
             if img.tag == "img":
                 src = self.image(img)

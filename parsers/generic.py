@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from parsers.blocks import collapse
+from parsers.query import css
 
 FURNITURE_SELECTOR = "nav, aside, header, footer, script, style, noscript, template, iframe, svg"
 MIN_PARAGRAPH_CHARS = 25
@@ -42,7 +43,7 @@ class Candidate:
 
 
 def strip_furniture(tree: LexborHTMLParser) -> None:
-    for node in tree.css(FURNITURE_SELECTOR):
+    for node in css(tree, FURNITURE_SELECTOR):
         node.decompose()
 
 
@@ -54,7 +55,7 @@ def link_density(node: LexborNode, text_len: int | None = None) -> float:
     total = _text_len(node) if text_len is None else text_len
     if total == 0:
         return 0.0
-    return min(1.0, sum(len(collapse(a.text())) for a in node.css("a")) / total)
+    return min(1.0, sum(len(collapse(a.text())) for a in css(node, "a")) / total)
 
 
 def _furniture_named(node: LexborNode) -> bool:
@@ -121,8 +122,8 @@ def climb(candidate: Candidate) -> LexborNode:
         if extra > max(CLIMB_EXTRA_RATIO * length, 0):
             return node
         if extra > 0:
-            extra_links = sum(len(collapse(a.text())) for a in parent.css("a")) - sum(
-                len(collapse(a.text())) for a in node.css("a")
+            extra_links = sum(len(collapse(a.text())) for a in css(parent, "a")) - sum(
+                len(collapse(a.text())) for a in css(node, "a")
             )
             if extra_links / extra > CLIMB_EXTRA_LINK_DENSITY:
                 return node

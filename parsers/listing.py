@@ -24,6 +24,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from parsers.decoding import decode_body
 from parsers.profiles.vksndtc import PROFILE, SiteProfile
+from parsers.query import css, css_first
 from parsers.records import Listing, ListingItem
 from parsers.urls import canonicalize, is_article_url, listing_page_number
 
@@ -71,7 +72,7 @@ def find_date(text: str) -> date | None:
 def _base_url(
     tree: LexborHTMLParser, url: str, scope_hosts: frozenset[str], profile: SiteProfile
 ) -> str:
-    base = tree.css_first("base[href]")
+    base = css_first(tree, "base[href]")
     href = base.attributes.get("href") if base is not None else None
     if href:
         resolved = canonicalize(href, base=url, scope_hosts=scope_hosts, profile=profile)
@@ -82,7 +83,7 @@ def _base_url(
 
 def _item_nodes(tree: LexborHTMLParser, profile: SiteProfile) -> list[LexborNode]:
     for selector in profile.selectors.listing_item:
-        nodes = tree.css(selector)
+        nodes = css(tree, selector)
         if nodes:
             return list(nodes)
     return []
@@ -118,7 +119,7 @@ def _item_date(item: LexborNode, profile: SiteProfile, title: str | None) -> dat
     """The item's date element first: a title may itself hold a date (``26/7/1960 - ...``);
     else the first date in the item's text outside the title."""
     for selector in profile.selectors.date:
-        for node in item.css(selector):
+        for node in css(item, selector):
             found = find_date(node.text() or "")
             if found is not None:
                 return found
@@ -130,7 +131,7 @@ def _item_date(item: LexborNode, profile: SiteProfile, title: str | None) -> dat
 
 def _summary(item: LexborNode, title: str | None) -> str | None:
     for selector in SUMMARY_SELECTORS:
-        for node in item.css(selector):
+        for node in css(item, selector):
             text = _clean(node.text(), MAX_SUMMARY_CHARS)
             if text and text != title and not _DATE.fullmatch(text):
                 return text
@@ -146,7 +147,7 @@ def _collect_links(
 ) -> list[ListingItem]:
     found: dict[str, ListingItem] = {}
     for scope in scopes:
-        for link in scope.css("a[href]"):
+        for link in css(scope, "a[href]"):
             href = link.attributes.get("href") or ""
             canonical = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
             if canonical is None or not is_article_url(canonical, profile):
@@ -183,7 +184,7 @@ def _next_page(
 ) -> str | None:
     own = canonicalize(url, scope_hosts=scope_hosts, profile=profile) or url
     for selector in profile.selectors.listing_next:
-        for node in tree.css(selector):
+        for node in css(tree, selector):
             href = node.attributes.get("href")
             if not href:
                 continue
@@ -191,7 +192,7 @@ def _next_page(
             if target is not None and target != own and not is_article_url(target, profile):
                 return target
     wanted = (listing_page_number(url) or 1) + 1
-    for node in tree.css("a[href]"):
+    for node in css(tree, "a[href]"):
         href = node.attributes.get("href") or ""
         target = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
         if (
@@ -222,7 +223,7 @@ def parse_listing(
         item_ids = {node.mem_id for node in items}
     else:
         for selector in CHROME:
-            for node in tree.css(selector):
+            for node in css(tree, selector):
                 node.decompose()
         root = tree.body or tree.root
         scopes = [root] if root is not None else []

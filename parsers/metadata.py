@@ -18,6 +18,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from parsers.blocks import Block, Kind, collapse
 from parsers.dates import DateSignal, parse_date_line, parse_iso
 from parsers.profiles.vksndtc import SiteProfile
+from parsers.query import css, css_first
 
 DATE_SCAN_BLOCKS = 14
 _ERROR_RE = re.compile(
@@ -64,7 +65,7 @@ def first_match(
     tree: LexborHTMLParser | LexborNode, selectors: tuple[str, ...]
 ) -> LexborNode | None:
     for selector in selectors:
-        node = tree.css_first(selector)
+        node = css_first(tree, selector)
         if node is not None:
             return node
     return None
@@ -120,7 +121,7 @@ def page_title(tree: LexborHTMLParser, head: HeadInfo, profile: SiteProfile) -> 
     if found:
         return found
     for selector in profile.selectors.title:
-        node = tree.css_first(selector)
+        node = css_first(tree, selector)
         if node is not None and collapse(node.text()):
             return collapse(node.text())
     text = head.title
@@ -136,7 +137,7 @@ def is_error_page(tree: LexborHTMLParser | None, *titles: str | None) -> bool:
     """An error page says so in its title or first headings (pass ``tree`` to read those)."""
     heads = [t for t in titles if t]
     if tree is not None:
-        heads += [collapse(n.text()) for n in tree.css("h1, h2")[:4]]
+        heads += [collapse(n.text()) for n in css(tree, "h1, h2")[:4]]
     return any(
         _ERROR_RE.match(h) or ("404" in h and _404_RE.search(h)) for h in heads if len(h) < 120
     )
@@ -152,7 +153,7 @@ def head_dates(tree: LexborHTMLParser, head: HeadInfo) -> list[DateSignal]:
                 break
     if signals:  # JSON-LD repeats the CMS's own date: read it only when the meta is missing
         return signals
-    for script in tree.css('script[type="application/ld+json"]'):
+    for script in css(tree, 'script[type="application/ld+json"]'):
         value = _json_ld_date(script.text())
         if value:
             found = parse_iso(value, "json-ld")
@@ -221,7 +222,7 @@ def category_of(url: str, tree: LexborHTMLParser, profile: SiteProfile) -> str |
         cat = query.get("cat", "")
         if cat.isdigit() and int(cat) in by_id:
             return by_id[int(cat)]
-    crumbs = tree.css(".breadcrumb a")
+    crumbs = css(tree, ".breadcrumb a")
     if crumbs:
         return collapse(crumbs[-1].text()) or None
     return None
