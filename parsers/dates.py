@@ -11,9 +11,10 @@ dates (before 1945, or after tomorrow) are ignored as signals.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
 VIETNAM_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 EARLIEST = date(1945, 1, 1)
@@ -110,39 +111,48 @@ _ISO_RE = re.compile(
     r"\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?)?\s*$"
 )
 
+_ISO_GROUPS = ("y", "m", "d", "h", "mi", "s", "tz")
+
+
+@functools.lru_cache(maxsize=64)
+def _offset_tz(raw: str) -> tzinfo | None:
+    """The zone of an ISO offset (``Z``, ``+07:00``, ``-0330``); None past ±14 h. Cached: a
+    site writes one or two offsets, and building a ``timezone`` is the dearest step here."""
+    if raw == "Z":
+        return UTC
+    sign = -1 if raw[0] == "-" else 1
+    digits = raw[1:].replace(":", "")
+    minutes = int(digits[:2]) * 60 + int(digits[2:])
+    if minutes > 14 * 60:
+        return None
+    return timezone(sign * timedelta(minutes=minutes))
+
 
 def parse_iso(text: str, source: str = "iso") -> DateSignal | None:
     """ISO 8601 date or datetime; a missing offset means Vietnam time."""
     match = _ISO_RE.match(text)
     if match is None:
         return None
-    has_time = match["h"] is not None
-    tz = VIETNAM_TZ
-    if match["tz"]:
-        raw = match["tz"]
-        if raw == "Z":
-            tz = UTC
-        else:
-            sign = -1 if raw[0] == "-" else 1
-            digits = raw[1:].replace(":", "")
-            minutes = int(digits[:2]) * 60 + int(digits[2:])
-            if minutes > 14 * 60:
-                return None
-            tz = timezone(sign * timedelta(minutes=minutes))
+    year, month, day, hour, minute, second, raw_tz = match.group(*_ISO_GROUPS)
+    tz: tzinfo | None = VIETNAM_TZ
+    if raw_tz:
+        tz = _offset_tz(raw_tz)
+        if tz is None:
+            return None
     try:
         value = datetime(
-            int(match["y"]),
-            int(match["m"]),
-            int(match["d"]),
-            int(match["h"] or 0),
-            int(match["mi"] or 0),
-            int(match["s"] or 0),
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
             tzinfo=tz,
         )
         local = value.astimezone(VIETNAM_TZ)
     except (ValueError, OverflowError):  # 31/02; year 0001 or 9999 shifted past datetime's range
         return None
-    return DateSignal(local, source, has_time)
+    return DateSignal(local, source, hour is not None)
 
 
 def from_listing(day: date) -> DateSignal:

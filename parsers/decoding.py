@@ -14,6 +14,7 @@ undecodable bytes become U+FFFD. The result is NFC so every later rule sees one 
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import unicodedata
 
@@ -68,6 +69,7 @@ def _codec(label: str | None) -> str | None:
     return info.name
 
 
+@functools.lru_cache(maxsize=64)  # a server sends a handful of distinct Content-Types
 def charset_from_content_type(content_type: str | None) -> str | None:
     if not content_type:
         return None
