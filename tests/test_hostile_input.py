@@ -246,7 +246,7 @@ def test_fuzz_targets_hold_for_a_short_run(target: Target) -> None:
 
 def test_the_fuzz_script_prints_its_case_counts(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "fuzz" / "run.py"), "--seconds", "1", "--max-examples", "50",
+        [sys.executable, str(ROOT / "fuzz" / "run.py"), "--seconds", "0.5", "--max-examples", "50",
          "--targets", "urls", "dates"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

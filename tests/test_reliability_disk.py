@@ -158,6 +158,7 @@ def test_crawl_on_a_full_filesystem_says_disk_full(
     assert _clear_message(done.stderr, "disk full"), done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_crawl_on_a_full_filesystem_then_room_again_ends_with_the_truth(
     make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
 ) -> None:
@@ -177,6 +178,7 @@ def test_crawl_on_a_full_filesystem_then_room_again_ends_with_the_truth(
     assert_sound(db)
 
 
+@pytest.mark.slow
 def test_a_read_only_database_is_refused_clearly_then_the_crawl_resumes(
     make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
 ) -> None:
@@ -247,6 +249,7 @@ def _manifest_is_whole(out: Path, texts: set[str], *, complete: bool = True) -> 
     return listed
 
 
+@pytest.mark.slow
 def test_a_full_export_folder_stops_clearly_and_the_rerun_completes(
     make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
 ) -> None:
@@ -268,6 +271,7 @@ def test_a_full_export_folder_stops_clearly_and_the_rerun_completes(
     assert len(_manifest_is_whole(out, texts)) == len(texts)
 
 
+@pytest.mark.slow
 def test_a_read_only_export_folder_is_refused_clearly(
     make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
 ) -> None:

@@ -204,7 +204,7 @@ def assert_right_but_edits(db: Path, replica: ReplicaServer, edited: set[str]) -
 def test_export_and_stats_while_the_daemon_writes(
     make_replica: MakeReplica, tmp_path: Path
 ) -> None:
-    replica: ReplicaServer = make_replica(articles=150, seed=63, latency_ms=10, redirects=0)
+    replica: ReplicaServer = make_replica(articles=100, seed=63, latency_ms=10, redirects=0)
     db, out = tmp_path / "v.db", tmp_path / "corpus"
     everything = len(truth_articles(replica.truth()))
     proc = _start(("run", *site_args(replica.base_url, db), "--interval", "1s", "--jitter", "0",
@@ -254,6 +254,7 @@ def test_export_and_stats_while_the_daemon_writes(
     assert len(entries) == len({e["file"] for e in entries}), "a file listed twice"
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason="crawler/discovery.py: the incremental walk stops at the first listing page whose "
@@ -264,13 +265,13 @@ def test_daemon_killed_in_its_first_deep_pass_resumes_the_walk(
     make_replica: MakeReplica, tmp_path: Path
 ) -> None:
     replica: ReplicaServer = make_replica(
-        articles=100, seed=64, latency_ms=20, redirects=0, page_size=5
+        articles=60, seed=64, latency_ms=20, redirects=0, page_size=5
     )
     db = tmp_path / "v.db"
     argv = ("crawl", *site_args(replica.base_url, db), "--concurrency", "1",
             "--global-concurrency", "1")  # fmt: skip
     proc = _start(argv, tmp_path)
-    wait_until(lambda: stored_count(db) >= 30 or proc.poll() is not None)
+    wait_until(lambda: stored_count(db) >= 20 or proc.poll() is not None)
     assert stop_process(proc) == -signal.SIGKILL, _log_tail(tmp_path)
     assert_stored_are_right(db, replica)
 
@@ -282,14 +283,6 @@ def test_daemon_killed_in_its_first_deep_pass_resumes_the_walk(
     assert_store_matches(db, truth_articles(replica.truth()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage/sqlite.py _locked_transaction: aiosqlite runs a queued `BEGIN IMMEDIATE` "
-    "even when the awaiting task was cancelled, and nothing rolls it back; the connection stays "
-    "inside a transaction and every later write fails with 'cannot start a transaction within "
-    "a transaction' (seen on a full disk, where the TaskGroup cancels the other walkers; also on "
-    "a hard stop). Fix: shield the BEGIN and roll back if the task was cancelled meanwhile.",
-)
 async def test_a_write_cancelled_before_its_transaction_began_leaves_the_store_usable(
     tmp_path: Path,
 ) -> None:
