@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 
@@ -91,6 +92,10 @@ def translate_sqlite_error(exc: sqlite3.Error, path: Path | str) -> StorageError
     if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
         return CorruptDatabase(path, f"corrupt database ({exc})")
     if primary == _SQLITE_CANTOPEN:
+        # WAL needs to create -wal/-shm beside the file: a read-only directory or mount
+        # fails here, before any write could say READONLY.
+        if not os.access(Path(path).parent, os.W_OK):
+            return ReadOnlyDatabase(path)
         return StorageError(path, f"cannot open database ({exc})")
     return StorageError(path, f"sqlite error ({type(exc).__name__}: {exc})")
 

@@ -235,16 +235,29 @@ class SqliteStore:
         """``_transaction`` for a caller that already holds ``self._lock``."""
         self._check_open()
         try:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 yield self._conn
                 await self._conn.execute("COMMIT")
             except BaseException:
-                if self._conn.in_transaction:
-                    await self._conn.execute("ROLLBACK")
+                await self._rollback()
                 raise
         except sqlite3.Error as exc:
             raise translate_sqlite_error(exc, self.path) from exc
+
+    async def _rollback(self) -> None:
+        """Undo whatever this transaction got to, including a ``BEGIN`` still queued.
+
+        A cancelled task does not cancel a statement already handed to aiosqlite: its queued
+        ``BEGIN IMMEDIATE`` still runs later. ``in_transaction`` cannot tell (it is not yet
+        true), so ``ROLLBACK`` is queued unconditionally behind it: the queue is FIFO, so it
+        runs after the ``BEGIN`` and undoes it. Only "no transaction is active" is expected.
+        """
+        try:
+            await self._conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if "no transaction is active" not in str(exc):
+                raise
 
     def _check_open(self) -> None:
         if self._closed:
