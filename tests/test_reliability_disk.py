@@ -79,8 +79,10 @@ def _crawl(replica: ReplicaServer, db: Path, cwd: Path) -> subprocess.CompletedP
 
 
 def _clear_message(stderr: str, words: str) -> bool:
-    """The error is named in one line of its own, not only at the bottom of a traceback."""
-    return "Traceback" not in stderr and any(words in line for line in stderr.splitlines())
+    """The run ends with one line of ours naming the trouble ("vksnd crawl: disk full: PATH"),
+    not with the last line of a traceback."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return bool(lines) and lines[-1].startswith("vksnd") and words in lines[-1]
 
 
 # --- the database ------------------------------------------------------------------------------
