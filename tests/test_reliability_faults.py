@@ -147,12 +147,37 @@ def test_permanent_faults_are_recorded_then_the_retry_pass_ends_with_the_truth(
     assert count(fault_env, "SELECT count(*) FROM urls WHERE state = 'failed'") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="crawler/discovery.py: a listing page that fails is recorded failed with no retry "
-    "time and the next incremental pass stops at page 1 (all known), so the articles behind "
-    "the failed page are never discovered by `crawl`/`run` (only a backfill finds them)",
-)
+def test_hostile_answers_for_some_articles_are_skipped_with_a_reason(
+    make_replica: MakeReplica, fault_env: Path
+) -> None:
+    """50 MB bodies, gzip bombs, off-site redirects and redirect loops from the replica itself:
+    those articles are skipped for good with their reason, everything else is exact."""
+    replica = make_replica(articles=40, seed=49, redirects=0)
+    victims = truth_articles(replica.truth())[3:9]
+    ids = "|".join(str(a["id"]) for a in victims)
+    replica.set_faults(
+        kinds=("oversize", "gzip_bomb", "offsite_redirect", "redirect_loop"),
+        rate=1.0,
+        path_regex=rf"(t|ItemID=)({ids})\b",
+    )
+
+    crawl(replica, fault_env)
+
+    served = faults_served(replica)
+    assert len(served) >= 3, served
+    truth = {str(a["id"]): a for a in truth_articles(replica.truth())}
+    skipped = {key: (state, error) for state, key, error in unfinished_urls(fault_env).values()}
+    for article in victims:
+        state, error = skipped[str(article["id"])]
+        assert state == "skipped", (article["id"], state)
+        assert error and ("larger than" in error or "redirect rejected" in error), error
+    want = [a for k, a in truth.items() if k not in {str(v["id"]) for v in victims}]
+    assert_store_matches(fault_env, want)
+    # Permanent: one request each (a loop is two hops), never retried.
+    hits = [r for r in replica.requests() if r["fault"]]
+    assert len(hits) <= 2 * len(victims), hits
+
+
 def test_a_failed_listing_page_is_walked_again_by_the_next_pass(
     make_replica: MakeReplica, fault_env: Path
 ) -> None:
