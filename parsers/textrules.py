@@ -151,7 +151,8 @@ def _is_prose(line: str) -> bool:
     return len(line) > HEADER_BLOCK_MAX or (ends_sentence(line) and len(line.split()) >= 8)
 
 
-_TEXTUAL = frozenset({Kind.PARA, Kind.HEADING})
+# A tuple, not a set: ``in`` then tests identity, where a set would call Enum.__hash__ (Python).
+_TEXTUAL = (Kind.PARA, Kind.HEADING)
 
 
 def _is_textual(block: Block) -> bool:
@@ -196,7 +197,7 @@ def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
     i = 0
     while i < len(blocks):
         block = blocks[i]
-        if _is_textual(block) and block.text and _TOOLBAR_PREFIX_RE.match(block.text):
+        if block.kind in _TEXTUAL and block.text and _TOOLBAR_PREFIX_RE.match(block.text):
             rest = _TOOLBAR_PREFIX_RE.sub("", block.text, count=1).strip()
             i += 1
             if rest:  # the caption glued to the toolbar
