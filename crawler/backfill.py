@@ -152,6 +152,7 @@ async def backfill(
             tally=tally,
             stop=stop,
             record_pages=not request.dry_run,
+            retry_at=pipeline.next_retry_at,
         )
         state.walker = walker
 

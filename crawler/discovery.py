@@ -20,22 +20,24 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-from crawler.errors import FetchError
+from crawler.errors import FetchError, PermanentFetchError
 from crawler.fetch import FetchResult
 from crawler.pipeline import Offload, PageFetcher, Store, Tally, raw_page, validators
 from parsers.errors import ParseError
 from parsers.listing import parse_listing
 from parsers.profiles.vksndtc import SiteProfile
 from parsers.records import Listing
-from parsers.urls import canonicalize, listing_url
+from parsers.urls import canonicalize, listing_page_number, listing_url
 from storage.records import UrlKind, UrlState
 
 log = logging.getLogger("vksnd.discovery")
 
 DEFAULT_MAX_PAGES = 10_000  # a runaway pager (a "next" link that loops) stops here
+DEFAULT_LISTING_RETRY = timedelta(minutes=5)  # a failed listing page, doubled per attempt
+DEFAULT_RESUME_SCAN = 20_000  # due URLs scanned for listing pages to resume from
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +138,22 @@ class BackfillPolicy:
 Emit = Callable[[DiscoveredArticle], Awaitable[bool]]
 
 
+RetryAt = Callable[[int, FetchError], datetime]
+
+
+def default_retry_at(attempts: int, error: FetchError) -> datetime:
+    return datetime.now(UTC) + DEFAULT_LISTING_RETRY * (1 << min(attempts, 10))
+
+
 class ListingWalker:
-    """Walks listing pages of each category and emits the article links its policy wants."""
+    """Walks listing pages of each category and emits the article links its policy wants.
+
+    Resume points: before a listing page is fetched, and before the walk moves on to the next
+    page, that page's URL is pending in the frontier; it turns fetched only once its items are
+    in the frontier. A walk cut short (a failed page, a stop, a kill) therefore leaves its next
+    page pending or failed, and ``walk_all(..., resume=True)`` walks on from there as well as
+    from page 1: the stop rule "a page of known articles only" cannot strand the older pages.
+    """
 
     def __init__(
         self,
@@ -149,6 +165,7 @@ class ListingWalker:
         tally: Tally,
         stop: asyncio.Event,
         record_pages: bool = True,
+        retry_at: RetryAt = default_retry_at,
     ) -> None:
         self._fetcher = fetcher
         self._store = store
@@ -157,6 +174,7 @@ class ListingWalker:
         self._tally = tally
         self._stop = stop
         self._record_pages = record_pages
+        self._retry_at = retry_at
         self.oldest_seen: dict[int, date] = {}  # per category, for progress estimates
         self.finished: set[int] = set()
 
@@ -164,15 +182,40 @@ class ListingWalker:
     def categories(self) -> tuple[int, ...]:
         return self._scope.categories
 
-    async def walk_all(self, policy: WalkPolicy, emit: Emit) -> None:
-        """Walk every category at once: one listing stream per category keeps the fetchers fed."""
+    async def walk_all(self, policy: WalkPolicy, emit: Emit, *, resume: bool = False) -> None:
+        """Walk every category at once: one listing stream per category keeps the fetchers fed.
+        With ``resume``, also walk on from where earlier walks were cut short."""
+        points = await self.resume_points() if resume else {}
         async with asyncio.TaskGroup() as group:
             for cat_id in self._scope.categories:
                 group.create_task(self.walk_category(cat_id, policy, emit))
+                if cat_id in points:
+                    group.create_task(
+                        self.walk_category(cat_id, policy, emit, start=points[cat_id])
+                    )
 
-    async def walk_category(self, cat_id: int, policy: WalkPolicy, emit: Emit) -> None:
+    async def resume_points(self) -> dict[int, str]:
+        """Per category, the lowest-numbered listing page left pending or failed-and-due."""
         scope = self._scope
-        url: str | None = listing_url(scope.base_url, cat_id, 1, scope.profile)
+        found: dict[int, tuple[int, str]] = {}
+        for record in await self._store.due_urls(datetime.now(UTC), DEFAULT_RESUME_SCAN):
+            if record.kind is not UrlKind.LISTING:
+                continue
+            number = listing_page_number(record.url)
+            if number is None or number <= 1:
+                continue  # page 1 is walked anyway
+            for cat_id in scope.categories:
+                if record.url != listing_url(scope.base_url, cat_id, number, scope.profile):
+                    continue
+                if cat_id not in found or number < found[cat_id][0]:
+                    found[cat_id] = (number, record.url)
+        return {cat_id: url for cat_id, (_, url) in found.items()}
+
+    async def walk_category(
+        self, cat_id: int, policy: WalkPolicy, emit: Emit, *, start: str | None = None
+    ) -> None:
+        scope = self._scope
+        url: str | None = start or listing_url(scope.base_url, cat_id, 1, scope.profile)
         seen_pages: set[str] = set()
         page = 0
         while url is not None and not self._stop.is_set() and page < scope.max_pages:
@@ -181,32 +224,42 @@ class ListingWalker:
                 break
             seen_pages.add(url)
             page += 1
-            listing = await self._fetch_listing(url)
-            if listing is None:
+            if self._record_pages:
+                await self._store.add_urls([(url, UrlKind.LISTING, None)])
+            fetched = await self._fetch_listing(url)
+            if fetched is None:
                 break
+            result, listing = fetched
             items = self._discovered(listing, cat_id)
-            if items:
-                dated = [item.listed_on for item in items if item.listed_on is not None]
-                if dated:
-                    oldest = min(dated)
-                    previous = self.oldest_seen.get(cat_id)
-                    self.oldest_seen[cat_id] = oldest if previous is None else min(oldest, previous)
-                if self._record_pages:
-                    await self._store.add_urls(
-                        (item.url, UrlKind.ARTICLE, item.listed_on) for item in items
-                    )
+            self._note_dates(cat_id, items)
+            if items and self._record_pages:
+                await self._store.add_urls(
+                    (item.url, UrlKind.ARTICLE, item.listed_on) for item in items
+                )
             wanted, done = await policy.triage(items)
+            if start is not None and page == 1:
+                done = False  # a resumed walk's first page may hold known items only
             for item in wanted:
                 if not await emit(item):
                     break
-            if done or not items:
-                break
-            url = listing.next_page_url
+            following = None if done or not items else listing.next_page_url
+            if self._record_pages:
+                if following is not None:  # pending before this page turns fetched
+                    await self._store.add_urls([(following, UrlKind.LISTING, None)])
+                await self._record_listing(url, result)
+            url = following
         self.finished.add(cat_id)
         log.info(
             "category walked",
             extra={"event": "category_done", "url": str(cat_id), "outcome": f"{page} pages"},
         )
+
+    def _note_dates(self, cat_id: int, items: Sequence[DiscoveredArticle]) -> None:
+        dated = [item.listed_on for item in items if item.listed_on is not None]
+        if dated:
+            oldest = min(dated)
+            previous = self.oldest_seen.get(cat_id)
+            self.oldest_seen[cat_id] = oldest if previous is None else min(oldest, previous)
 
     def _discovered(self, listing: Listing, cat_id: int) -> list[DiscoveredArticle]:
         scope = self._scope
@@ -222,7 +275,7 @@ class ListingWalker:
             out.append(DiscoveredArticle(url, item.published_on, cat_id))
         return out
 
-    async def _fetch_listing(self, url: str) -> Listing | None:
+    async def _fetch_listing(self, url: str) -> tuple[FetchResult, Listing] | None:
         try:
             result = await self._fetcher.fetch(url)
         except FetchError as exc:
@@ -237,8 +290,14 @@ class ListingWalker:
                 },
             )
             if self._record_pages:
-                await self._store.add_urls([(url, UrlKind.LISTING, None)])
-                await self._store.record_failure(url, exc.reason, exc.status, None)
+                permanent = isinstance(exc, PermanentFetchError)
+                record = await self._store.get_url(url)
+                retry_at = (
+                    None if permanent else self._retry_at(record.attempts if record else 0, exc)
+                )
+                await self._store.record_failure(
+                    url, exc.reason, exc.status, retry_at, permanent=permanent
+                )
             return None
         self._tally.listing_pages += 1
         listing = await self._offload.run(
@@ -251,16 +310,12 @@ class ListingWalker:
                 extra={"event": "listing_unparsed", "url": url, "outcome": listing},
             )
             if self._record_pages:
-                await self._store.add_urls([(url, UrlKind.LISTING, None)])
                 await self._store.record_failure(url, listing, result.status, None, permanent=True)
             return None
-        if self._record_pages:
-            await self._record_listing(url, result)
-        return listing
+        return result, listing
 
     async def _record_listing(self, url: str, result: FetchResult) -> None:
         etag, last_modified = validators(result)
-        await self._store.add_urls([(url, UrlKind.LISTING, None)])
         await self._store.record_page(raw_page(url, result), UrlKind.LISTING, etag, last_modified)
 
 

@@ -190,6 +190,7 @@ async def incremental_pass(session: Session, stop: asyncio.Event) -> Tally:
             scope=session.scope,
             tally=tally,
             stop=stop,
+            retry_at=pipeline.next_retry_at,
         )
 
         async def emit(item: DiscoveredArticle) -> bool:
@@ -202,7 +203,9 @@ async def incremental_pass(session: Session, stop: asyncio.Event) -> Tally:
         pipeline.start()
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(walker.walk_all(IncrementalPolicy(session.store), emit))
+                group.create_task(
+                    walker.walk_all(IncrementalPolicy(session.store), emit, resume=True)
+                )
                 group.create_task(submit_rechecks(pipeline, recent))
                 group.create_task(submit_due(pipeline, session.store))
         finally:

@@ -255,12 +255,6 @@ def test_export_and_stats_while_the_daemon_writes(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="crawler/discovery.py: the incremental walk stops at the first listing page whose "
-    "items are all stored; a daemon killed during its first (deep) pass never walks past the "
-    "pages it had finished, so the older articles are never discovered by `run`/`crawl`",
-)
 def test_daemon_killed_in_its_first_deep_pass_resumes_the_walk(
     make_replica: MakeReplica, tmp_path: Path
 ) -> None:
