@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -145,4 +145,32 @@ async def test_retry_pass_fetches_failed_urls_once_their_time_has_come(
 
     assert retried.new_articles == 1 and retried.listing_pages == 0
     assert record is not None and record.state is UrlState.FETCHED
+    assert_store_matches(settings.db, truth_articles(replica.truth()))
+
+
+async def test_a_pass_stopped_mid_walk_is_walked_on_by_the_next_one(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    replica = make_replica(articles=60, seed=16, redirects=0, page_size=5, latency_ms=10)  # type: ignore[operator]
+    settings = replace(
+        load_settings({}, {}, None),
+        base_url=replica.base_url,
+        db=tmp_path / "v.db",
+        politeness=PolitenessConfig(rate=2000, concurrency=1),
+    )
+    async with open_session(settings, pipeline_config(settings)) as session:
+        stop = asyncio.Event()
+        first = asyncio.create_task(incremental_pass(session, stop))
+        while not first.done() and len(current_articles(settings.db)) < 12:
+            await asyncio.sleep(0.01)  # polling a condition; the pass has its own deadline
+        stop.set()  # SIGTERM in the commands
+        stopped = await asyncio.wait_for(first, 30)
+        pending_listings = [
+            r for r in await session.store.due_urls(datetime.now(UTC), 1000) if r.kind == "listing"
+        ]
+        second = await incremental_pass(session, asyncio.Event())
+
+    assert 12 <= stopped.new_articles < 50
+    assert pending_listings, "the stopped walk left no page to resume from"
+    assert second.new_articles > 0
     assert_store_matches(settings.db, truth_articles(replica.truth()))
