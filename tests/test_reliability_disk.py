@@ -142,14 +142,6 @@ def test_a_full_database_stops_the_pass_with_a_typed_disk_full(
     assert all(isinstance(leaf, DiskFull) for leaf in leaves), [repr(e) for e in leaves]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage/sqlite.py: when one walker hits DiskFull the TaskGroup cancels the others; "
-    "one cancelled while awaiting `BEGIN IMMEDIATE` leaves the connection inside a transaction "
-    "(test_reliability_kills::test_a_write_cancelled_before_its_transaction_began...), so every "
-    "later write fails with 'cannot start a transaction within a transaction' and DiskFull is "
-    "hidden; and `vksnd crawl` prints a traceback, not one 'vksnd crawl: disk full: PATH' line",
-)
 def test_crawl_on_a_full_filesystem_says_disk_full(
     make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
 ) -> None:
@@ -205,14 +197,6 @@ def test_a_read_only_database_is_refused_clearly_then_the_crawl_resumes(
     assert_sound(db)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`vksnd crawl` on a read-only disk ends in a traceback whose last line is "
-    "'StorageError: cannot open database (unable to open database file)': SQLite's CANTOPEN "
-    "(it cannot create -shm/-wal in a read-only directory) is not mapped to ReadOnlyDatabase "
-    "(storage/errors.py, storage/sqlite.py) and the commands do not print StorageError as one "
-    "line (crawler/commands/crawl.py, backfill.py, run.py)",
-)
 def test_crawl_on_a_read_only_disk_says_read_only(
     make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
 ) -> None:

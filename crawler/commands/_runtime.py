@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import TypeVar
 
 from crawler.config import ConfigError, Settings, add_common_arguments, settings_from_args
 from crawler.logs import setup_logging
+from storage.errors import StorageError
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -55,6 +61,32 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="DEBUG logs one line per page",
     )
+
+
+def storage_failure(error: BaseException) -> StorageError | None:
+    """The storage error behind ``error``, also inside task-group exception groups."""
+    if isinstance(error, StorageError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = storage_failure(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def run_reporting(command: str, main: Callable[[], Coroutine[object, object, T]]) -> T | int:
+    """``asyncio.run(main())``; a storage failure (disk full, read-only, locked…) ends the run
+    with one line naming it, ``vksnd COMMAND: REASON: PATH``, and EXIT_FAILED. The details are
+    in the log above it; anything else propagates as a bug would."""
+    try:
+        return asyncio.run(main())
+    except Exception as exc:
+        failure = storage_failure(exc)
+        if failure is None:
+            raise
+        print(f"vksnd {command}: {failure}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
 
 
 def load(args: argparse.Namespace) -> Settings | None:

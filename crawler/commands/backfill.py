@@ -14,6 +14,7 @@ from crawler.commands._runtime import (
     EXIT_USAGE,
     add_runtime_arguments,
     load,
+    run_reporting,
 )
 from crawler.config import Settings
 from crawler.daemon import stop_on_signals
@@ -70,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
         categories=tuple(args.category_ids) if args.category_ids else None,
         dry_run=args.dry_run,
     )
-    stopped, state = asyncio.run(_backfill(settings, request, args.parse_executor))
+    outcome = run_reporting("backfill", lambda: _backfill(settings, request, args.parse_executor))
+    if isinstance(outcome, int):
+        return outcome
+    stopped, state = outcome
     tally = state.tally
     if request.dry_run:
         print(

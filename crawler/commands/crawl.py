@@ -11,6 +11,7 @@ from crawler.commands._runtime import (
     EXIT_USAGE,
     add_runtime_arguments,
     load,
+    run_reporting,
 )
 from crawler.config import Settings
 from crawler.daemon import stop_on_signals
@@ -28,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
     settings = load(args)
     if settings is None:
         return EXIT_USAGE
-    stop, tally = asyncio.run(_crawl(settings, args.parse_executor))
+    outcome = run_reporting("crawl", lambda: _crawl(settings, args.parse_executor))
+    if isinstance(outcome, int):
+        return outcome
+    stop, tally = outcome
     print(f"crawl: {tally.summary()}")
     if stop:
         return EXIT_INTERRUPTED

@@ -14,6 +14,7 @@ from crawler.commands._runtime import (
     add_runtime_arguments,
     load,
     minutes,
+    run_reporting,
     seconds,
 )
 from crawler.config import Settings
@@ -82,11 +83,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"vksnd run: --http: {exc}", file=sys.stderr)
             return EXIT_USAGE
     try:
-        asyncio.run(_daemon(settings, args.parse_executor))
+        outcome = run_reporting("run", lambda: _daemon(settings, args.parse_executor))
     except HttpBindError as exc:
         print(f"vksnd run: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_OK if outcome is None else outcome
 
 
 async def _daemon(settings: Settings, executor: ExecutorKind) -> None:
