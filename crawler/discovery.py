@@ -177,6 +177,7 @@ class ListingWalker:
         self._retry_at = retry_at
         self.oldest_seen: dict[int, date] = {}  # per category, for progress estimates
         self.finished: set[int] = set()
+        self._walked: dict[int, set[str]] = {}  # per category, listing pages of this run
 
     @property
     def categories(self) -> tuple[int, ...]:
@@ -217,12 +218,16 @@ class ListingWalker:
         scope = self._scope
         url: str | None = start or listing_url(scope.base_url, cat_id, 1, scope.profile)
         seen_pages: set[str] = set()
+        walked = self._walked.setdefault(cat_id, set())  # shared with a resumed walk
         page = 0
         while url is not None and not self._stop.is_set() and page < scope.max_pages:
             if url in seen_pages:
                 log.warning("listing pager loops", extra={"event": "listing_loop", "url": url})
                 break
+            if url in walked:
+                break  # the other walk of this category has been here and goes on from it
             seen_pages.add(url)
+            walked.add(url)
             page += 1
             if self._record_pages:
                 await self._store.add_urls([(url, UrlKind.LISTING, None)])
