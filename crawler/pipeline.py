@@ -20,14 +20,12 @@ each attempt; a page that is not an article is recorded as a page, not as a fail
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
-import multiprocessing
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Literal, Protocol, TypeVar, TypeVarTuple, Unpack
+from typing import Protocol, TypeVar
 
 from crawler.errors import (
     FetchError,
@@ -38,9 +36,11 @@ from crawler.errors import (
     RobotsDisallowed,
 )
 from crawler.fetch import FetchResult
+from crawler.parsing import ExecutorKind as ExecutorKind
+from crawler.parsing import Offload as Offload
+from crawler.parsing import Parsed, parse_article_page
+from crawler.parsing import ParsePool as ParsePool
 from crawler.ports import ArticleStore, Frontier
-from parsers.article import parse_article
-from parsers.errors import NotAnArticle, ParseError
 from parsers.records import Article
 from storage.records import (
     RawPage,
@@ -61,10 +61,7 @@ DEFAULT_STORE_BATCH = 32
 DEFAULT_RETRY_BASE = timedelta(minutes=5)
 DEFAULT_RETRY_CAP = timedelta(days=1)
 
-ExecutorKind = Literal["thread", "process"]
-R = TypeVar("R")
 _T = TypeVar("_T")
-Ts = TypeVarTuple("Ts")
 
 
 class Store(Frontier, ArticleStore, Protocol):
@@ -114,15 +111,6 @@ class FetchJob:
     etag: str | None = None  # set for a conditional re-check
     last_modified: str | None = None
     attempts: int | None = None  # previous failed attempts, when the caller knows them
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """The parse step's verdict. Errors travel as data: they must cross a process boundary."""
-
-    article: Article | None
-    not_article: str | None = None  # NotAnArticle.kind
-    error: str | None = None  # ParseError.reason
 
 
 @dataclass(slots=True)
@@ -178,43 +166,6 @@ class Tally:
             f"new versions {self.new_versions}, duplicates {self.duplicates}, "
             f"unchanged {self.unchanged}, failures {self.failures}, skipped {self.skipped}"
         )
-
-
-class ParsePool:
-    """The executor parsing runs in, so CPU-heavy pages do not stall the event loop."""
-
-    def __init__(self, kind: ExecutorKind, workers: int) -> None:
-        self.kind = kind
-        self._executor: concurrent.futures.Executor
-        if kind == "process":
-            context = multiprocessing.get_context("forkserver")
-            self._executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
-        else:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                workers, thread_name_prefix="vksnd-parse"
-            )
-
-    async def run(self, fn: Callable[[Unpack[Ts]], R], *args: *Ts) -> R:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-Offload = ParsePool
-
-
-def parse_article_page(
-    body: bytes, url: str, content_type: str | None, listing_date: date | None
-) -> Parsed:
-    """The parse step's body; module-level so a process pool can pickle it."""
-    try:
-        article = parse_article(body, url, content_type, listing_date=listing_date)
-    except NotAnArticle as exc:
-        return Parsed(None, not_article=exc.kind)
-    except ParseError as exc:
-        return Parsed(None, error=exc.reason)
-    return Parsed(article)
 
 
 def raw_page(url: str, result: FetchResult) -> RawPage:
