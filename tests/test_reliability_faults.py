@@ -213,7 +213,8 @@ def test_pages_edited_while_the_crawl_runs(make_replica: MakeReplica, fault_env:
     try:
         wait_until(lambda: len(fetched_keys()) >= 20)
         read_before = fetched_keys()
-        edited = [str(a["id"]) for a in truth[::6]]
+        unread = [str(a["id"]) for a in truth if str(a["id"]) not in read_before]
+        edited = sorted(read_before)[:5] + unread[-5:]  # read before the edit, and not yet
         for key in edited:
             replica.edit(int(key))
         _, stderr = proc.communicate(timeout=60)
@@ -222,7 +223,6 @@ def test_pages_edited_while_the_crawl_runs(make_replica: MakeReplica, fault_env:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, stderr
-    assert any(key in read_before for key in edited), "no edit landed after its article was read"
 
     crawl(replica, fault_env)  # the next pass re-checks recent articles
 
