@@ -53,8 +53,13 @@ def test_parsers_do_no_io() -> None:
 
 
 def test_third_party_libraries_stay_home() -> None:
-    homes = {"selectolax": "parsers", "aiosqlite": "storage", "httpx": "crawler",
-             "tenacity": "crawler", "apscheduler": "crawler"}
+    homes = {
+        "selectolax": "parsers",
+        "aiosqlite": "storage",
+        "httpx": "crawler",
+        "tenacity": "crawler",
+        "apscheduler": "crawler",
+    }
     for package in ("parsers", "storage", "crawler"):
         for path, module in _imports(package):
             home = homes.get(module.split(".")[0])

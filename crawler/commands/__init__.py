@@ -1,1 +1,4 @@
-"""One module per ``vksnd`` subcommand: ``HELP``, ``add_arguments(parser)``, ``run(args) -> int``."""
+"""One module per ``vksnd`` subcommand.
+
+Each exposes ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
