@@ -16,9 +16,7 @@ from storage.records import RawPage, RunCounters, StoreResult, UrlKind, UrlRecor
 
 
 class Frontier(Protocol):
-    async def add_urls(
-        self, urls: Iterable[tuple[str, UrlKind, date | None]]
-    ) -> int:
+    async def add_urls(self, urls: Iterable[tuple[str, UrlKind, date | None]]) -> int:
         """Insert unknown canonical URLs as pending (known ones are left alone, but a listing
         date fills an empty ``listed_on``). Returns how many were new."""
         ...
