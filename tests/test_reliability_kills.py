@@ -82,6 +82,9 @@ def _kill_at_a_random_moment(
             proc.wait(rng.uniform(0.0, 0.05))
     except subprocess.TimeoutExpired:
         pass
+    except BaseException:
+        stop_process(proc)  # a test that fails must not leave a daemon running
+        raise
     ended_alone = proc.poll() is not None
     code = stop_process(proc)
     assert ended_alone or code == -signal.SIGKILL, _log_tail(db.parent)
@@ -265,8 +268,11 @@ def test_daemon_killed_in_its_first_deep_pass_resumes_the_walk(
     argv = ("crawl", *site_args(replica.base_url, db), "--concurrency", "1",
             "--global-concurrency", "1")  # fmt: skip
     proc = _start(argv, tmp_path)
-    wait_until(lambda: stored_count(db) >= 20 or proc.poll() is not None)
-    assert stop_process(proc) == -signal.SIGKILL, _log_tail(tmp_path)
+    try:
+        wait_until(lambda: stored_count(db) >= 20 or proc.poll() is not None)
+    finally:
+        code = stop_process(proc)
+    assert code == -signal.SIGKILL, _log_tail(tmp_path)
     assert_stored_are_right(db, replica)
 
     rerun = subprocess.run(
