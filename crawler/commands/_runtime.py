@@ -7,7 +7,7 @@ import asyncio
 import re
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TypeVar
 
 from crawler.config import ConfigError, Settings, add_common_arguments, settings_from_args
@@ -34,6 +34,14 @@ def parse_duration(text: str, default_unit: str) -> timedelta:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
     return timedelta(seconds=seconds)
+
+
+def iso_day(text: str) -> date:
+    """An argparse type for ``YYYY-MM-DD`` flags (--since, --until)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
 def minutes(text: str) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import date, datetime
+from datetime import datetime
 
 from crawler.backfill import BackfillRequest, BackfillState, backfill
 from crawler.commands._runtime import (
@@ -13,6 +13,7 @@ from crawler.commands._runtime import (
     EXIT_OK,
     EXIT_USAGE,
     add_runtime_arguments,
+    iso_day,
     load,
     run_reporting,
 )
@@ -24,20 +25,13 @@ from crawler.pipeline import VIETNAM, ExecutorKind
 HELP = "Walk the listings back to --since and store every article in range (resumable)."
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_runtime_arguments(parser)
     group = parser.add_argument_group("range")
-    group.add_argument("--since", type=_day, required=True, help="oldest date, YYYY-MM-DD")
+    group.add_argument("--since", type=iso_day, required=True, help="oldest date, YYYY-MM-DD")
     group.add_argument(
         "--until",
-        type=_day,
+        type=iso_day,
         default=None,
         help="newest date, YYYY-MM-DD (default: today, Vietnam time)",
     )

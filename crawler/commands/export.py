@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date
 from pathlib import Path
 
+from crawler.commands._runtime import iso_day
 from crawler.commands.stats import add_db_arguments, db_path
 from crawler.config import ConfigError
 from storage.errors import StorageError
@@ -19,13 +19,6 @@ from storage.export import ExportFilter, export_corpus, export_jsonl, export_jso
 from storage.schema import open_reader
 
 HELP = "write the corpus: one .txt per article + manifest.jsonl (or --format jsonl)"
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
 def _seq(text: str) -> int:
@@ -51,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--after-seq", dest="after_seq", type=_seq, default=None, help="only seq > N"
     )
     which.add_argument(
-        "--since", type=_day, default=None, help="only articles published on/after YYYY-MM-DD"
+        "--since", type=iso_day, default=None, help="only articles published on/after YYYY-MM-DD"
     )
     parser.add_argument("--format", choices=("txt", "jsonl"), default="txt")
     parser.add_argument(

@@ -12,9 +12,10 @@ import asyncio
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from pathlib import Path
 
+from crawler.commands._runtime import iso_day
 from crawler.commands.stats import add_db_arguments, db_path
 from crawler.config import ConfigError
 from parsers.article import parse_article
@@ -72,17 +73,10 @@ async def reparse(path: Path, since: datetime | None) -> ReparseReport:
     return report
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_db_arguments(parser)
     parser.add_argument(
-        "--since", type=_day, default=None, help="only pages fetched on/after YYYY-MM-DD (UTC)"
+        "--since", type=iso_day, default=None, help="only pages fetched on/after YYYY-MM-DD (UTC)"
     )
 
 
