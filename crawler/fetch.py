@@ -1,7 +1,8 @@
 """Fetching one URL politely: scope, robots.txt, rate limits, redirects, size cap, retries.
 
-``Fetcher`` owns the one shared ``httpx.AsyncClient`` of a run (built from ``Settings``, closed
-on exit). ``fetch`` runs, for every attempt and every redirect hop:
+``Fetcher`` owns the run's ``httpx.AsyncClient``s (built from ``Settings``, closed on exit):
+one single-connection client per global slot, same settings, so the pool never scans more than
+one connection per request. ``fetch`` runs, for every attempt and every redirect hop:
 
     scope check -> robots.txt -> host slot (rate + concurrency) -> GET (conditional headers)
     -> status: 3xx follow inside scope | 304 not modified | 429/503 slow the host down | 4xx/5xx
@@ -17,6 +18,7 @@ whole attempt (``crawler.retry``).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -121,8 +123,11 @@ def media_type(content_type: str | None) -> str | None:
     return value or None
 
 
-def build_client(settings: Settings) -> httpx.AsyncClient:
+def build_client(
+    settings: Settings, *, connections: int | None = None, verify: ssl.SSLContext | None = None
+) -> httpx.AsyncClient:
     fetch = settings.fetch
+    size = fetch.global_concurrency if connections is None else connections
     return httpx.AsyncClient(
         timeout=httpx.Timeout(
             connect=fetch.connect_timeout,
@@ -131,8 +136,8 @@ def build_client(settings: Settings) -> httpx.AsyncClient:
             pool=fetch.pool_timeout,
         ),
         limits=httpx.Limits(
-            max_connections=fetch.global_concurrency,
-            max_keepalive_connections=fetch.global_concurrency,
+            max_connections=size,
+            max_keepalive_connections=size,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         ),
         headers={
@@ -142,6 +147,7 @@ def build_client(settings: Settings) -> httpx.AsyncClient:
             "Accept-Language": "vi,en;q=0.5",
         },
         follow_redirects=False,
+        verify=True if verify is None else verify,
         # Proxies and .netrc from the environment are not ours to pick up silently.
         trust_env=False,
     )
@@ -161,7 +167,8 @@ class Fetcher:
         self.scope_hosts = settings.scope_hosts
         self.stats = FetchStats()
         self._sleep = sleep
-        self._client: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
+        self._free: list[httpx.AsyncClient] = []  # clients no request holds, last used on top
         self._global = asyncio.Semaphore(settings.fetch.global_concurrency)
         self.limiter = HostLimiter(settings.politeness, clock=clock, sleep=sleep)
         self.robots = RobotsCache(
@@ -173,7 +180,17 @@ class Fetcher:
         )
 
     async def __aenter__(self) -> Self:
-        self._client = build_client(self.settings)
+        # One single-connection client per global slot, not one client with a pool of them:
+        # httpcore's pool re-checks every connection on each request and each release (a
+        # socket poll and a getpeername apiece, httpx#3215), so its CPU per request grows
+        # with the pool; at 32 connections that cost more than parsing. Clients share one
+        # SSL context (building one loads the CA bundle).
+        context = httpx.create_ssl_context(trust_env=False)
+        count = self.settings.fetch.global_concurrency
+        self._clients = [
+            build_client(self.settings, connections=1, verify=context) for _ in range(count)
+        ]
+        self._free = list(self._clients)
         return self
 
     async def __aexit__(
@@ -182,15 +199,9 @@ class Fetcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            raise RuntimeError("Fetcher used outside 'async with'")
-        return self._client
+        clients, self._clients, self._free = self._clients, [], []
+        for client in clients:
+            await client.aclose()
 
     async def fetch(
         self,
@@ -273,9 +284,15 @@ class Fetcher:
         """One HTTP exchange: a result, or the absolute redirect target to follow."""
         host = _host(current)
         async with self.limiter.slot(host), self._global:
+            if not self._free:
+                raise RuntimeError("Fetcher used outside 'async with'")
+            # Holding a global slot guarantees a free client: there is one per slot.
+            client = self._free.pop()
             try:
                 async with asyncio.timeout(self.settings.fetch.total_timeout):
-                    return await self._exchange(current, asked, conditional, accept_not_html, limit)
+                    return await self._exchange(
+                        client, current, asked, conditional, accept_not_html, limit
+                    )
             except TimeoutError as error:
                 self.stats.timeouts += 1
                 raise RetryableFetchError(
@@ -292,18 +309,21 @@ class Fetcher:
                 raise RetryableFetchError(asked, f"network error ({reason})") from error
             except httpx.InvalidURL as error:
                 raise PermanentFetchError(asked, f"invalid URL ({error})") from error
+            finally:
+                self._free.append(client)
 
     async def _exchange(
         self,
+        client: httpx.AsyncClient,
         current: str,
         asked: str,
         conditional: dict[str, str],
         accept_not_html: bool,
         limit: int,
     ) -> FetchResult | str:
-        request = self.client.build_request("GET", current, headers=conditional)
+        request = client.build_request("GET", current, headers=conditional)
         self.stats.requests += 1
-        response = await self.client.send(request, stream=True)
+        response = await client.send(request, stream=True)
         try:
             status = response.status_code
             self.stats.count_status(status)
