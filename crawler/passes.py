@@ -110,27 +110,10 @@ async def run_recorded(
                 "event": f"{kind}_pass",
                 "outcome": "ok" if error is None else "error",
                 "duration_ms": tally.elapsed_ms(),
-                **_counter_fields(tally),
+                **tally.as_fields(),
             },
         )
     return tally
-
-
-def _counter_fields(tally: Tally) -> dict[str, int]:
-    counters = tally.snapshot()
-    fields = {
-        "listing_pages": counters.listing_pages,
-        "pages_fetched": counters.pages_fetched,
-        "not_modified": counters.not_modified,
-        "new_articles": counters.new_articles,
-        "new_versions": counters.new_versions,
-        "duplicates": counters.duplicates,
-        "unchanged": counters.unchanged,
-        "failures": counters.failures,
-        "skipped": counters.skipped,
-    }
-    fields.update(dict(counters.extra))
-    return fields
 
 
 def _pipeline(session: Session, tally: Tally, stop: asyncio.Event) -> Pipeline:

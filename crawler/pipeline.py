@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Protocol, TypeVar
 
@@ -113,6 +113,11 @@ class FetchJob:
     attempts: int | None = None  # previous failed attempts, when the caller knows them
 
 
+# Tally's counters that RunCounters has fields for, and those it carries in ``extra``.
+_RUN_COUNTERS = tuple(f.name for f in fields(RunCounters) if f.name != "extra")
+_EXTRA_COUNTERS = ("not_articles", "out_of_range", "dropped_on_stop", "parse_fallbacks")
+
+
 @dataclass(slots=True)
 class Tally:
     """Mutable counters of one run; ``snapshot`` freezes them into ``RunCounters``."""
@@ -133,24 +138,18 @@ class Tally:
     started: float = field(default_factory=time.monotonic)
 
     def snapshot(self) -> RunCounters:
-        extra = (
-            ("not_articles", self.not_articles),
-            ("out_of_range", self.out_of_range),
-            ("dropped_on_stop", self.dropped_on_stop),
-            ("parse_fallbacks", self.parse_fallbacks),
-        )
+        extra = tuple((name, getattr(self, name)) for name in _EXTRA_COUNTERS)
         return RunCounters(
-            listing_pages=self.listing_pages,
-            pages_fetched=self.pages_fetched,
-            not_modified=self.not_modified,
-            new_articles=self.new_articles,
-            new_versions=self.new_versions,
-            duplicates=self.duplicates,
-            unchanged=self.unchanged,
-            failures=self.failures,
-            skipped=self.skipped,
-            extra=tuple((k, v) for k, v in extra if v),
+            **{name: getattr(self, name) for name in _RUN_COUNTERS},
+            extra=tuple((name, value) for name, value in extra if value),
         )
+
+    def as_fields(self) -> dict[str, int]:
+        """The counters as flat log fields: every ``RunCounters`` one, and the non-zero extras."""
+        counters = self.snapshot()
+        flat = {name: getattr(counters, name) for name in _RUN_COUNTERS}
+        flat.update(counters.extra)
+        return flat
 
     def elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
@@ -160,11 +159,8 @@ class Tally:
         return self.new_articles + self.new_versions
 
     def summary(self) -> str:
-        return (
-            f"listing pages {self.listing_pages}, pages fetched {self.pages_fetched}, "
-            f"not modified {self.not_modified}, new articles {self.new_articles}, "
-            f"new versions {self.new_versions}, duplicates {self.duplicates}, "
-            f"unchanged {self.unchanged}, failures {self.failures}, skipped {self.skipped}"
+        return ", ".join(
+            f"{name.replace('_', ' ')} {getattr(self, name)}" for name in _RUN_COUNTERS
         )
 
 
