@@ -3,6 +3,12 @@ trafilatura, plus trafilatura's text on the seed pages against the expected text
 
     python bench/parse.py [--pages N] [--repeat R]
 
+Each extractor runs in its own worker process (this script with ``--worker NAME``), driven
+round by round from here so the rounds stay interleaved: a busy machine slows all alike. Own
+processes, because one extractor's heap changes the others' speed: after trafilatura has run
+in a process, the bare parse there is ~1.5× slower (glibc's heap after lxml's churn), which
+flattered the ratio of vksnd to the bare parse when all three shared one process.
+
 Targets (issue 3): vksnd ≥ 20× trafilatura's pages/s, and within 3× of a bare
 ``LexborHTMLParser(html).body.text()`` on the same bytes. trafilatura is optional (the ``bench``
 extra); without it its rows say "not installed".
@@ -12,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -42,22 +50,57 @@ def _pages(count: int) -> list[tuple[bytes, str, str]]:
     return pages
 
 
-def _rates(
-    runs: dict[str, Callable[[bytes, str, str], object]],
-    pages: Sequence[tuple[bytes, str, str]],
-    repeat: int,
-) -> dict[str, float]:
-    """Pages/s of each runner, best of ``repeat`` rounds; rounds interleave the runners so a
-    busy machine slows them alike; CPU time of this process, not wall time, so other
-    processes on the machine do not count."""
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeat):
-        for name, run in runs.items():
-            start = time.process_time()
-            for body, url, content_type in pages:
-                run(body, url, content_type)
-            best[name] = min(best[name], time.process_time() - start)
-    return {name: len(pages) / seconds for name, seconds in best.items()}
+def _time_pass(run: Callable[[bytes, str, str], object], pages: Sequence[Page]) -> float:
+    """CPU seconds of one pass (process time: other processes on the machine do not count)."""
+    start = time.process_time()
+    for body, url, content_type in pages:
+        run(body, url, content_type)
+    return time.process_time() - start
+
+
+def worker(name: str, count: int) -> None:
+    """One extractor in this process: one timed pass per line read from stdin."""
+    run = RUNNERS[name]
+    pages = _pages(count)
+    _time_pass(run, pages)  # warm-up: imports, caches, the allocator's pools
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        print(f"{_time_pass(run, pages):.9f}", flush=True)
+
+
+def _rates(names: Sequence[str], count: int, repeat: int) -> dict[str, float]:
+    """Pages/s of each extractor, best of ``repeat`` rounds, each in its own worker process;
+    every round runs each worker once, in turn."""
+    workers = {
+        name: subprocess.Popen(
+            [sys.executable, __file__, "--worker", name, "--pages", str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    }
+    best = dict.fromkeys(names, float("inf"))
+    try:
+        for proc in workers.values():
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("a bench worker failed to start")
+        for _ in range(repeat):
+            for name, proc in workers.items():
+                assert proc.stdin is not None and proc.stdout is not None
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+                best[name] = min(best[name], float(proc.stdout.readline()))
+    finally:
+        for proc in workers.values():
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait()
+    return {name: count / seconds for name, seconds in best.items()}
+
+
+Page = tuple[bytes, str, str]
 
 
 def _vksnd(body: bytes, url: str, content_type: str) -> object:
@@ -74,6 +117,11 @@ def _trafilatura(body: bytes, url: str, content_type: str) -> object:
     return trafilatura.extract(body.decode("utf-8"), url=url)
 
 
+RUNNERS: dict[str, Callable[[bytes, str, str], object]] = {
+    "vksnd": _vksnd,
+    "bare": _bare,
+    "trafilatura": _trafilatura,
+}
 TARGET_VS_TRAFILATURA = 20.0  # vksnd pages/s at least this many times trafilatura's
 TARGET_VS_BARE = 3.0  # vksnd time per page at most this many times the bare parse + .text()
 
@@ -81,17 +129,15 @@ TARGET_VS_BARE = 3.0  # vksnd time per page at most this many times the bare par
 def throughput(count: int, repeat: int) -> None:
     pages = _pages(count)
     size = sum(len(p[0]) for p in pages) / len(pages)
-    runs: dict[str, Callable[[bytes, str, str], object]] = {"vksnd": _vksnd, "bare": _bare}
-    if trafilatura is not None:
-        runs["trafilatura"] = _trafilatura
-    rates = _rates(runs, pages, repeat)
+    names = ["vksnd", "bare"] + (["trafilatura"] if trafilatura is not None else [])
+    rates = _rates(names, len(pages), repeat)
     labels = {
         "vksnd": "vksnd parse_article",
         "bare": "selectolax parse + body.text()",
         "trafilatura": "trafilatura.extract",
     }
     print(f"{len(pages)} replica article pages (portal layout, mean {size / 1024:.1f} KiB); "
-          f"process CPU time, best of {repeat} interleaved rounds")  # fmt: skip
+          f"CPU time, best of {repeat} interleaved rounds, one process per extractor")  # fmt: skip
     print(f"{'extractor':<34}{'pages/s':>10}{'µs/page':>10}")
     for name, label in labels.items():
         if name in rates:
@@ -142,8 +188,12 @@ def seed_quality() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--worker", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.pages)
+        return
     throughput(args.pages, args.repeat)
     seed_quality()
 
