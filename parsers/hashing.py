@@ -15,6 +15,10 @@ import hashlib
 import re
 import unicodedata
 
+# OpenSSL 3 looks the digest up again on every ``hashlib.sha256()`` (a provider fetch, the
+# dearest part of hashing a short text); copying a ready context skips it.
+_SHA256 = hashlib.sha256()
+
 _TONES = ("\u0300", "\u0301", "\u0309", "\u0303", "\u0323")  # huyền sắc hỏi ngã nặng
 _PAIRS = (("o", "a"), ("o", "e"), ("u", "y"))
 
@@ -72,9 +76,15 @@ def content_hash(text: str, *, lines_collapsed: bool = False) -> str:
     gives the same canonical form without another whitespace pass (tests pin the equality).
     """
     if lines_collapsed:
-        # No empty lines in that output: splitting on the one-char "\n" (a C memchr scan) and
-        # dropping the empty pieces between paragraphs beats two replace() passes.
-        flat = fold_tone_placement(" ".join(filter(None, text.split("\n"))))
+        # Paragraphs are joined by "\n\n" and list/table lines by "\n", with no other empty
+        # line: folding sees a newline as the non-letter a space is, so the text is folded
+        # as it stands and its newlines become spaces in the UTF-8 bytes (bytes.replace is a
+        # memchr scan; a str split/join would copy the text twice more).
+        data = fold_tone_placement(text).encode("utf-8")
+        if b"\n" in data:
+            data = data.replace(b"\n\n", b" ").replace(b"\n", b" ")
     else:
-        flat = canonical_form(text)
-    return hashlib.sha256(flat.encode("utf-8")).hexdigest()
+        data = canonical_form(text).encode("utf-8")
+    digest = _SHA256.copy()
+    digest.update(data)
+    return digest.hexdigest()

@@ -7,6 +7,7 @@ small function that says where it looks and in what order.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -71,6 +72,11 @@ def first_match(
     return None
 
 
+@functools.lru_cache(maxsize=64)
+def _any_of(selectors: tuple[str, ...]) -> str:
+    return ", ".join(selectors)
+
+
 @dataclass(frozen=True, slots=True)
 class HeadInfo:
     """What ``<head>`` says, read in one pass over its children."""
@@ -88,15 +94,17 @@ def read_head(tree: LexborHTMLParser) -> HeadInfo:
     for node in head.iter() if head is not None else ():
         tag = node.tag
         if tag == "meta":
-            attrs = node.attributes
-            key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or ""
+            attrs = node.attrs  # one attribute looked up at a time: no dict of them all
+            key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop")
+            if not key:
+                continue
             content = collapse(attrs.get("content") or "")
-            if key and content:
+            if content:
                 meta.setdefault(key.lower(), content)
         elif tag == "link" and canonical is None:
-            attrs = node.attributes
-            if "canonical" in (attrs.get("rel") or "").lower().split():
-                canonical = (attrs.get("href") or "").strip() or None
+            links = node.attrs
+            if "canonical" in (links.get("rel") or "").lower().split():
+                canonical = (links.get("href") or "").strip() or None
         elif tag == "title" and title is None:
             title = collapse(node.text()) or None
         elif tag == "base" and base is None:
@@ -107,6 +115,11 @@ def read_head(tree: LexborHTMLParser) -> HeadInfo:
 def profile_author(
     scope: LexborHTMLParser | LexborNode, tree: LexborHTMLParser, profile: SiteProfile
 ) -> str | None:
+    """The author line next to the body (``scope``) first, then anywhere on the page."""
+    # Most pages have no author line: one query for all the selectors answers that case
+    # (each query walks the whole page).
+    if css_first(tree, _any_of(profile.selectors.author)) is None:
+        return None
     node = first_match(scope, profile.selectors.author) or first_match(
         tree, profile.selectors.author
     )
@@ -184,10 +197,25 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+# scheme://authority and the path of an absolute http(s) URL without spaces or controls (the
+# cheap split; urlsplit also strips such characters and is the fallback for anything else).
+_ORIGIN_PATH_RE = re.compile(r"(https?)://([^/?#\s\x00-\x1f]+)([^?#\s\x00-\x1f]*)(?=[?#]|$)", re.I)
+
+
+def _origin_and_path(url: str) -> tuple[str, str]:
+    """``("https://host", "/path")`` of ``url`` as ``urlsplit`` reads them ("" when none)."""
+    match = _ORIGIN_PATH_RE.match(url)
+    if match is not None:
+        scheme, netloc, path = match.groups()
+        return f"{scheme.lower()}://{netloc}", path
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+    return origin, parts.path
+
+
 def url_resolver(base: str) -> Callable[[str], str]:
     """``urljoin`` against ``base``, with a fast path for the common root-relative ``/path``."""
-    parts = urlsplit(base)
-    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+    origin = _origin_and_path(base)[0]
 
     def resolve(src: str) -> str:
         if origin and src.startswith("/") and not src.startswith("//") and "/." not in src:
@@ -212,10 +240,10 @@ def canonical_url(href: str | None, url: str, profile: SiteProfile) -> str:
 
 
 def category_of(url: str, tree: LexborHTMLParser, profile: SiteProfile) -> str | None:
-    parts = urlsplit(url)
-    match = profile.article_path.match(parts.path)
+    match = profile.article_path.match(_origin_and_path(url)[1])
     if match:
         return match["category"]
+    parts = urlsplit(url)
     by_id = {cat_id: slug for cat_id, slug, _ in profile.categories}
     if profile.legacy_article_path.match(parts.path) or profile.print_path.match(parts.path):
         query = {k.lower(): v[0] for k, v in parse_qs(parts.query).items()}

@@ -197,7 +197,13 @@ def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
     i = 0
     while i < len(blocks):
         block = blocks[i]
-        if block.kind in _TEXTUAL and block.text and _TOOLBAR_PREFIX_RE.match(block.text):
+        text = block.text
+        if (
+            block.kind in _TEXTUAL
+            and text
+            and (text[0] in "lL" or text[0].isspace())  # the regex's possible first chars
+            and _TOOLBAR_PREFIX_RE.match(text)
+        ):
             rest = _TOOLBAR_PREFIX_RE.sub("", block.text, count=1).strip()
             i += 1
             if rest:  # the caption glued to the toolbar
