@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from typing import NamedTuple
 
 VIETNAM_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 EARLIEST = date(1945, 1, 1)
@@ -44,9 +44,11 @@ _FILLER_RE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class DateSignal:
-    """One published-date clue. ``has_time``: the source gave a time of day, not just a date."""
+class DateSignal(NamedTuple):
+    """One published-date clue. ``has_time``: the source gave a time of day, not just a date.
+
+    Immutable like the records, but a tuple: a page makes several and drops them at once, and
+    a frozen dataclass pays a ``__setattr__`` detour per field."""
 
     value: datetime
     source: str
@@ -76,8 +78,16 @@ def _time_of(text: str) -> tuple[int, int, int] | None:
     return hour, minute, second
 
 
+_PLAIN_DMY_RE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+
+
 def parse_date_text(text: str) -> DateSignal | None:
     """The first date printed in ``text`` (with its time of day when one is printed)."""
+    if len(text) <= 10:  # the commonest date line, a bare dd/mm/yyyy: no time to look for
+        plain = _PLAIN_DMY_RE.fullmatch(text)
+        if plain is not None:
+            value = _make(int(plain[3]), int(plain[2]), int(plain[1]))
+            return DateSignal(value, "text", False) if value is not None else None
     match = _DMY_RE.search(text) or _LONG_RE.search(text)
     if match is None:
         return None

@@ -33,6 +33,7 @@ BR_MARK = "\ue000"
 IMG_MARK = "\ue001"
 DEFAULT_MAX_DEPTH = 400
 IMAGE_TABLE_MAX_TEXT = 600
+SMALL_TABLE_TEXT = 2000  # raw text chars up to which a table is walked rather than queried
 LINK_DENSITY_MAX = 0.6
 
 SKIP_TAGS = frozenset(
@@ -97,15 +98,20 @@ def descendants(node: LexborNode, tags: frozenset[str]) -> list[LexborNode]:
 
 _EMPHASIS = frozenset({"em", "i"})
 _FIGURE_PARTS = frozenset({"img", "figcaption"})
-_ROW = frozenset({"tr"})
+# A table with any of these inside is layout, not data.
+_NOT_IN_DATA_TABLES = frozenset({"p", "div", "ul", "ol", "h1", "h2", "h3", "h4"})
 
 
 def is_leaf(node: LexborNode) -> bool:
     """No block or image anywhere inside: one ``.text()`` reads the node.
 
     Walking the few element descendants of a paragraph is cheaper than a selector query
-    (which matches the node itself too) or serializing the paragraph.
+    (which matches the node itself too) or serializing the paragraph; a lone text child (most
+    paragraphs) answers without the walk.
     """
+    child = node.first_child
+    if child is not None and child.is_text_node and child.next is None:
+        return True
     nodes = node.traverse()
     next(nodes, None)  # the node itself
     for child in nodes:  # noqa: SIM110 (a plain loop beats all() + generator here)
@@ -179,21 +185,41 @@ class _Walker:
         self.blocks.append(Block(Kind.LIST, "\n".join(f"- {i}" for i in items)))
 
     def table(self, node: LexborNode) -> bool:
-        """Image table or data table handled here (False); a layout table is walked (True)."""
-        found = css(node, "img, table")  # one query; css() matches the node itself too
-        images = [n for n in found if n.tag == "img"]
-        nested = len(found) - len(images) > 1
+        """Image table or data table handled here (False); a layout table is walked (True).
+
+        A table with little text (the editor's image tables, short data tables) is read by
+        one walk of its nodes; a bigger one, likely layout holding the page, by selector
+        queries, which match in C (each costs a selector parse, a walk costs per node).
+        """
+        raw = node.text()
+        rows: list[LexborNode] | None = None
+        blocky: bool | None = None
+        if len(raw) <= SMALL_TABLE_TEXT:
+            parts = [(n, n.tag) for n in node.traverse()]  # the table itself first
+            images = [n for n, tag in parts if tag == "img"]
+            nested = sum(1 for _, tag in parts if tag == "table") > 1
+            rows = [n for n, tag in parts if tag == "tr"]
+            blocky = any(tag in _NOT_IN_DATA_TABLES for _, tag in parts)
+        else:
+            found = css(node, "img, table")  # one query; css() matches the node itself too
+            images = [n for n in found if n.tag == "img"]
+            nested = len(found) - len(images) > 1
         if images and not nested:
-            text = collapse(node.text().replace(BR_MARK, " "))
+            text = collapse(raw.replace(BR_MARK, " "))
             if len(text) <= IMAGE_TABLE_MAX_TEXT:
-                self.image_table(node, images)
+                self.image_table(node, images, css(node, "tr") if rows is None else rows)
                 return False
-        if not nested and not images and css_first(node, "p, div, ul, ol, h1, h2, h3, h4") is None:
-            self.data_table(node)
-            return False
+        if not nested and not images:
+            if blocky is None:
+                blocky = css_first(node, "p, div, ul, ol, h1, h2, h3, h4") is not None
+            if not blocky:
+                self.data_table(node)
+                return False
         return True
 
-    def image_table(self, node: LexborNode, images: list[LexborNode]) -> None:
+    def image_table(
+        self, node: LexborNode, images: list[LexborNode], rows: list[LexborNode]
+    ) -> None:
         """Rows in order: their images, then their text as caption (the toolbar row dropped).
 
         The table holds no other table, so each image's row is its nearest ``tr`` ancestor:
@@ -207,7 +233,7 @@ class _Walker:
             if row is not None and row.tag == "tr":
                 row_images.setdefault(row.mem_id, []).append(img)
         caption: list[str] = []
-        for row in descendants(node, _ROW):  # an image table is small: a walk beats a query
+        for row in rows:
             text = _caption_text(row.text())
             for img in row_images.get(row.mem_id, ()):
                 src = self.image(img)

@@ -77,11 +77,15 @@ def _any_of(selectors: tuple[str, ...]) -> str:
     return ", ".join(selectors)
 
 
+# The <meta> keys any reader here uses (title, published date); the others are not kept.
+HEAD_META_KEYS = frozenset({"og:title", "article:published_time", "datepublished", "pubdate"})
+
+
 @dataclass(frozen=True, slots=True)
 class HeadInfo:
     """What ``<head>`` says, read in one pass over its children."""
 
-    meta: dict[str, str]  # property/name (lowercased) -> content, first one wins
+    meta: dict[str, str]  # property/name (lowercased) in HEAD_META_KEYS -> content, first wins
     title: str | None
     canonical_href: str | None
     base_href: str | None
@@ -96,11 +100,11 @@ def read_head(tree: LexborHTMLParser) -> HeadInfo:
         if tag == "meta":
             attrs = node.attrs  # one attribute looked up at a time: no dict of them all
             key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop")
-            if not key:
+            if not key or (key := key.lower()) not in HEAD_META_KEYS or key in meta:
                 continue
             content = collapse(attrs.get("content") or "")
             if content:
-                meta.setdefault(key.lower(), content)
+                meta[key] = content
         elif tag == "link" and canonical is None:
             links = node.attrs
             if "canonical" in (links.get("rel") or "").lower().split():

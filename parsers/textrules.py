@@ -192,18 +192,21 @@ def _drop_header(blocks: list[Block], title_key: str | None) -> list[Block]:
     return blocks[last_marker + 1 :]
 
 
+def _may_start_toolbar(text: str) -> bool:
+    """The first character the toolbar-prefix regex can match: an l, or a space."""
+    first = text[:1]
+    return bool(first) and (first in "lL" or first.isspace())
+
+
 def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
+    if not any([_may_start_toolbar(b.text) for b in blocks if b.kind in _TEXTUAL]):
+        return blocks  # the usual page: no block can be the toolbar
     out: list[Block] = []
     i = 0
     while i < len(blocks):
         block = blocks[i]
         text = block.text
-        if (
-            block.kind in _TEXTUAL
-            and text
-            and (text[0] in "lL" or text[0].isspace())  # the regex's possible first chars
-            and _TOOLBAR_PREFIX_RE.match(text)
-        ):
+        if block.kind in _TEXTUAL and _may_start_toolbar(text) and _TOOLBAR_PREFIX_RE.match(text):
             rest = _TOOLBAR_PREFIX_RE.sub("", block.text, count=1).strip()
             i += 1
             if rest:  # the caption glued to the toolbar
@@ -262,20 +265,19 @@ def _split_tail(blocks: list[Block]) -> tuple[list[Block], str | None]:
 
 
 def _captions_after_images(blocks: list[Block]) -> list[Block]:
-    out: list[Block] = []
-    for block in blocks:
-        if (
-            block.kind is Kind.PARA
-            and out
-            and out[-1].kind is Kind.IMAGE
-            and (
-                block.emphasized
-                or (len(block.text) <= CAPTION_AFTER_IMAGE_MAX and not ends_sentence(block.text))
-            )
+    """A paragraph right after an image that is italic, or short and unpunctuated, is its
+    caption. Only the blocks after images are looked at (most of a page is not)."""
+    after = [i + 1 for i, b in enumerate(blocks) if b.kind is Kind.IMAGE and i + 1 < len(blocks)]
+    if not after:
+        return blocks
+    out = list(blocks)
+    for i in after:
+        block = out[i]
+        if block.kind is Kind.PARA and (
+            block.emphasized
+            or (len(block.text) <= CAPTION_AFTER_IMAGE_MAX and not ends_sentence(block.text))
         ):
-            out.append(Block(Kind.CAPTION, block.text))
-            continue
-        out.append(block)
+            out[i] = Block(Kind.CAPTION, block.text)
     return out
 
 
