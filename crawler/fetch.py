@@ -32,6 +32,7 @@ import httpx
 from crawler.body import read_capped
 from crawler.config import Settings
 from crawler.errors import (
+    FetchError,
     HttpStatusError,
     NotHtml,
     OutOfScope,
@@ -229,11 +230,34 @@ class Fetcher:
                 check_robots=self.settings.politeness.obey_robots,
             )
 
+        # The first attempt runs bare: building tenacity's retry loop cost more CPU than the
+        # rest of the request. Only a retryable failure enters the loop, which replays that
+        # failure as its first attempt, so waits, counts and the time budget come out the same.
+        started = time.monotonic()
+        try:
+            return await attempt()
+        except RetryableFetchError as error:
+            first: RetryableFetchError | None = error
+        except FetchError as error:
+            error.attempts = 1
+            raise
+
+        async def replay() -> FetchResult:
+            nonlocal first
+            if first is not None:
+                error, first = first, None
+                raise error
+            return await attempt()
+
         def on_retry(error: RetryableFetchError, wait: float) -> None:
             self.stats.retries += 1
 
+        spent = time.monotonic() - started
+        budget = replace(
+            self.settings.retry, max_delay=max(self.settings.retry.max_delay - spent, 0.0)
+        )
         result, attempts = await call_with_retries(
-            attempt, self.settings.retry, sleep=self._sleep, on_retry=on_retry
+            replay, budget, sleep=self._sleep, on_retry=on_retry
         )
         return replace(result, attempts=attempts)
 
