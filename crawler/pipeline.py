@@ -38,7 +38,7 @@ from crawler.errors import (
 from crawler.fetch import FetchResult
 from crawler.parsing import ExecutorKind as ExecutorKind
 from crawler.parsing import Offload as Offload
-from crawler.parsing import Parsed, parse_article_page
+from crawler.parsing import Parsed, parse_article_page, parse_article_pages
 from crawler.parsing import ParsePool as ParsePool
 from crawler.ports import ArticleStore, Frontier
 from parsers.records import Article
@@ -58,6 +58,7 @@ VIETNAM = timezone(timedelta(hours=7))  # the portal's dates are Vietnam dates
 DEFAULT_CONCURRENCY = 4
 DEFAULT_PARSE_WORKERS = 2
 DEFAULT_STORE_BATCH = 32
+DEFAULT_PARSE_BATCH = 8
 DEFAULT_RETRY_BASE = timedelta(minutes=5)
 DEFAULT_RETRY_CAP = timedelta(days=1)
 
@@ -86,6 +87,7 @@ class PipelineConfig:
     retry_cap: timedelta = DEFAULT_RETRY_CAP
     dry_run: bool = False  # fetch and parse, write nothing
     store_batch: int = DEFAULT_STORE_BATCH  # articles per transaction, at most
+    parse_batch: int = DEFAULT_PARSE_BATCH  # waiting pages sent to the executor at once, at most
 
     @property
     def bound(self) -> int:
@@ -244,9 +246,7 @@ class Pipeline:
                 asyncio.create_task(self._loop(self._fetch_q, self._fetch_step), name=f"fetch-{i}")
             )
         for i in range(self._config.parse_workers):
-            self._workers.append(
-                asyncio.create_task(self._loop(self._parse_q, self._parse_step), name=f"parse-{i}")
-            )
+            self._workers.append(asyncio.create_task(self._parse_loop(), name=f"parse-{i}"))
         self._workers.append(asyncio.create_task(self._store_loop(), name="store"))
 
     async def drain(self) -> None:
@@ -326,9 +326,32 @@ class Pipeline:
             return _Done(job, None, None, exc)
         return _Done(job, result, None)
 
-    async def _parse_step(self, fetched: _Fetched) -> None:
-        parsed = await self._parse(fetched.job, fetched.result)
-        await self._store_q.put(_Done(fetched.job, fetched.result, parsed))
+    async def _parse_loop(self) -> None:
+        """A parse worker: takes what is waiting, up to a batch, and parses it in one
+        executor call; results go on to the store step in order."""
+        queue = self._parse_q
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self._config.parse_batch and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                await self._parse_step(batch)
+            except Exception as exc:  # an unexpected error: stop the run, report it at drain
+                log.exception("parse step failed", extra={"event": "step_error"})
+                self._errors.append(exc)
+                self._stop.set()
+            finally:
+                for _ in batch:
+                    queue.task_done()
+
+    async def _parse_step(self, batch: list[_Fetched]) -> None:
+        jobs = [
+            (f.result.body, f.result.final_url, f.result.content_type, f.job.listed_on)
+            for f in batch
+        ]
+        parsed = await self._pool.run(parse_article_pages, jobs)
+        for fetched, one in zip(batch, parsed, strict=True):
+            await self._store_q.put(_Done(fetched.job, fetched.result, one))
 
     async def _parse(self, job: FetchJob, result: FetchResult) -> Parsed:
         return await self._pool.run(
