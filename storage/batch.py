@@ -144,14 +144,16 @@ async def load_snapshot(
     urls = list({u for r in requests for u in (r.raw.url, r.article.url, r.article.canonical_url)})
     wanted_keys = list({k for k in keys if k is not None})
     columns = "a.id, a.root_id, a.seq, a.content_hash, a.is_current, a.article_key"
-    for chunk in chunks(hashes):
-        # current first, then the newest: the row a duplicate maps to
-        for row in await conn.execute_fetchall(
-            f"SELECT {columns} FROM articles a WHERE a.content_hash IN ({marks(len(chunk))})"
-            " ORDER BY a.is_current DESC, a.id DESC",
-            chunk,
-        ):
-            snap.by_hash.setdefault(row[3], _version_row(row))
+    # The row a duplicate maps to: the current one, else the newest. Two queries, one per
+    # partial index (a query without ``is_current`` in its WHERE could use neither).
+    for current in (1, 0):
+        for chunk in chunks(hashes):
+            for row in await conn.execute_fetchall(
+                f"SELECT {columns} FROM articles a WHERE a.is_current = {current}"
+                f" AND a.content_hash IN ({marks(len(chunk))}) ORDER BY a.id DESC",
+                chunk,
+            ):
+                snap.by_hash.setdefault(row[3], _version_row(row))
     for chunk in chunks(urls):
         for row in await conn.execute_fetchall(
             f"SELECT {columns}, au.url, au.content_hash FROM article_urls au"
