@@ -146,10 +146,10 @@ async def load_snapshot(
     columns = "a.id, a.root_id, a.seq, a.content_hash, a.is_current, a.article_key"
     # The row a duplicate maps to: the current one, else the newest. Two queries, one per
     # partial index (a query without ``is_current`` in its WHERE could use neither).
-    for current in (1, 0):
+    for is_current in (1, 0):
         for chunk in chunks(hashes):
             for row in await conn.execute_fetchall(
-                f"SELECT {columns} FROM articles a WHERE a.is_current = {current}"
+                f"SELECT {columns} FROM articles a WHERE a.is_current = {is_current}"
                 f" AND a.content_hash IN ({marks(len(chunk))}) ORDER BY a.id DESC",
                 chunk,
             ):
