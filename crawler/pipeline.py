@@ -59,6 +59,7 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_PARSE_WORKERS = 2
 DEFAULT_STORE_BATCH = 32
 DEFAULT_PARSE_BATCH = 8
+FETCH_QUEUE_PER_FETCHER = 8
 DEFAULT_RETRY_BASE = timedelta(minutes=5)
 DEFAULT_RETRY_CAP = timedelta(days=1)
 
@@ -92,6 +93,12 @@ class PipelineConfig:
     @property
     def bound(self) -> int:
         return self.queue_size or 2 * self.concurrency
+
+    @property
+    def fetch_bound(self) -> int:
+        """URLs waiting for a fetcher: a few listing pages' worth, so the fetchers stay busy
+        while a listing walk waits on its next page or on the store (jobs are small)."""
+        return self.queue_size or FETCH_QUEUE_PER_FETCHER * self.concurrency
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +238,7 @@ class Pipeline:
         self._tally = tally
         self._stop = stop
         self._window = window
-        self._fetch_q: asyncio.Queue[FetchJob] = asyncio.Queue(config.bound)
+        self._fetch_q: asyncio.Queue[FetchJob] = asyncio.Queue(config.fetch_bound)
         self._parse_q: asyncio.Queue[_Fetched] = asyncio.Queue(config.bound)
         self._store_q: asyncio.Queue[_Done] = asyncio.Queue(config.bound)
         self._workers: list[asyncio.Task[None]] = []

@@ -46,6 +46,7 @@ async def pipeline_for(
     executor: ExecutorKind = "thread",
     stop: asyncio.Event | None = None,
     concurrency: int = 4,
+    config: PipelineConfig | None = None,
 ) -> AsyncIterator[tuple[Pipeline, SqliteStore, Tally]]:
     store = await SqliteStore.open(settings.db)
     pool = ParsePool(executor, 2)
@@ -54,7 +55,7 @@ async def pipeline_for(
         async with Fetcher(settings) as fetcher:
             pipeline = Pipeline(
                 fetcher=fetcher, store=store, pool=pool, tally=tally,
-                config=PipelineConfig(concurrency=concurrency, executor=executor),
+                config=config or PipelineConfig(concurrency=concurrency, executor=executor),
                 stop=stop or asyncio.Event(),
             )  # fmt: skip
             pipeline.start()
@@ -207,7 +208,8 @@ async def test_backpressure_keeps_the_queues_bounded(
     replica = make_replica(articles=40, seed=36, latency_ms=20)
     urls = [a["canonical_url"] for a in replica.truth()["articles"]]
     settings = fast_settings(replica.base_url, tmp_path / "v.db")
-    async with pipeline_for(settings, concurrency=2) as (pipeline, store, tally):
+    config = PipelineConfig(concurrency=2, queue_size=3, parse_batch=2, store_batch=3)
+    async with pipeline_for(settings, config=config) as (pipeline, store, tally):
         await store.add_urls((u, UrlKind.ARTICLE, None) for u in urls)
         ahead: list[int] = []
         for submitted, url in enumerate(urls, start=1):
@@ -215,7 +217,8 @@ async def test_backpressure_keeps_the_queues_bounded(
             done = tally.new_articles + tally.duplicates + tally.failures + tally.not_articles
             ahead.append(submitted - done)
         await pipeline.drain()
-    bound = PipelineConfig(concurrency=2).bound
-    # Queued + in flight never exceeds the three queues plus the workers.
-    assert max(ahead) <= 3 * bound + 2 + 2 + 1
+    # Queued + in flight never exceeds the three queues plus what the workers hold: a page
+    # per fetcher, a batch per parse worker, a batch in the store worker.
+    held = config.concurrency + config.parse_workers * config.parse_batch + config.store_batch
+    assert max(ahead) <= config.fetch_bound + 2 * config.bound + held
     assert len(current_articles(settings.db)) == len(urls)
