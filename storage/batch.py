@@ -50,9 +50,10 @@ async def store_batch(
 ) -> list[StoreResult]:
     """The body of the transaction: snapshot, plan, write."""
     now = ts_to_db(datetime.now(UTC))
+    raw_keys = [article_key(r.raw.url) for r in requests]
     keys = [
-        article_key(r.raw.url) or article_key(r.article.url) or article_key(r.article.canonical_url)
-        for r in requests
+        key or article_key(r.article.url) or article_key(r.article.canonical_url)
+        for key, r in zip(raw_keys, requests, strict=True)
     ]
     snapshot = await load_snapshot(conn, requests, keys)
     if page_ids is None:
@@ -129,8 +130,8 @@ async def store_batch(
             conn,
             MARK_FETCHED_SQL,
             [
-                fetched_row(r.raw, UrlKind.ARTICLE, r.etag, r.last_modified, res.article_id)
-                for r, res in zip(requests, results, strict=True)
+                fetched_row(r.raw, UrlKind.ARTICLE, r.etag, r.last_modified, res.article_id, key)
+                for r, res, key in zip(requests, results, raw_keys, strict=True)
             ],
         )
     return results
@@ -252,8 +253,14 @@ MARK_FETCHED_SQL = (
 
 
 def fetched_row(
-    raw: RawPage, kind: UrlKind, etag: str | None, last_modified: str | None, article_id: int | None
+    raw: RawPage,
+    kind: UrlKind,
+    etag: str | None,
+    last_modified: str | None,
+    article_id: int | None,
+    key: str | None,
 ) -> tuple[Any, ...]:
+    """``key``: ``article_key(raw.url)``, which the caller has computed already."""
     fetched_at = ts_to_db(raw.fetched_at)
     return (
         raw.url,
@@ -264,7 +271,7 @@ def fetched_row(
         fetched_at,
         fetched_at,
         article_id,
-        article_key(raw.url),
+        key,
     )
 
 

@@ -386,7 +386,10 @@ class SqliteStore:
                     " ON CONFLICT (url, body_sha256) DO NOTHING",
                     page_row(raw, encoded, kind),
                 )
-            await conn.execute(MARK_FETCHED_SQL, fetched_row(raw, kind, etag, last_modified, None))
+            await conn.execute(
+                MARK_FETCHED_SQL,
+                fetched_row(raw, kind, etag, last_modified, None, article_key(raw.url)),
+            )
 
     # -- articles ----------------------------------------------------------------------------
 

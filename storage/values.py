@@ -59,6 +59,8 @@ def opt_date_from_db(value: str | None) -> date | None:
 
 
 def strings_to_json(values: Sequence[str]) -> str:
+    if not values:
+        return "[]"  # most articles have no captions or images: skip the encoder
     return json.dumps(list(values), ensure_ascii=False)
 
 
