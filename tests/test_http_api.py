@@ -318,6 +318,41 @@ async def test_healthz_follows_the_passes(crawled: Path, tmp_path: Path) -> None
     assert _value(_families(metrics.text), "vksnd_database_up") == 0
 
 
+async def test_healthz_and_metrics_share_one_snapshot_until_a_pass_ends(
+    crawled: Path, tmp_path: Path
+) -> None:
+    """The storage totals scan the archive: requests reuse one snapshot (one read for a burst
+    of concurrent requests), and a finished pass makes the next request read again."""
+    health = Health(timedelta(minutes=30))
+    server = HttpApi(crawled, Metrics(), health)
+    host, port = await server.start("127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
+            burst = await asyncio.gather(
+                *(client.get("/healthz") for _ in range(6)), client.get("/metrics")
+            )
+            assert [r.status_code for r in burst] == [200] * 7
+            assert server.stats.reads == 1
+            articles = {r.json()["database"]["articles"] for r in burst[:6]}
+            assert len(articles) == 1 and articles.pop() > 0
+            health.record_pass("crawl", ok=True, duration_s=1.0)
+            await client.get("/metrics")
+            await client.get("/healthz")
+            assert server.stats.reads == 2
+    finally:
+        await server.stop()
+    # With no time to live every request reads the database again.
+    fresh = HttpApi(crawled, Metrics(), Health(timedelta(minutes=30)), stats_ttl=0.0)
+    host, port = await fresh.start("127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
+            for _ in range(3):
+                assert (await client.get("/healthz")).status_code == 200
+        assert fresh.stats.reads == 3
+    finally:
+        await fresh.stop()
+
+
 async def test_monitor_refreshes_the_export_after_good_passes(
     crawled: Path, tmp_path: Path
 ) -> None:
