@@ -52,7 +52,10 @@ PassFn = Callable[[Session, asyncio.Event], Awaitable[Tally]]
 
 
 class PassObserver(Protocol):
-    """Told about every finished pass (health, metrics, export: ``crawler.monitor``)."""
+    """Told about every pass, started and finished (health, metrics, export:
+    ``crawler.monitor``)."""
+
+    def pass_started(self, kind: str) -> None: ...
 
     async def pass_finished(
         self,
@@ -137,6 +140,11 @@ class Daemon:
                 started = time.monotonic()
                 tally: Tally | None = None
                 error: Exception | None = None
+                if self._observer is not None:
+                    try:
+                        self._observer.pass_started(kind)
+                    except Exception:  # bookkeeping failing must not cost the pass
+                        log.exception(f"before the {kind} pass", extra={"event": "observer_error"})
                 try:
                     tally = await run_pass(self._session, self._stop)
                     self.passes.append((kind, tally))

@@ -51,6 +51,10 @@ class PassMonitor:
         self._db = db
         self._export_dir = export_dir
 
+    def pass_started(self, kind: str) -> None:
+        """Called by the daemon when a pass begins (a long pass that progresses is healthy)."""
+        self.health.record_start(kind)
+
     async def pass_finished(
         self,
         kind: str,

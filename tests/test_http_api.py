@@ -8,6 +8,7 @@ assertions. The last test runs ``vksnd run --http`` as a subprocess.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 import socket
@@ -42,6 +43,7 @@ from crawler.http_api import (
     HttpBindError,
     feed_query,
     parse_bind,
+    read_stats,
 )
 from crawler.metrics import Metrics
 from crawler.monitor import PassMonitor
@@ -316,6 +318,35 @@ async def test_healthz_follows_the_passes(crawled: Path, tmp_path: Path) -> None
     assert response.status_code == 503 and response.json()["database"]["state"] == "error"
     assert feed.status_code == 503 and "database" in feed.json()["error"]
     assert _value(_families(metrics.text), "vksnd_database_up") == 0
+
+
+def test_a_long_pass_is_healthy_while_the_database_moves(crawled: Path) -> None:
+    """A first crawl can outlast the stale window: running + progress is healthy; a running
+    pass whose database stopped moving for an interval is stale."""
+    stats, error = read_stats(crawled)
+    assert stats is not None and error is None
+    clock = FakeClock()
+    health = Health(timedelta(minutes=10), clock=clock)
+    assert health.report(stats, None).status == "starting"
+    health.record_start("crawl")
+    clock.now += timedelta(minutes=31)  # past 3 intervals, no pass finished yet
+    assert health.report(stats, None).status == "stale"  # running, but nothing moved
+    moved = dataclasses.replace(stats, versions=stats.versions + 5)
+    report = health.report(moved, None)
+    assert (report.healthy, report.status) == (True, "running")
+    assert report.body["running"]["kind"] == "crawl"
+    assert report.body["last_progress"] == clock.now.isoformat(timespec="seconds")
+    clock.now += timedelta(minutes=9)
+    assert health.report(moved, None).status == "running"  # moved within the interval
+    clock.now += timedelta(minutes=2)
+    assert health.report(moved, None).status == "stale"  # no change for over an interval
+    health.record_pass("crawl", ok=True, duration_s=2520.0)
+    report = health.report(moved, None)
+    assert report.status == "ok" and report.body["running"] is None
+    # Progress without a pass running (another writer on the file) is no sign of life.
+    clock.now += timedelta(minutes=31)
+    grown = dataclasses.replace(moved, versions=moved.versions + 1)
+    assert health.report(grown, None).status == "stale"
 
 
 async def test_healthz_and_metrics_share_one_snapshot_until_a_pass_ends(
