@@ -1,9 +1,11 @@
 """Where the parse step runs: off the event loop, in a thread or process pool.
 
 CPU-heavy pages must not stall the event loop for the other fetches. Threads are the default:
-on two cores a process pool parsed no faster in ``bench/crawl.py`` (the replica, the event loop
-and the workers share the cores) and its children cost ~25 MiB of RSS. Parser errors cross the
-pool as data (``Parsed``): they do not survive pickling (their ``__init__`` takes two arguments).
+at polite rates parsing is far from the limit and a process pool's children cost ~25 MiB of RSS.
+With politeness lifted, pages sent in batches (``parse_article_pages``), the process pool wins
+at 32 fetches on two cores (``bench/crawl.py``: ~460 pages/s against ~410): parse threads hold
+the GIL the event loop needs. Parser errors cross the pool as data (``Parsed``): they do not
+survive pickling (their ``__init__`` takes two arguments).
 """
 
 from __future__ import annotations
