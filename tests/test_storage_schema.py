@@ -17,7 +17,7 @@ from storage.errors import (
     StorageError,
     translate_sqlite_error,
 )
-from storage.records import UrlKind
+from storage.records import StoreOutcome, UrlKind
 from storage.schema import SCHEMA_VERSION, open_reader
 from storage.sqlite import SqliteStore, StoreConfig
 from tests.storage_support import article_url, make_article, make_raw
@@ -181,3 +181,35 @@ async def test_background_checkpoints_copy_the_wal_as_we_go(tmp_path: Path) -> N
         finally:
             conn.close()
     assert written < 200
+
+
+async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path: Path) -> None:
+    """Migration 2 swaps the full content-hash index for one over superseded rows: a file
+    written by version 1 gets it, and a revert to a text superseded before the migration is
+    still recognised (found through the new index)."""
+    db = tmp_path / "v1.db"
+    url = article_url(7)
+    text = "Viện kiểm sát nhân dân tối cao tổ chức hội nghị."
+    async with await SqliteStore.open(db) as store:
+        first = await store.store_article(make_article(url, text), make_raw(url), None, None)
+        await store.store_article(make_article(url, text + " Sửa."), make_raw(url), None, None)
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:  # back to what version 1 left on disk
+        conn.execute("DROP INDEX articles_superseded_hash")
+        conn.execute("CREATE INDEX articles_hash ON articles (content_hash)")
+        conn.execute("PRAGMA user_version = 1")
+    finally:
+        conn.close()
+    async with await SqliteStore.open(db) as store:
+        reverted = await store.store_article(make_article(url, text), make_raw(url), None, None)
+    conn = sqlite3.connect(db)
+    try:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        reverts_to = conn.execute(
+            "SELECT reverts_to FROM articles WHERE id = ?", (reverted.article_id,)
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert _version(db) == SCHEMA_VERSION == 2
+    assert "articles_hash" not in indexes and "articles_superseded_hash" in indexes
+    assert reverted.outcome is StoreOutcome.NEW_VERSION and reverts_to == first.article_id
