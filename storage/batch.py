@@ -5,12 +5,16 @@ Ids and ``seq`` numbers are given here, from ``max() + 1`` read inside the trans
 lock (``BEGIN IMMEDIATE``) makes that safe, and explicit ids let a whole batch go in one
 ``executemany`` per table. Statements are ordered so every foreign key holds after each one (a
 pending deferred violation would make SQLite scan child tables on every insert).
+
+Statements that do not wait on each other's results are handed to the connection's thread all
+at once (``run_queued``): a batch makes about five round trips to that thread instead of ~17.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,10 +34,26 @@ def chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + CHUNK]
 
 
-async def executemany(conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """``executemany`` that skips the round trip to the database thread when there is nothing."""
-    if rows:
-        await conn.executemany(sql, rows)
+async def run_queued(steps: Sequence[Awaitable[Any]]) -> list[Any]:
+    """Hand all ``steps`` (aiosqlite calls) to the connection's thread at once; their results.
+
+    aiosqlite runs its queue in order, so they execute in the order given, back to back: what
+    is saved is the wake-up of the event loop between two statements, ~1-2 ms each on a busy
+    2-core machine. A failed statement does not stop those queued behind it: the first error
+    is raised once all are done, and the caller's transaction rolls back the lot.
+    """
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
+
+
+def many(
+    conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]
+) -> list[Awaitable[Any]]:
+    """An ``executemany`` step for ``run_queued``, or none when there are no rows."""
+    return [conn.executemany(sql, rows)] if rows else []
 
 
 def marks(count: int) -> str:
@@ -55,78 +75,86 @@ async def store_batch(
         key or article_key(r.article.url) or article_key(r.article.canonical_url)
         for key, r in zip(raw_keys, requests, strict=True)
     ]
-    snapshot = await load_snapshot(conn, requests, keys)
     if page_ids is None:
-        page_ids = await write_pages(conn, requests, encoded)
+        # both wait for each other's reads: nothing is queued after a failure's rollback
+        snapshot, (page_ids, new_pages) = await run_queued(
+            [load_snapshot(conn, requests, keys), plan_pages(conn, requests, encoded)]
+        )
+    else:
+        snapshot, new_pages = await load_snapshot(conn, requests, keys), []
     planner = VersionPlanner(snapshot)
     results = [
         planner.place(r.article, (r.raw.url, r.article.url), key, page_id)
         for r, key, page_id in zip(requests, keys, page_ids, strict=True)
     ]
-    # Three steps keep every foreign key satisfied at each statement (a pending deferred
-    # violation would make SQLite scan child tables on every insert): clear is_current of
-    # the superseded stored rows (the new current row may carry an old row's hash, a revert,
-    # and only one current row per hash is allowed), insert, then link the old rows.
+    # In this order every foreign key holds after each statement (a pending deferred
+    # violation would make SQLite scan child tables on every insert): the pages, then clear
+    # is_current of the superseded stored rows (the new current row may carry an old row's
+    # hash, a revert, and only one current row per hash is allowed), insert, then link the
+    # old rows.
     superseded = planner.superseded_stored_rows()
-    await executemany(
-        conn,
-        "UPDATE articles SET is_current = 0 WHERE id = ?",
-        [(old,) for old, _new in superseded],
-    )
-    await executemany(
-        conn,
-        "INSERT INTO articles (id, seq, root_id, content_hash, url, canonical_url,"
-        " article_key, title, published_at, published_utc, author, category, text,"
-        " captions, images, extractor, supersedes, superseded_by, reverts_to, is_current,"
-        " page_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                p.row.id,
-                p.row.seq,
-                p.row.root_id,
-                p.row.content_hash,
-                p.fetched_url,
-                p.article.canonical_url,
-                p.row.key,
-                p.article.title,
-                *published_to_db(p.article.published_at),
-                p.article.author,
-                p.article.category,
-                p.article.text,
-                strings_to_json(p.article.captions),
-                strings_to_json(p.article.images),
-                p.article.extractor,
-                p.supersedes,
-                None,  # superseded_by: linked below, once the newer row exists
-                p.reverts_to,
-                int(p.row.is_current),
-                p.page_id,
-                now,
-            )
-            for p in planner.inserts
-        ],
-    )
-    await executemany(
-        conn,
-        "UPDATE articles SET superseded_by = ? WHERE id = ?",
-        [(new, old) for old, new in planner.superseded_by.items()],
-    )
-    await executemany(
-        conn,
-        "INSERT INTO article_urls (url, root_id, content_hash, first_seen_at)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT (url) DO UPDATE"
-        " SET root_id = excluded.root_id, content_hash = excluded.content_hash",
-        [(url, chain, digest, now) for url, (chain, digest) in planner.url_chains.items()],
-    )
-    await executemany(
-        conn,
-        "INSERT INTO article_urls (url, root_id, first_seen_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (url) DO NOTHING",
-        [(url, chain, now) for url, chain in planner.url_chains_if_unmapped.items()],
-    )
+    steps = [
+        *many(conn, INSERT_PAGE_SQL, new_pages),
+        *many(
+            conn,
+            "UPDATE articles SET is_current = 0 WHERE id = ?",
+            [(old,) for old, _new in superseded],
+        ),
+        *many(
+            conn,
+            "INSERT INTO articles (id, seq, root_id, content_hash, url, canonical_url,"
+            " article_key, title, published_at, published_utc, author, category, text,"
+            " captions, images, extractor, supersedes, superseded_by, reverts_to, is_current,"
+            " page_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    p.row.id,
+                    p.row.seq,
+                    p.row.root_id,
+                    p.row.content_hash,
+                    p.fetched_url,
+                    p.article.canonical_url,
+                    p.row.key,
+                    p.article.title,
+                    *published_to_db(p.article.published_at),
+                    p.article.author,
+                    p.article.category,
+                    p.article.text,
+                    strings_to_json(p.article.captions),
+                    strings_to_json(p.article.images),
+                    p.article.extractor,
+                    p.supersedes,
+                    None,  # superseded_by: linked below, once the newer row exists
+                    p.reverts_to,
+                    int(p.row.is_current),
+                    p.page_id,
+                    now,
+                )
+                for p in planner.inserts
+            ],
+        ),
+        *many(
+            conn,
+            "UPDATE articles SET superseded_by = ? WHERE id = ?",
+            [(new, old) for old, new in planner.superseded_by.items()],
+        ),
+        *many(
+            conn,
+            "INSERT INTO article_urls (url, root_id, content_hash, first_seen_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (url) DO UPDATE"
+            " SET root_id = excluded.root_id, content_hash = excluded.content_hash",
+            [(url, chain, digest, now) for url, (chain, digest) in planner.url_chains.items()],
+        ),
+        *many(
+            conn,
+            "INSERT INTO article_urls (url, root_id, first_seen_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (url) DO NOTHING",
+            [(url, chain, now) for url, chain in planner.url_chains_if_unmapped.items()],
+        ),
+    ]
     if touch_urls:
-        await executemany(
+        steps += many(
             conn,
             MARK_FETCHED_SQL,
             [
@@ -134,6 +162,7 @@ async def store_batch(
                 for r, res, key in zip(requests, results, raw_keys, strict=True)
             ],
         )
+    await run_queued(steps)
     return results
 
 
@@ -147,72 +176,112 @@ async def load_snapshot(
     columns = "a.id, a.root_id, a.seq, a.content_hash, a.is_current, a.article_key"
     # The row a duplicate maps to: the current one, else the newest. Two queries, one per
     # partial index (a query without ``is_current`` in its WHERE could use neither).
-    for is_current in (1, 0):
-        for chunk in chunks(hashes):
-            for row in await conn.execute_fetchall(
-                f"SELECT {columns} FROM articles a WHERE a.is_current = {is_current}"
-                f" AND a.content_hash IN ({marks(len(chunk))}) ORDER BY a.id DESC",
-                chunk,
-            ):
-                snap.by_hash.setdefault(row[3], _version_row(row))
-    for chunk in chunks(urls):
-        for row in await conn.execute_fetchall(
+    by_hash = [
+        conn.execute_fetchall(
+            f"SELECT {columns} FROM articles a WHERE a.is_current = {is_current}"
+            f" AND a.content_hash IN ({marks(len(chunk))}) ORDER BY a.id DESC",
+            chunk,
+        )
+        for is_current in (1, 0)
+        for chunk in chunks(hashes)
+    ]
+    by_url = [
+        conn.execute_fetchall(
             f"SELECT {columns}, au.url, au.content_hash FROM article_urls au"
             " JOIN articles a ON a.root_id = au.root_id AND a.is_current = 1"
             f" WHERE au.url IN ({marks(len(chunk))})",
             chunk,
-        ):
-            snap.chain_by_url[row[6]] = row[1]
-            snap.last_hash_by_url[row[6]] = row[7]
-            snap.current_by_chain[row[1]] = _version_row(row)
-    for chunk in chunks(wanted_keys):
-        for row in await conn.execute_fetchall(
+        )
+        for chunk in chunks(urls)
+    ]
+    by_key = [
+        conn.execute_fetchall(
             f"SELECT {columns} FROM articles a"
             f" WHERE a.is_current = 1 AND a.article_key IN ({marks(len(chunk))})"
             " ORDER BY a.root_id DESC",
             chunk,
-        ):
+        )
+        for chunk in chunks(wanted_keys)
+    ]
+    next_ids = conn.execute_fetchall(
+        # two scalar subqueries: one query with two max() would scan the table
+        "SELECT coalesce((SELECT max(id) FROM articles), 0) + 1,"
+        " coalesce((SELECT max(seq) FROM articles), 0) + 1"
+    )
+    found = await run_queued([*by_hash, *by_url, *by_key, next_ids])
+    hash_rows = found[: len(by_hash)]
+    url_rows = found[len(by_hash) : len(by_hash) + len(by_url)]
+    key_rows = found[len(by_hash) + len(by_url) : -1]
+    for rows in hash_rows:
+        for row in rows:
+            snap.by_hash.setdefault(row[3], _version_row(row))
+    for rows in url_rows:
+        for row in rows:
+            snap.chain_by_url[row[6]] = row[1]
+            snap.last_hash_by_url[row[6]] = row[7]
+            snap.current_by_chain[row[1]] = _version_row(row)
+    for rows in key_rows:
+        for row in rows:
             snap.chain_by_key[row[5]] = row[1]  # the oldest chain wins (written last)
             snap.current_by_chain[row[1]] = _version_row(row)
+    snap.next_id, snap.next_seq = next(iter(found[-1]))
     # A duplicate may map a URL to a chain found only by hash: know its current row too.
     missing = list({r.root_id for r in snap.by_hash.values()} - set(snap.current_by_chain))
-    for chunk in chunks(missing):
-        for row in await conn.execute_fetchall(
-            f"SELECT {columns} FROM articles a"
-            f" WHERE a.is_current = 1 AND a.root_id IN ({marks(len(chunk))})",
-            chunk,
-        ):
+    for rows in await run_queued(
+        [
+            conn.execute_fetchall(
+                f"SELECT {columns} FROM articles a"
+                f" WHERE a.is_current = 1 AND a.root_id IN ({marks(len(chunk))})",
+                chunk,
+            )
+            for chunk in chunks(missing)
+        ]
+    ):
+        for row in rows:
             snap.current_by_chain[row[1]] = _version_row(row)
     # Rows of one chain must be the same objects in every map (supersession mutates them).
     for current in snap.current_by_chain.values():
         if snap.by_hash.get(current.content_hash, current).id == current.id:
             snap.by_hash[current.content_hash] = current
-    rows = await conn.execute_fetchall(
-        # two scalar subqueries: one query with two max() would scan the table
-        "SELECT coalesce((SELECT max(id) FROM articles), 0) + 1,"
-        " coalesce((SELECT max(seq) FROM articles), 0) + 1"
-    )
-    snap.next_id, snap.next_seq = next(iter(rows))
     return snap
 
 
-async def write_pages(
+INSERT_PAGE_SQL = (
+    "INSERT INTO pages (id, url, final_url, status, headers, codec, body, body_size,"
+    " body_sha256, fetched_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def plan_pages(
     conn: aiosqlite.Connection,
     requests: Sequence[StoreRequest],
     encoded: Sequence[archive.EncodedPage | None],
-) -> list[int | None]:
-    """Insert the archived pages not already stored (same URL, same body); their ids."""
+) -> tuple[list[int | None], list[tuple[Any, ...]]]:
+    """Ids for the archived pages, reusing stored ones (same URL, same body), and the rows
+    of the new ones (for ``INSERT_PAGE_SQL``, before any article that points to them)."""
     ids: dict[tuple[str, str], int] = {}
     wanted = {(r.raw.url, e.body_sha256) for r, e in zip(requests, encoded, strict=True) if e}
+    if not wanted:
+        return [None] * len(requests), []
     # By URL alone (an article URL has a page or two): "url IN (..) AND sha IN (..)" would
     # probe every url x sha pair of the index.
-    for chunk in chunks(sorted({url for url, _ in wanted})):
-        for row in await conn.execute_fetchall(
-            f"SELECT id, url, body_sha256 FROM pages WHERE url IN ({marks(len(chunk))})", chunk
-        ):
+    *found, next_rows = await run_queued(
+        [
+            *(
+                conn.execute_fetchall(
+                    f"SELECT id, url, body_sha256 FROM pages WHERE url IN ({marks(len(chunk))})",
+                    chunk,
+                )
+                for chunk in chunks(sorted({url for url, _ in wanted}))
+            ),
+            conn.execute_fetchall("SELECT coalesce(max(id), 0) + 1 FROM pages"),
+        ]
+    )
+    for rows in found:
+        for row in rows:
             if (row[1], row[2]) in wanted:
                 ids[(row[1], row[2])] = row[0]
-    next_id: int | None = None
+    next_id = int(next(iter(next_rows))[0])
     new_rows: list[tuple[Any, ...]] = []
     page_ids: list[int | None] = []
     for request, enc in zip(requests, encoded, strict=True):
@@ -221,20 +290,11 @@ async def write_pages(
             continue
         page_key = (request.raw.url, enc.body_sha256)
         if page_key not in ids:
-            if next_id is None:
-                rows = await conn.execute_fetchall("SELECT coalesce(max(id), 0) + 1 FROM pages")
-                next_id = int(next(iter(rows))[0])
             ids[page_key] = next_id
             new_rows.append((next_id, *page_row(request.raw, enc, UrlKind.ARTICLE)))
             next_id += 1
         page_ids.append(ids[page_key])
-    await executemany(
-        conn,
-        "INSERT INTO pages (id, url, final_url, status, headers, codec, body, body_size,"
-        " body_sha256, fetched_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        new_rows,
-    )
-    return page_ids
+    return page_ids, new_rows
 
 
 # -- reparse -----------------------------------------------------------------------------
