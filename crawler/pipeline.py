@@ -252,9 +252,12 @@ class Pipeline:
             self._workers.append(
                 asyncio.create_task(self._loop(self._fetch_q, self._fetch_step), name=f"fetch-{i}")
             )
-        for i in range(self._config.parse_workers):
-            self._workers.append(asyncio.create_task(self._parse_loop(), name=f"parse-{i}"))
-        self._workers.append(asyncio.create_task(self._store_loop(), name="store"))
+        config = self._config
+        for i in range(config.parse_workers):
+            parse = self._batch_loop("parse", self._parse_q, config.parse_batch, self._parse_step)
+            self._workers.append(asyncio.create_task(parse, name=f"parse-{i}"))
+        store = self._batch_loop("store", self._store_q, config.store_batch, self._store_step)
+        self._workers.append(asyncio.create_task(store, name="store"))
 
     async def drain(self) -> None:
         """Wait until every accepted job went through all steps, then stop the workers."""
@@ -333,18 +336,24 @@ class Pipeline:
             return _Done(job, None, None, exc)
         return _Done(job, result, None)
 
-    async def _parse_loop(self) -> None:
-        """A parse worker: takes what is waiting, up to a batch, and parses it in one
-        executor call; results go on to the store step in order."""
-        queue = self._parse_q
+    async def _batch_loop(
+        self,
+        name: str,
+        queue: asyncio.Queue[_T],
+        size: int,
+        step: Callable[[list[_T]], Awaitable[None]],
+    ) -> None:
+        """A batching worker (parse, store): takes what is waiting, up to ``size`` items, and
+        hands them to ``step`` at once: one executor call for the parse step, one
+        transaction for the store step (a commit per article costs five times the article)."""
         while True:
             batch = [await queue.get()]
-            while len(batch) < self._config.parse_batch and not queue.empty():
+            while len(batch) < size and not queue.empty():
                 batch.append(queue.get_nowait())
             try:
-                await self._parse_step(batch)
+                await step(batch)
             except Exception as exc:  # an unexpected error: stop the run, report it at drain
-                log.exception("parse step failed", extra={"event": "step_error"})
+                log.exception(f"{name} step failed", extra={"event": "step_error"})
                 self._errors.append(exc)
                 self._stop.set()
             finally:
@@ -364,24 +373,6 @@ class Pipeline:
         return await self._pool.run(
             parse_article_page, result.body, result.final_url, result.content_type, job.listed_on
         )
-
-    async def _store_loop(self) -> None:
-        """The store step's worker: takes what is ready, up to a batch, one transaction for
-        its articles (a commit per article costs five times more than the article itself)."""
-        queue = self._store_q
-        while True:
-            batch = [await queue.get()]
-            while len(batch) < self._config.store_batch and not queue.empty():
-                batch.append(queue.get_nowait())
-            try:
-                await self._store_step(batch)
-            except Exception as exc:  # an unexpected error: stop the run, report it at drain
-                log.exception("store step failed", extra={"event": "step_error"})
-                self._errors.append(exc)
-                self._stop.set()
-            finally:
-                for _ in batch:
-                    queue.task_done()
 
     async def _store_step(self, batch: list[_Done]) -> None:
         requests: list[tuple[_Done, StoreRequest]] = []
