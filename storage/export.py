@@ -230,7 +230,10 @@ def _export_snapshot(
     if not todo:
         return ExportReport(matched=matched, written=0, restored=0, skipped=matched)
     try:
-        with open(manifest_path, "a", encoding="utf-8") as manifest:
+        with (
+            open(manifest_path, "a", encoding="utf-8") as manifest,
+            _directory(out_dir) as dir_fd,
+        ):
             for start in range(0, len(todo), _CHUNK):
                 chunk = todo[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
@@ -240,7 +243,7 @@ def _export_snapshot(
                 for row in rows:
                     article = _article(row)
                     name = article.file_name
-                    _write_atomically(out_dir, name, article.text.encode("utf-8"))
+                    _write_atomically(dir_fd, name, article.text.encode("utf-8"))
                     if name in listed:
                         restored += 1
                         continue
@@ -254,7 +257,9 @@ def _export_snapshot(
             os.fsync(manifest.fileno())
     except OSError as exc:
         _cut_torn_tail(manifest_path)
-        raise translate_os_error(exc, getattr(exc, "filename", None) or out_dir) from exc
+        failed = getattr(exc, "filename", None)  # relative to out_dir for the corpus files
+        failed_path = out_dir / failed if isinstance(failed, str) else out_dir
+        raise translate_os_error(exc, failed_path) from exc
     return ExportReport(
         matched=matched, written=written, restored=restored, skipped=matched - len(todo)
     )
@@ -278,9 +283,22 @@ def _cut_torn_tail(path: Path, block: int = 65_536) -> None:
             handle.truncate(keep)
 
 
-def _write_atomically(out_dir: Path, name: str, data: bytes) -> None:
-    temp = out_dir / f".{name}.{os.getpid()}.tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+@contextmanager
+def _directory(path: Path) -> Iterator[int]:
+    """A descriptor of the output folder: files are created and renamed relative to it, so
+    the kernel does not walk the whole path again for each of the thousands of files."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(dir_fd: int, name: str, data: bytes) -> None:
+    """``name`` in the folder ``dir_fd`` holds ``data`` whole, or is left as it was."""
+    temp = f".{name}.{os.getpid()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    fd = os.open(temp, flags, 0o644, dir_fd=dir_fd)
     try:
         try:
             view = memoryview(data)
@@ -288,10 +306,10 @@ def _write_atomically(out_dir: Path, name: str, data: bytes) -> None:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        os.replace(temp, out_dir / name)
+        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         with suppress(OSError):  # a full disk: no half temporary left behind either
-            temp.unlink()
+            os.unlink(temp, dir_fd=dir_fd)
         raise
 
 
