@@ -112,6 +112,11 @@ def is_leaf(node: LexborNode) -> bool:
     child = node.first_child
     if child is not None and child.is_text_node and child.next is None:
         return True
+    return _no_structure_below(node)
+
+
+def _no_structure_below(node: LexborNode) -> bool:
+    """``is_leaf`` once the lone-text-child case is ruled out: a walk of the descendants."""
     nodes = node.traverse()
     next(nodes, None)  # the node itself
     for child in nodes:  # noqa: SIM110 (a plain loop beats all() + generator here)
@@ -152,7 +157,8 @@ class _Walker:
             self.blocks.append(Block(Kind.PARA, text))
 
     def image(self, node: LexborNode) -> str | None:
-        src = node.attributes.get("src") or node.attributes.get("data-src")
+        attributes = node.attributes
+        src = attributes.get("src") or attributes.get("data-src")
         return self.resolve(src.strip()) if src and src.strip() else None
 
     def paragraph_node(self, node: LexborNode, kind: Kind) -> None:
@@ -195,11 +201,18 @@ class _Walker:
         rows: list[LexborNode] | None = None
         blocky: bool | None = None
         if len(raw) <= SMALL_TABLE_TEXT:
-            parts = [(n, n.tag) for n in node.traverse()]  # the table itself first
-            images = [n for n, tag in parts if tag == "img"]
-            nested = sum(1 for _, tag in parts if tag == "table") > 1
-            rows = [n for n, tag in parts if tag == "tr"]
-            blocky = any(tag in _NOT_IN_DATA_TABLES for _, tag in parts)
+            images, rows, tables, blocky = [], [], 0, False
+            for part in node.traverse():  # the table itself first
+                tag = part.tag
+                if tag == "img":
+                    images.append(part)
+                elif tag == "tr":
+                    rows.append(part)
+                elif tag == "table":
+                    tables += 1
+                elif tag in _NOT_IN_DATA_TABLES:
+                    blocky = True
+            nested = tables > 1
         else:
             found = css(node, "img, table")  # one query; css() matches the node itself too
             images = [n for n in found if n.tag == "img"]
@@ -295,15 +308,22 @@ class _Walker:
                     if text and (inline or not text.isspace()):
                         inline.append(text)
                     continue
+                raw: str | None = None
                 if (
                     tag == "p"
                     and plain
                     and not inline
                     and not self.inline_images
                     and (not blocks or blocks[-1].kind is not Kind.IMAGE)
-                    and is_leaf(child)
                 ):
-                    raw = child.text()
+                    # is_leaf() inlined: a lone text child (most paragraphs) is read as it
+                    # stands, which is what .text() returns, without its walk and buffer.
+                    first = child.first_child
+                    if first is not None and first.is_text_node and first.next is None:
+                        raw = first.text_content or ""
+                    elif _no_structure_below(child):
+                        raw = child.text()
+                if raw is not None:  # a leaf paragraph
                     if BR_MARK in raw:
                         blocks.extend(Block(Kind.PARA, t) for t in _paragraphs(raw))
                     else:

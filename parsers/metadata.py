@@ -98,7 +98,9 @@ def read_head(tree: LexborHTMLParser) -> HeadInfo:
     for node in head.iter() if head is not None else ():
         tag = node.tag
         if tag == "meta":
-            attrs = node.attrs  # one attribute looked up at a time: no dict of them all
+            # One dict of the tag's few attributes: ``node.attrs.get`` of a missing one (most
+            # lookups here) raises and catches a KeyError inside selectolax.
+            attrs = node.attributes
             key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop")
             if not key or (key := key.lower()) not in HEAD_META_KEYS or key in meta:
                 continue
@@ -106,7 +108,7 @@ def read_head(tree: LexborHTMLParser) -> HeadInfo:
             if content:
                 meta[key] = content
         elif tag == "link" and canonical is None:
-            links = node.attrs
+            links = node.attributes
             if "canonical" in (links.get("rel") or "").lower().split():
                 canonical = (links.get("href") or "").strip() or None
         elif tag == "title" and title is None:
