@@ -9,7 +9,10 @@ Throughput: the replica runs in its own process with 50 ms added to every page; 
 database, and its pages/s (listing + article pages over the pass's duration) is set beside the
 bound ``concurrency / latency``. Scrapy (``bench`` extra) crawls the same replica, same
 concurrency, parsing articles with trafilatura; it writes no database. Both parse executors
-(thread, process) are measured for vksnd.
+(thread, process) are measured for vksnd. A bare httpx loop (same concurrency, one connection
+per slot, bodies read, nothing parsed or stored) fetches the same article pages: the ceiling
+the machine leaves any httpx crawler. Each row also gives the CPU time per page of the tool's
+processes (startup included) and of the replica, which shares the machine's cores.
 
 RSS: ``vksnd backfill`` of a 20,000-article replica (no latency), sampled from /proc every
 0.1 s with the number of stored articles; the table gives the RSS at 5,000 stored and the peak.
@@ -18,8 +21,10 @@ RSS: ``vksnd backfill`` of a 20,000-article replica (no latency), sampled from /
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -47,9 +52,15 @@ def _env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True, slots=True)
+class Replica:
+    url: str
+    pid: int
+
+
 @contextmanager
-def replica(articles: int, latency_ms: int) -> Iterator[str]:
-    """The replica in its own process (its own GIL); yields its base URL."""
+def replica(articles: int, latency_ms: int) -> Iterator[Replica]:
+    """The replica in its own process (its own GIL)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "fixtures.portal", "--port", "0", "--articles", str(articles),
          "--latency-ms", str(latency_ms), "--page-size", str(PAGE_SIZE), "--broken", "0",
@@ -61,12 +72,33 @@ def replica(articles: int, latency_ms: int) -> Iterator[str]:
         line = proc.stdout.readline().strip()
         if not line.startswith("serving "):
             raise RuntimeError(f"replica did not start: {line!r}")
-        yield line.removeprefix("serving ")
+        yield Replica(line.removeprefix("serving "), proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def cpu_meter(server: Replica) -> Iterator[list[float]]:
+    """CPU seconds spent by waited-for child processes and by the replica inside the block:
+    yields a list that holds ``[tool, replica]`` once the block is done."""
+    spent: list[float] = []
+    tool, served = _children_cpu(), _cpu_seconds(server.pid)
+    yield spent
+    spent += [_children_cpu() - tool, _cpu_seconds(server.pid) - served]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +107,25 @@ class Throughput:
     concurrency: int
     pages: int
     seconds: float
+    cpu: float = 0.0  # CPU seconds of the tool's processes, startup included
+    replica_cpu: float = 0.0
+
+    @property
+    def cpu_ms_per_page(self) -> float:
+        return self.cpu / self.pages * 1000 if self.pages else 0.0
+
+    @property
+    def replica_ms_per_page(self) -> float:
+        return self.replica_cpu / self.pages * 1000 if self.pages else 0.0
 
     @property
     def rate(self) -> float:
         return self.pages / self.seconds if self.seconds else 0.0
 
 
-def vksnd_crawl(base_url: str, concurrency: int, executor: str) -> Throughput:
-    with tempfile.TemporaryDirectory() as tmp:
-        argv = [sys.executable, "-m", "crawler", "crawl", "--base-url", base_url,
+def vksnd_crawl(server: Replica, concurrency: int, executor: str) -> Throughput:
+    with tempfile.TemporaryDirectory() as tmp, cpu_meter(server) as cpu:
+        argv = [sys.executable, "-m", "crawler", "crawl", "--base-url", server.url,
                 "--db", str(Path(tmp) / "bench.db"), "--concurrency", str(concurrency),
                 "--global-concurrency", str(concurrency), "--parse-executor", executor,
                 "--log-format", "json", *LIFTED]  # fmt: skip
@@ -93,11 +135,11 @@ def vksnd_crawl(base_url: str, concurrency: int, executor: str) -> Throughput:
         if event.get("event") == "crawl_pass":
             pages = int(event["pages_fetched"]) + int(event["listing_pages"])
             return Throughput(f"vksnd ({executor})", concurrency, pages,
-                              event["duration_ms"] / 1000)  # fmt: skip
+                              event["duration_ms"] / 1000, *cpu)  # fmt: skip
     raise RuntimeError(f"no crawl_pass event in the log:\n{done.stderr[-2000:]}")
 
 
-def scrapy_crawl(base_url: str, concurrency: int) -> Throughput | None:
+def scrapy_crawl(server: Replica, concurrency: int) -> Throughput | None:
     try:
         import scrapy  # noqa: F401
         import trafilatura  # noqa: F401
@@ -105,12 +147,59 @@ def scrapy_crawl(base_url: str, concurrency: int) -> Throughput | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "stats.json"
-        subprocess.run(
-            [sys.executable, __file__, "_scrapy", base_url, str(concurrency), str(stats)],
-            env=_env(), cwd=tmp, check=True, capture_output=True, text=True,
-        )  # fmt: skip
+        with cpu_meter(server) as cpu:
+            subprocess.run(
+                [sys.executable, __file__, "_scrapy", server.url, str(concurrency), str(stats)],
+                env=_env(), cwd=tmp, check=True, capture_output=True, text=True,
+            )  # fmt: skip
         data = json.loads(stats.read_text())
-    return Throughput("scrapy + trafilatura", concurrency, data["pages"], data["seconds"])
+    return Throughput("scrapy + trafilatura", concurrency, data["pages"], data["seconds"], *cpu)
+
+
+def bare_httpx(server: Replica, concurrency: int) -> Throughput:
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = Path(tmp) / "stats.json"
+        with cpu_meter(server) as cpu:
+            subprocess.run(
+                [sys.executable, __file__, "_bare", server.url, str(concurrency), str(stats)],
+                env=_env(), cwd=tmp, check=True, capture_output=True, text=True,
+            )  # fmt: skip
+        data = json.loads(stats.read_text())
+    return Throughput("bare httpx loop", concurrency, data["pages"], data["seconds"], *cpu)
+
+
+def run_bare(base_url: str, concurrency: int, stats_path: str) -> None:
+    """Child process: GET every article page of the replica, ``concurrency`` at a time, and
+    nothing else; what a crawler built on httpx could reach here if parsing and storing
+    were free."""
+    import httpx
+
+    truth = httpx.get(base_url + "/_replica/truth.json", timeout=60).json()
+    urls = iter([item["canonical_url"] for item in truth["articles"]])
+
+    async def crawl() -> int:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        clients = [httpx.AsyncClient(limits=limits) for _ in range(concurrency)]
+        fetched = 0
+
+        async def fetcher(client: httpx.AsyncClient) -> None:
+            nonlocal fetched
+            for url in urls:
+                response = await client.get(url)
+                response.raise_for_status()
+                fetched += 1
+
+        try:
+            await asyncio.gather(*(fetcher(client) for client in clients))
+        finally:
+            for client in clients:
+                await client.aclose()
+        return fetched
+
+    started = time.monotonic()
+    pages = asyncio.run(crawl())
+    seconds = time.monotonic() - started
+    Path(stats_path).write_text(json.dumps({"pages": pages, "seconds": seconds}))
 
 
 def run_scrapy(base_url: str, concurrency: int, stats_path: str) -> None:
@@ -163,11 +252,13 @@ def run_scrapy(base_url: str, concurrency: int, stats_path: str) -> None:
 
 def bench_throughput(executors: Sequence[str]) -> list[Throughput]:
     results: list[Throughput] = []
-    with replica(THROUGHPUT_ARTICLES, LATENCY_MS) as base_url:
+    with replica(THROUGHPUT_ARTICLES, LATENCY_MS) as server:
+        bare_httpx(server, 32)  # the replica caches each page's gzip body: warm it first
         for concurrency in (8, 32):
+            results.append(bare_httpx(server, concurrency))
             for executor in executors:
-                results.append(vksnd_crawl(base_url, concurrency, executor))
-            scrapy_result = scrapy_crawl(base_url, concurrency)
+                results.append(vksnd_crawl(server, concurrency, executor))
+            scrapy_result = scrapy_crawl(server, concurrency)
             if scrapy_result is not None:
                 results.append(scrapy_result)
     return results
@@ -215,10 +306,10 @@ class RssRun:
 
 
 def bench_rss(executor: str, concurrency: int = 16) -> RssRun:
-    with replica(RSS_ARTICLES, 0) as base_url, tempfile.TemporaryDirectory() as tmp:
+    with replica(RSS_ARTICLES, 0) as server, tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "rss.db"
         argv = [sys.executable, "-m", "crawler", "backfill", "--since", "1990-01-01",
-                "--base-url", base_url, "--db", str(db), "--concurrency", str(concurrency),
+                "--base-url", server.url, "--db", str(db), "--concurrency", str(concurrency),
                 "--global-concurrency", str(concurrency), "--parse-executor", executor,
                 *LIFTED]  # fmt: skip
         started = time.monotonic()
@@ -259,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["_scrapy"]:
         run_scrapy(args[1], int(args[2]), args[3])
         return 0
+    if args[:1] == ["_bare"]:
+        run_bare(args[1], int(args[2]), args[3])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=("throughput", "rss"), default=None)
     parser.add_argument("--executors", nargs="+", default=["thread", "process"],
@@ -271,9 +365,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in results:
             bound = r.concurrency / (LATENCY_MS / 1000)
             rows.append((r.tool, r.concurrency, r.pages, f"{r.seconds:.1f}", f"{r.rate:.0f}",
-                         f"{bound:.0f}", f"{r.rate / bound:.0%}"))  # fmt: skip
+                         f"{bound:.0f}", f"{r.rate / bound:.0%}", f"{r.cpu_ms_per_page:.2f}",
+                         f"{r.replica_ms_per_page:.2f}"))  # fmt: skip
         print(f"\nThroughput: {THROUGHPUT_ARTICLES} articles, {LATENCY_MS} ms latency per page")
-        print(_table(("tool", "conc.", "pages", "s", "pages/s", "bound", "of bound"), rows))
+        headers = ("tool", "conc.", "pages", "s", "pages/s", "bound", "of bound",
+                   "CPU ms/page", "replica CPU ms/page")  # fmt: skip
+        print(_table(headers, rows))
+        print(
+            f"\nThe machine has {os.cpu_count()} cores for the tool and the replica together; at"
+            " 90% of the bound at concurrency 32 (576 pages/s) they can spend at most"
+            f" {(os.cpu_count() or 1) / 576 * 1000:.1f} ms of CPU per page between them."
+        )
     if options.only in (None, "rss"):
         rows = []
         for executor in options.executors:
