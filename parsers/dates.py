@@ -19,6 +19,7 @@ from typing import NamedTuple
 VIETNAM_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 EARLIEST = date(1945, 1, 1)
 MAX_DISAGREEMENT = timedelta(days=1)
+_ONE_DAY = timedelta(days=1)  # how far past "now" a clue may lie (clock skew, time zones)
 
 _WEEKDAY = r"(?:thứ\s*(?:hai|ba|tư|năm|sáu|bảy|bẩy|[2-7])|chủ\s*nhật|cn)"
 _TIME = (
@@ -206,7 +207,7 @@ def resolve_published(signals: list[DateSignal], now: datetime | None = None) ->
     (a date-only clue stands for its whole day); the most precise one wins: a clue with a time
     of day beats a bare date, earlier clues in ``signals`` beat later ones.
     """
-    latest = (now or datetime.now(VIETNAM_TZ)) + timedelta(days=1)
+    latest = (now or datetime.now(VIETNAM_TZ)) + _ONE_DAY
     kept: list[DateSignal] = []
     days: list[date] = []
     for signal in signals:  # is_plausible(), with the day computed once per signal

@@ -159,7 +159,9 @@ class _Walker:
     def image(self, node: LexborNode) -> str | None:
         attributes = node.attributes
         src = attributes.get("src") or attributes.get("data-src")
-        return self.resolve(src.strip()) if src and src.strip() else None
+        if src:
+            src = src.strip()
+        return self.resolve(src) if src else None
 
     def paragraph_node(self, node: LexborNode, kind: Kind) -> None:
         raw = node.text()

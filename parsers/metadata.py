@@ -157,9 +157,10 @@ def is_error_page(tree: LexborHTMLParser | None, *titles: str | None) -> bool:
     heads = [t for t in titles if t]
     if tree is not None:
         heads += [collapse(n.text()) for n in css(tree, "h1, h2")[:4]]
-    return any(
-        _ERROR_RE.match(h) or ("404" in h and _404_RE.search(h)) for h in heads if len(h) < 120
-    )
+    for h in heads:  # a loop, not any() over a generator: two titles per page
+        if len(h) < 120 and (_ERROR_RE.match(h) or ("404" in h and _404_RE.search(h))):
+            return True
+    return False
 
 
 def head_dates(tree: LexborHTMLParser, head: HeadInfo) -> list[DateSignal]:

@@ -199,7 +199,10 @@ def _may_start_toolbar(text: str) -> bool:
 
 
 def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
-    if not any([_may_start_toolbar(b.text) for b in blocks if b.kind in _TEXTUAL]):
+    for b in blocks:  # a loop that stops at the first candidate: no list, no call per block
+        if b.kind in _TEXTUAL and _may_start_toolbar(b.text):
+            break
+    else:
         return blocks  # the usual page: no block can be the toolbar
     out: list[Block] = []
     i = 0
@@ -240,7 +243,7 @@ def _drop_chrome(blocks: list[Block]) -> list[Block]:
     return [
         b
         for b in blocks
-        if not (b.kind in _TEXTUAL and len(b.text) <= CHROME_LINE_MAX and is_chrome_line(b.text))
+        if len(b.text) > CHROME_LINE_MAX or b.kind not in _TEXTUAL or not is_chrome_line(b.text)
     ]
 
 
@@ -261,13 +264,16 @@ def _split_tail(blocks: list[Block]) -> tuple[list[Block], str | None]:
             byline = block.text
             end -= 1
         break
+    if end == len(blocks):  # the usual page: nothing in the tail to drop
+        return blocks, byline
     return blocks[:end] + [b for b in blocks[end:] if b.kind in (Kind.IMAGE, Kind.CAPTION)], byline
 
 
 def _captions_after_images(blocks: list[Block]) -> list[Block]:
     """A paragraph right after an image that is italic, or short and unpunctuated, is its
     caption. Only the blocks after images are looked at (most of a page is not)."""
-    after = [i + 1 for i, b in enumerate(blocks) if b.kind is Kind.IMAGE and i + 1 < len(blocks)]
+    image = Kind.IMAGE
+    after = [i for i, b in enumerate(blocks[:-1], 1) if b.kind is image]
     if not after:
         return blocks
     out = list(blocks)
@@ -338,7 +344,8 @@ def apply_rules(
     blocks: Iterable[Block], *, title: str | None = None, dump: bool = False
 ) -> CleanResult:
     """Run the rules of the module docstring over ``blocks`` (page order)."""
-    items = [b for b in blocks if b.kind is Kind.IMAGE or b.text]
+    image = Kind.IMAGE
+    items = [b for b in blocks if b.text or b.kind is image]
     title_key = _key(title) if title else None
     items = _take_toolbar_captions(items)
     before = len(items)
@@ -356,22 +363,25 @@ def _assemble(
     paragraphs: list[str] = []
     captions: list[str] = []
     images: list[str] = []
+    image, caption_kind = Kind.IMAGE, Kind.CAPTION
     for block in items:
-        if block.kind is Kind.IMAGE:
+        kind = block.kind
+        if kind in _TEXTUAL:  # the commonest block first
+            text = block.text
+            if scrub and (scrubbed := scrub_toolbar(text)) is not text:
+                text = collapse(scrubbed)
+            if text:
+                paragraphs.append(text)
+        elif kind is image:
             if block.src:
                 images.append(block.src)
-        elif block.kind is Kind.CAPTION:
+        elif kind is caption_kind:
             caption = unicodedata.normalize("NFC", collapse(scrub_toolbar(block.text)))
             if caption:
                 captions.append(caption)
         else:
-            raw = block.text
-            text = scrub_toolbar(raw) if scrub else raw
-            if block.kind in (Kind.PARA, Kind.HEADING):
-                if text is not raw:
-                    text = collapse(text)
-            else:
-                text = "\n".join(line for line in (collapse(x) for x in text.split("\n")) if line)
+            text = scrub_toolbar(block.text) if scrub else block.text
+            text = "\n".join(line for line in (collapse(x) for x in text.split("\n")) if line)
             if text:
                 paragraphs.append(text)
     text = unicodedata.normalize("NFC", "\n\n".join(paragraphs))
