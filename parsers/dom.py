@@ -97,7 +97,6 @@ def descendants(node: LexborNode, tags: frozenset[str]) -> list[LexborNode]:
 
 
 _EMPHASIS = frozenset({"em", "i"})
-_FIGURE_PARTS = frozenset({"img", "figcaption"})
 # A table with any of these inside is layout, not data.
 _NOT_IN_DATA_TABLES = frozenset({"p", "div", "ul", "ol", "h1", "h2", "h3", "h4"})
 
@@ -228,7 +227,7 @@ class _Walker:
             if blocky is None:
                 blocky = css_first(node, "p, div, ul, ol, h1, h2, h3, h4") is not None
             if not blocky:
-                self.data_table(node)
+                self.data_table(css(node, "tr") if rows is None else rows)
                 return False
         return True
 
@@ -260,23 +259,27 @@ class _Walker:
         if caption:
             self.blocks.append(Block(Kind.CAPTION, " ".join(caption)))
 
-    def data_table(self, node: LexborNode) -> None:
-        rows = []
-        for row in css(node, "tr"):
+    def data_table(self, rows: list[LexborNode]) -> None:
+        """One ``a | b`` line per row (``rows``: the table's ``tr`` elements in page order)."""
+        lines = []
+        for row in rows:
             cells = [_caption_text(c.text()) for c in row.iter() if c.tag in ("td", "th")]
             if any(cells):
-                rows.append(" | ".join(cells))
-        if rows:
-            self.blocks.append(Block(Kind.TABLE, "\n".join(rows)))
+                lines.append(" | ".join(cells))
+        if lines:
+            self.blocks.append(Block(Kind.TABLE, "\n".join(lines)))
 
     def figure(self, node: LexborNode) -> None:
-        found = descendants(node, _FIGURE_PARTS)  # page order
-        for img in found:
-            if img.tag == "img":
-                src = self.image(img)
+        """Its images in page order, then its first ``figcaption`` as the caption."""
+        caption = None
+        for part in node.traverse():  # one walk of the figure's few nodes: no selector query
+            tag = part.tag
+            if tag == "img":
+                src = self.image(part)
                 if src:
                     self.blocks.append(Block(Kind.IMAGE, src=src))
-        caption = next((n for n in found if n.tag == "figcaption"), None)
+            elif tag == "figcaption" and caption is None:
+                caption = part
         if caption is not None:
             text = _caption_text(caption.text())
             if text:
@@ -288,9 +291,17 @@ class _Walker:
 
         Each frame's children are read by a plain ``for`` loop (cheaper than ``next()`` per
         child); descending breaks out of it and the frame's iterator resumes after the child.
+
+        Blank text nodes (ASCII whitespace: the newlines between a body's paragraphs, about
+        half of its children) are skipped in C. A blank node is a space inside an inline run
+        and nothing elsewhere (before a run, or before the block that ends one, whose text is
+        collapsed), so the run gets its space when the child after a blank node, or the end of
+        the inline element that ends on one, is reached with the run open. Two blank nodes in
+        a row (left by removed chrome) give one space where they gave two: the same once
+        collapsed.
         """
         stack: list[tuple[Iterator[LexborNode], LexborNode, int]] = [
-            (root.iter(include_text=True), root, 0)
+            (root.iter(include_text=True, skip_empty=True), root, 0)
         ]
         blocks, inline, visit = self.blocks, self.inline, self.visit
         plain = not self.drop_link_lists
@@ -298,14 +309,12 @@ class _Walker:
         while stack:
             children, parent, depth = stack[-1]
             for child in children:
+                if inline:  # a blank node skipped just before this child: a space in the run
+                    prev = child.prev
+                    if prev is not None and prev.is_empty_text_node:
+                        inline.append(" ")
                 tag = child.tag
-                if tag == "-text":  # inlined visit() for the two commonest nodes
-                    # A blank node (ASCII whitespace, tested in C) is a space inside a run and
-                    # nothing before one: no need to decode it.
-                    if child.is_empty_text_node:
-                        if inline:
-                            inline.append(" ")
-                        continue
+                if tag == "-text":  # inlined visit() for the commonest node
                     text = child.text_content
                     if text and (inline or not text.isspace()):
                         inline.append(text)
@@ -336,12 +345,16 @@ class _Walker:
                 if visit(child):
                     if depth + 1 >= self.max_depth:
                         raise PageTooComplex(self.url, f"nesting deeper than {self.max_depth}")
-                    stack.append((child.iter(include_text=True), child, depth + 1))
+                    stack.append((child.iter(include_text=True, skip_empty=True), child, depth + 1))
                     break
             else:
                 stack.pop()
                 if parent.tag in BLOCK_TAGS:
                     self.flush()
+                elif inline:  # an inline element ending on a skipped blank node
+                    last = parent.last_child
+                    if last is not None and last.is_empty_text_node:
+                        inline.append(" ")
         self.flush()
         return self.blocks
 
