@@ -38,13 +38,19 @@ def _build_folds() -> dict[str, str]:
 _FOLDS = _build_folds()
 # Only an open syllable can be spelled both ways (``hoà``/``hòa``; ``hoàn`` has one spelling),
 # so only a pair that ends a word is folded (the look-ahead), which keeps the replacements few.
-_SECONDS = "".join(sorted({k[1] for k in _FOLDS}))
 # One pattern per first letter: a literal first character lets the regex engine skip ahead
 # with a fast character scan, where a leading character class costs a test per character.
-# The pairs cannot overlap (no second letter is a first letter) and a swap keeps letters
-# letters, so the four passes give what one ``[oOuU][...]`` pass would.
+# Each pattern's class holds only the second letters that fold after its first letter (``u``
+# takes a toned ``y``, not the common ``uả`` of ``quả``, which would only be matched and put
+# back). The pairs cannot overlap (no second letter is a first letter) and a swap keeps
+# letters letters, so the four passes give what one ``[oOuU][...]`` pass would.
 _FOLD_RES = tuple(
-    (first, re.compile(f"{first}[{_SECONDS}]" + r"(?![^\W\d_])"))
+    (
+        first,
+        re.compile(
+            f"{first}[{''.join(sorted({k[1] for k in _FOLDS if k[0] == first}))}]" + r"(?![^\W\d_])"
+        ),
+    )
     for first in sorted({k[0] for k in _FOLDS})
 )
 
