@@ -25,7 +25,18 @@ from collections.abc import Callable, Iterator
 
 from selectolax.lexbor import LexborNode
 
-from parsers.blocks import TOOLBAR_TOKEN, Block, Kind, collapse
+from parsers.blocks import (
+    CAPTION,
+    HEADING,
+    IMAGE,
+    LIST,
+    PARA,
+    TABLE,
+    TOOLBAR_TOKEN,
+    Block,
+    Kind,
+    collapse,
+)
 from parsers.errors import PageTooComplex
 from parsers.query import css, css_first
 
@@ -151,9 +162,9 @@ class _Walker:
             return
         images, self.inline_images = self.inline_images, []
         for src in images:
-            self.blocks.append(Block(Kind.IMAGE, src=src))
+            self.blocks.append(Block(IMAGE, src=src))
         for text in _paragraphs(raw):
-            self.blocks.append(Block(Kind.PARA, text))
+            self.blocks.append(Block(PARA, text))
 
     def image(self, node: LexborNode) -> str | None:
         attributes = node.attributes
@@ -172,7 +183,7 @@ class _Walker:
             if _link_density(node, total) > LINK_DENSITY_MAX:
                 return
         emphasized = False
-        if self.blocks and self.blocks[-1].kind is Kind.IMAGE and len(texts) == 1:
+        if self.blocks and self.blocks[-1].kind is IMAGE and len(texts) == 1:
             italic = "".join(n.text() for n in descendants(node, _EMPHASIS))
             italic = collapse(italic.replace(BR_MARK, " "))
             emphasized = bool(italic) and italic == texts[0]
@@ -189,7 +200,7 @@ class _Walker:
             total = sum(len(i) for i in items)
             if _link_density(node, total) > LINK_DENSITY_MAX:
                 return
-        self.blocks.append(Block(Kind.LIST, "\n".join(f"- {i}" for i in items)))
+        self.blocks.append(Block(LIST, "\n".join(f"- {i}" for i in items)))
 
     def table(self, node: LexborNode) -> bool:
         """Image table or data table handled here (False); a layout table is walked (True).
@@ -252,12 +263,12 @@ class _Walker:
             for img in row_images.get(row.mem_id, ()):
                 src = self.image(img)
                 if src:
-                    self.blocks.append(Block(Kind.IMAGE, src=src))
+                    self.blocks.append(Block(IMAGE, src=src))
             if not text or (_short_enough(text) and "".join(text.split()).lower() == TOOLBAR_TOKEN):
                 continue
             caption.append(text)
         if caption:
-            self.blocks.append(Block(Kind.CAPTION, " ".join(caption)))
+            self.blocks.append(Block(CAPTION, " ".join(caption)))
 
     def data_table(self, rows: list[LexborNode]) -> None:
         """One ``a | b`` line per row (``rows``: the table's ``tr`` elements in page order)."""
@@ -267,7 +278,7 @@ class _Walker:
             if any(cells):
                 lines.append(" | ".join(cells))
         if lines:
-            self.blocks.append(Block(Kind.TABLE, "\n".join(lines)))
+            self.blocks.append(Block(TABLE, "\n".join(lines)))
 
     def figure(self, node: LexborNode) -> None:
         """Its images in page order, then its first ``figcaption`` as the caption."""
@@ -277,13 +288,13 @@ class _Walker:
             if tag == "img":
                 src = self.image(part)
                 if src:
-                    self.blocks.append(Block(Kind.IMAGE, src=src))
+                    self.blocks.append(Block(IMAGE, src=src))
             elif tag == "figcaption" and caption is None:
                 caption = part
         if caption is not None:
             text = _caption_text(caption.text())
             if text:
-                self.blocks.append(Block(Kind.CAPTION, text))
+                self.blocks.append(Block(CAPTION, text))
 
     # -- the walk -------------------------------------------------------------------------
     def walk(self, root: LexborNode) -> list[Block]:
@@ -305,7 +316,7 @@ class _Walker:
         ]
         blocks, inline, visit = self.blocks, self.inline, self.visit
         plain = not self.drop_link_lists
-        new_block, para = tuple.__new__, Kind.PARA  # Block(PARA, text) without __new__'s frame
+        new_block, para = tuple.__new__, PARA  # Block(PARA, text) without __new__'s frame
         while stack:
             children, parent, depth = stack[-1]
             for child in children:
@@ -325,7 +336,7 @@ class _Walker:
                     and plain
                     and not inline
                     and not self.inline_images
-                    and (not blocks or blocks[-1].kind is not Kind.IMAGE)
+                    and (not blocks or blocks[-1].kind is not IMAGE)
                 ):
                     # is_leaf() inlined: a lone text child (most paragraphs) is read as it
                     # stands, which is what .text() returns, without its walk and buffer.
@@ -336,7 +347,7 @@ class _Walker:
                         raw = child.text()
                 if raw is not None:  # a leaf paragraph
                     if BR_MARK in raw:
-                        blocks.extend(Block(Kind.PARA, t) for t in _paragraphs(raw))
+                        blocks.extend(Block(PARA, t) for t in _paragraphs(raw))
                     else:
                         text = collapse(raw)
                         if text:
@@ -388,7 +399,7 @@ class _Walker:
         elif tag == "hr":
             return False
         elif is_leaf(node):  # one .text() reads it
-            self.paragraph_node(node, Kind.HEADING if tag in HEADING_TAGS else Kind.PARA)
+            self.paragraph_node(node, HEADING if tag in HEADING_TAGS else PARA)
         else:
             return True
         return False

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.blocks import Block, Kind, collapse
+from parsers.blocks import HEADING, PARA, Block, collapse
 from parsers.dates import DateSignal, parse_date_line, parse_iso
 from parsers.profiles.vksndtc import SiteProfile
 from parsers.query import css, css_first
@@ -34,7 +34,7 @@ _SITE_SUFFIX_RE = re.compile(
 
 def dates_in_blocks(blocks: list[Block]) -> list[DateSignal]:
     for block in blocks[:DATE_SCAN_BLOCKS]:
-        if block.kind in (Kind.PARA, Kind.HEADING):
+        if block.kind in (PARA, HEADING):
             found = parse_date_line(block.text)
             if found is not None:
                 return [DateSignal(found.value, "page", found.has_time)]

@@ -42,7 +42,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from parsers.blocks import TOOLBAR_TOKEN, Block, Kind, collapse
+from parsers.blocks import CAPTION, HEADING, IMAGE, PARA, TOOLBAR_TOKEN, Block, collapse
 from parsers.dates import parse_date_line
 
 HEADER_BLOCK_MAX = 200
@@ -152,7 +152,7 @@ def _is_prose(line: str) -> bool:
 
 
 # A tuple, not a set: ``in`` then tests identity, where a set would call Enum.__hash__ (Python).
-_TEXTUAL = (Kind.PARA, Kind.HEADING)
+_TEXTUAL = (PARA, HEADING)
 
 
 def _is_textual(block: Block) -> bool:
@@ -181,7 +181,7 @@ def _key(text: str) -> str:
 def _drop_header(blocks: list[Block], title_key: str | None) -> list[Block]:
     last_marker = -1
     for i, block in enumerate(blocks[:HEADER_SCAN_BLOCKS]):
-        if block.kind is Kind.IMAGE:
+        if block.kind is IMAGE:
             continue
         if not _is_textual(block):
             break
@@ -215,7 +215,7 @@ def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
             if rest:  # the caption glued to the toolbar
                 lines = [rest]
             else:
-                while i < len(blocks) and blocks[i].kind is Kind.IMAGE:
+                while i < len(blocks) and blocks[i].kind is IMAGE:
                     out.append(blocks[i])
                     i += 1
                 if i >= len(blocks) or not _is_textual(blocks[i]) or is_toolbar(blocks[i].text):
@@ -232,7 +232,7 @@ def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
             ):
                 lines.append(blocks[i].text)
                 i += 1
-            out.append(Block(Kind.CAPTION, " ".join(lines)))
+            out.append(Block(CAPTION, " ".join(lines)))
             continue
         out.append(block)
         i += 1
@@ -252,7 +252,7 @@ def _split_tail(blocks: list[Block]) -> tuple[list[Block], str | None]:
     byline: str | None = None
     while end > 0:
         block = blocks[end - 1]
-        if block.kind in (Kind.IMAGE, Kind.CAPTION):
+        if block.kind in (IMAGE, CAPTION):
             end -= 1
             continue
         if not _is_textual(block):
@@ -260,30 +260,29 @@ def _split_tail(blocks: list[Block]) -> tuple[list[Block], str | None]:
         if is_chrome_line(block.text) or is_footer_line(block.text):
             end -= 1
             continue
-        if block.kind is Kind.PARA and is_byline(block.text):
+        if block.kind is PARA and is_byline(block.text):
             byline = block.text
             end -= 1
         break
     if end == len(blocks):  # the usual page: nothing in the tail to drop
         return blocks, byline
-    return blocks[:end] + [b for b in blocks[end:] if b.kind in (Kind.IMAGE, Kind.CAPTION)], byline
+    return blocks[:end] + [b for b in blocks[end:] if b.kind in (IMAGE, CAPTION)], byline
 
 
 def _captions_after_images(blocks: list[Block]) -> list[Block]:
     """A paragraph right after an image that is italic, or short and unpunctuated, is its
     caption. Only the blocks after images are looked at (most of a page is not)."""
-    image = Kind.IMAGE
-    after = [i for i, b in enumerate(blocks[:-1], 1) if b.kind is image]
+    after = [i for i, b in enumerate(blocks[:-1], 1) if b.kind is IMAGE]
     if not after:
         return blocks
     out = list(blocks)
     for i in after:
         block = out[i]
-        if block.kind is Kind.PARA and (
+        if block.kind is PARA and (
             block.emphasized
             or (len(block.text) <= CAPTION_AFTER_IMAGE_MAX and not ends_sentence(block.text))
         ):
-            out[i] = Block(Kind.CAPTION, block.text)
+            out[i] = Block(CAPTION, block.text)
     return out
 
 
@@ -293,24 +292,24 @@ def _loose_caption_groups(blocks: list[Block]) -> list[Block]:
     i = 0
     while i < len(blocks):
         j = i + 1
-        while j < len(blocks) and blocks[j].kind is Kind.PARA and not blocks[j].gap_before:
+        while j < len(blocks) and blocks[j].kind is PARA and not blocks[j].gap_before:
             j += 1
         group = blocks[i:j]
         next_gap = j >= len(blocks) or blocks[j].gap_before
         if (
-            blocks[i].kind is Kind.PARA
+            blocks[i].kind is PARA
             and blocks[i].gap_before
             and next_gap
             and len(group) <= CAPTION_GROUP_MAX_LINES
             and all(
-                b.kind is Kind.PARA
+                b.kind is PARA
                 and len(b.text) <= CAPTION_LINE_MAX
                 and not ends_sentence(b.text)
                 and not _is_heading_like(b.text)
                 for b in group
             )
         ):
-            out.append(Block(Kind.CAPTION, " ".join(b.text for b in group)))
+            out.append(Block(CAPTION, " ".join(b.text for b in group)))
         else:
             out.extend(group)
         i = j
@@ -344,8 +343,7 @@ def apply_rules(
     blocks: Iterable[Block], *, title: str | None = None, dump: bool = False
 ) -> CleanResult:
     """Run the rules of the module docstring over ``blocks`` (page order)."""
-    image = Kind.IMAGE
-    items = [b for b in blocks if b.text or b.kind is image]
+    items = [b for b in blocks if b.text or b.kind is IMAGE]
     title_key = _key(title) if title else None
     items = _take_toolbar_captions(items)
     before = len(items)
@@ -363,7 +361,6 @@ def _assemble(
     paragraphs: list[str] = []
     captions: list[str] = []
     images: list[str] = []
-    image, caption_kind = Kind.IMAGE, Kind.CAPTION
     for block in items:
         kind = block.kind
         if kind in _TEXTUAL:  # the commonest block first
@@ -372,10 +369,10 @@ def _assemble(
                 text = collapse(scrubbed)
             if text:
                 paragraphs.append(text)
-        elif kind is image:
+        elif kind is IMAGE:
             if block.src:
                 images.append(block.src)
-        elif kind is caption_kind:
+        elif kind is CAPTION:
             caption = unicodedata.normalize("NFC", collapse(scrub_toolbar(block.text)))
             if caption:
                 captions.append(caption)
@@ -399,7 +396,7 @@ def dump_blocks(text: str) -> list[Block]:
         if not line:
             gap = True
             continue
-        blocks.append(Block(Kind.PARA, line, gap_before=gap))
+        blocks.append(Block(PARA, line, gap_before=gap))
         gap = False
     return blocks
 
