@@ -122,13 +122,18 @@ def profile_author(
     scope: LexborHTMLParser | LexborNode, tree: LexborHTMLParser, profile: SiteProfile
 ) -> str | None:
     """The author line next to the body (``scope``) first, then anywhere on the page."""
-    # Most pages have no author line: one query for all the selectors answers that case
-    # (each query walks the whole page).
-    if css_first(tree, _any_of(profile.selectors.author)) is None:
+    selectors = profile.selectors.author
+    if not selectors:
         return None
-    node = first_match(scope, profile.selectors.author) or first_match(
-        tree, profile.selectors.author
-    )
+    # The usual author line is the first selector's, next to the body: one query of the
+    # body's parent finds it. Without it, one query for all the selectors over the page
+    # answers the page without an author line (each query walks the whole page); only a
+    # page with an author line elsewhere pays for the selector-by-selector search.
+    node = css_first(scope, selectors[0])
+    if node is None:
+        if css_first(tree, _any_of(selectors)) is None:
+            return None
+        node = first_match(scope, selectors[1:]) or first_match(tree, selectors)
     if node is None:
         return None
     text = collapse(node.text())
