@@ -43,6 +43,7 @@ from parsers.metadata import (
     first_match,
     head_dates,
     is_error_page,
+    origin_and_path,
     page_title,
     profile_author,
     read_head,
@@ -140,7 +141,8 @@ def _parse(
     signals = head_dates(tree, head)
     canonical = canonical_url(head.canonical_href, url, profile)
 
-    resolve = url_resolver(base)
+    origin, path = origin_and_path(url)  # split once: the resolver and the category use it
+    resolve = url_resolver(base, origin if base == url else None)
 
     result: CleanResult | None = None
     extractor = f"profile:{profile.name}"
@@ -177,7 +179,7 @@ def _parse(
         title=unicodedata.normalize("NFC", title or ""),
         published_at=resolve_published(signals, now),
         author=author or result.byline,
-        category=category_of(url, tree, profile),
+        category=category_of(url, tree, profile, path),
         text=result.text,
         captions=result.captions,
         images=result.images,

@@ -214,7 +214,7 @@ def _host(url: str) -> str:
 _ORIGIN_PATH_RE = re.compile(r"(https?)://([^/?#\s\x00-\x1f]+)([^?#\s\x00-\x1f]*)(?=[?#]|$)", re.I)
 
 
-def _origin_and_path(url: str) -> tuple[str, str]:
+def origin_and_path(url: str) -> tuple[str, str]:
     """``("https://host", "/path")`` of ``url`` as ``urlsplit`` reads them ("" when none)."""
     match = _ORIGIN_PATH_RE.match(url)
     if match is not None:
@@ -225,9 +225,13 @@ def _origin_and_path(url: str) -> tuple[str, str]:
     return origin, parts.path
 
 
-def url_resolver(base: str) -> Callable[[str], str]:
-    """``urljoin`` against ``base``, with a fast path for the common root-relative ``/path``."""
-    origin = _origin_and_path(base)[0]
+def url_resolver(base: str, origin: str | None = None) -> Callable[[str], str]:
+    """``urljoin`` against ``base``, with a fast path for the common root-relative ``/path``.
+
+    ``origin``: ``origin_and_path(base)[0]`` when the caller has split ``base`` already.
+    """
+    if origin is None:
+        origin = origin_and_path(base)[0]
 
     def resolve(src: str) -> str:
         if origin and src.startswith("/") and not src.startswith("//") and "/." not in src:
@@ -251,8 +255,11 @@ def canonical_url(href: str | None, url: str, profile: SiteProfile) -> str:
     return absolute
 
 
-def category_of(url: str, tree: LexborHTMLParser, profile: SiteProfile) -> str | None:
-    match = profile.article_path.match(_origin_and_path(url)[1])
+def category_of(
+    url: str, tree: LexborHTMLParser, profile: SiteProfile, path: str | None = None
+) -> str | None:
+    """``path``: ``origin_and_path(url)[1]`` when the caller has split ``url`` already."""
+    match = profile.article_path.match(origin_and_path(url)[1] if path is None else path)
     if match:
         return match["category"]
     parts = urlsplit(url)
