@@ -8,6 +8,10 @@ by CSS classes, so a template change does not blind the crawler. Where they are 
    footers never feed the frontier;
 2. otherwise anywhere in the page except its chrome (header, nav, menus, footer, related news).
 
+A listing item (case 1) that holds no article-pattern link still names an article: its first
+in-scope link that is not a listing page or a file is taken (an old URL that redirects to the
+article, a short link); the fetch follows the redirect and the parse decides whether it is one.
+
 The date shown beside a link (``dd/mm/yyyy``) is the first one in the link's item: the matched
 listing item, or else the nearest block ancestor holding a date. The next page comes from the
 profile's ``listing_next`` selectors, else from a pager link whose ``Page=`` is the current page
@@ -47,6 +51,10 @@ CHROME = (
 )
 ITEM_BLOCKS = frozenset({"li", "tr", "article", "div", "section", "dd", "dt", "p", "td"})
 SUMMARY_SELECTORS = (".summary", ".sapo", ".desc", ".description", "p")
+# Links that name a file, not a page: never taken for an article an item does not link by pattern.
+_FILE_SUFFIX = re.compile(
+    r"\.(?:pdf|docx?|xlsx?|pptx?|zip|rar|jpe?g|png|gif|webp|svg|mp[34]|avi|wmv)$", re.IGNORECASE
+)
 _DATE = re.compile(r"(?<!\d)(\d{1,2})/(\d{1,2})/(\d{4})(?!\d)")
 _SPACE = re.compile(r"\s+")
 
@@ -138,37 +146,89 @@ def _summary(item: LexborNode, title: str | None) -> str | None:
     return None
 
 
+Placed = tuple[int, ListingItem]  # an item and its link's place among the page's links
+
+
 def _collect_links(
     scopes: list[LexborNode],
     base: str,
     scope_hosts: frozenset[str],
     profile: SiteProfile,
     item_ids: set[int],
-) -> list[ListingItem]:
-    found: dict[str, ListingItem] = {}
+) -> tuple[list[Placed], set[int], dict[int, int]]:
+    """Article-pattern links, the listing items (``item_ids``) that hold one, and every link's
+    place in the page (by ``mem_id``)."""
+    found: dict[str, Placed] = {}
+    covered: set[int] = set()
+    places: dict[int, int] = {}
     for scope in scopes:
         for link in css(scope, "a[href]"):
+            place = places.setdefault(link.mem_id, len(places))
             href = link.attributes.get("href") or ""
             canonical = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
             if canonical is None or not is_article_url(canonical, profile):
                 continue
-            title = _clean(link.text(), MAX_TITLE_CHARS) or _clean(
-                link.attributes.get("title"), MAX_TITLE_CHARS
-            )
+            title = _link_title(link)
             previous = found.get(canonical)
             if previous is not None:
-                if previous.title is None and title is not None:
-                    found[canonical] = ListingItem(
-                        canonical, title, previous.published_on, previous.summary
+                first_place, first = previous
+                if first.title is None and title is not None:
+                    found[canonical] = (
+                        first_place,
+                        ListingItem(canonical, title, first.published_on, first.summary),
                     )
                 continue
             if len(found) >= MAX_ITEMS:
-                return list(found.values())
+                return list(found.values()), covered, places
             item = _item_of(link, item_ids, scope if item_ids else None)
-            published = _item_date(item, profile, title) if item is not None else None
-            summary = _summary(item, title) if item is not None else None
-            found[canonical] = ListingItem(canonical, title, published, summary)
-    return list(found.values())
+            if item is not None:
+                covered.add(item.mem_id)
+            found[canonical] = (place, _listing_item(canonical, item, title, profile))
+    return list(found.values()), covered, places
+
+
+def _link_title(link: LexborNode) -> str | None:
+    return _clean(link.text(), MAX_TITLE_CHARS) or _clean(
+        link.attributes.get("title"), MAX_TITLE_CHARS
+    )
+
+
+def _listing_item(
+    url: str, item: LexborNode | None, title: str | None, profile: SiteProfile
+) -> ListingItem:
+    published = _item_date(item, profile, title) if item is not None else None
+    summary = _summary(item, title) if item is not None else None
+    return ListingItem(url, title, published, summary)
+
+
+def _unpatterned_items(
+    items: list[LexborNode],
+    covered: set[int],
+    listing_url: str,
+    base: str,
+    scope_hosts: frozenset[str],
+    profile: SiteProfile,
+    places: dict[int, int],
+) -> list[Placed]:
+    """Items without an article-pattern link: each one's first in-scope link to a page other
+    than a listing, so an article listed by an old or unknown URL form is still fetched."""
+    own_path = urlsplit(listing_url).path.lower()
+    found: list[Placed] = []
+    for item in items:
+        if item.mem_id in covered:
+            continue
+        for link in css(item, "a[href]"):
+            href = link.attributes.get("href") or ""
+            target = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
+            if target is None or target == listing_url:
+                continue
+            path = urlsplit(target).path
+            if path.lower() == own_path or path in ("", "/") or _FILE_SUFFIX.search(path):
+                continue  # a listing (this one or another page of it), the home page, a file
+            place = places.get(link.mem_id, len(places))
+            found.append((place, _listing_item(target, item, _link_title(link), profile)))
+            break
+    return found
 
 
 def _same_path(a: str, b: str) -> bool:
@@ -217,7 +277,7 @@ def parse_listing(
     tree = LexborHTMLParser(decode_body(body, content_type))
     base = _base_url(tree, url, scope_hosts, profile)
     next_url = _next_page(tree, url, base, scope_hosts, profile)
-    items = _item_nodes(tree, profile)
+    items = _item_nodes(tree, profile)[:MAX_ITEMS]
     if items:
         scopes = _containers(items)
         item_ids = {node.mem_id for node in items}
@@ -228,5 +288,13 @@ def parse_listing(
         root = tree.body or tree.root
         scopes = [root] if root is not None else []
         item_ids = set()
-    links = _collect_links(scopes, base, scope_hosts, profile, item_ids)
-    return Listing(url=url, items=tuple(links), next_page_url=next_url)
+    placed, covered, places = _collect_links(scopes, base, scope_hosts, profile, item_ids)
+    if items and len(placed) < MAX_ITEMS:
+        own = canonicalize(url, scope_hosts=scope_hosts, profile=profile) or url
+        known = {item.url for _, item in placed}
+        for extra in _unpatterned_items(items, covered, own, base, scope_hosts, profile, places):
+            if extra[1].url not in known and len(placed) < MAX_ITEMS:
+                known.add(extra[1].url)
+                placed.append(extra)
+        placed.sort(key=lambda one: one[0])
+    return Listing(url=url, items=tuple(item for _, item in placed), next_page_url=next_url)

@@ -56,6 +56,24 @@ def test_first_crawl_stores_the_whole_site_once(
     assert count(crawl_env, "SELECT count(*) FROM urls WHERE url = ? AND state = 'gone'", broken)
 
 
+def test_an_article_listed_only_by_its_old_redirecting_url_is_stored(
+    make_replica: MakeReplica, crawl_env: Path
+) -> None:
+    # One listing links an article by its old URL, which answers 301 to the article: the link
+    # does not look like an article URL, but it is its listing item's only link.
+    replica = make_replica(articles=40, seed=16, redirects=2)  # type: ignore[operator]
+    old_urls = set(replica.truth()["redirects"])
+
+    assert run_command("crawl", *site_args(replica.base_url, crawl_env)) == 0
+
+    assert_store_matches(crawl_env, truth_articles(replica.truth()))
+    followed = [r for r in replica.requests() if replica.base_url + r["path"] in old_urls]
+    assert [r["status"] for r in followed] == [301]
+    marks = ",".join("?" * len(old_urls))
+    sql = f"SELECT count(*) FROM urls WHERE state = 'fetched' AND url IN ({marks})"
+    assert count(crawl_env, sql, *old_urls) == 1
+
+
 def test_publish_then_crawl_picks_up_exactly_the_new_articles(
     make_replica: MakeReplica, crawl_env: Path
 ) -> None:

@@ -90,6 +90,28 @@ def test_unknown_markup_falls_back_to_url_patterns_outside_chrome() -> None:
     assert listing.next_page_url == BASE + "/tintuc/Pages/lists.aspx?Cat=2&Page=3"
 
 
+def test_a_listing_item_without_an_article_url_still_names_its_article() -> None:
+    # An old URL (it answers 301 to the article) is the item's only link: taken, in page order.
+    # Items linking only a file, the listing itself, the home page or another site give nothing.
+    html = f"""<html><body><div class="news-list">
+      <div class="news-item"><a href="{art(40)}">Bốn mươi</a>
+        <span class="date">04/04/2024</span></div>
+      <div class="news-item"><a href="/">Trang chủ</a> <a href="/tin-tuc/bai-cu-39.html">Ba chín</a>
+        <span class="date">03/04/2024</span></div>
+      <div class="news-item"><a href="/Lists/VanBan/Attachments/39/qd.PDF">Tải về</a>
+        <a href="lists.aspx?Cat=2&amp;Page=3">Trang 3</a></div>
+      <div class="news-item"><a href="https://evil.example/bai-cu-37.html">Off site</a></div>
+      <div class="news-item"><a href="{art(38)}">Ba tám</a>
+        <span class="date">02/04/2024</span></div>
+    </div></body></html>"""
+    listing = parse(html)
+    assert [(i.url, i.title, i.published_on) for i in listing.items] == [
+        (BASE + art(40), "Bốn mươi", date(2024, 4, 4)),
+        (BASE + "/tin-tuc/bai-cu-39.html", "Ba chín", date(2024, 4, 3)),
+        (BASE + art(38), "Ba tám", date(2024, 4, 2)),
+    ]
+
+
 def test_a_date_inside_the_title_is_not_the_items_date() -> None:
     title = "Kỷ niệm 66 năm ngày thành lập (26/7/1960 - 26/7/2026)"
     html = f"""<html><body><ul class="list-news">
