@@ -58,6 +58,36 @@ def link_density(node: LexborNode, text_len: int | None = None) -> float:
     return min(1.0, sum(len(collapse(a.text())) for a in css(node, "a")) / total)
 
 
+class _Lengths:
+    """Collapsed text lengths of elements, each read once per page: the ranking and the climb
+    ask again for the same nested containers, and each read walks a whole subtree."""
+
+    __slots__ = ("_links", "_texts")
+
+    def __init__(self) -> None:
+        self._texts: dict[int, int] = {}
+        self._links: dict[int, int] = {}
+
+    def text(self, node: LexborNode) -> int:
+        key = node.mem_id
+        length = self._texts.get(key)
+        if length is None:
+            length = self._texts[key] = _text_len(node)
+        return length
+
+    def links(self, node: LexborNode) -> int:
+        """Collapsed length of the text of all links under ``node``."""
+        key = node.mem_id
+        length = self._links.get(key)
+        if length is None:
+            length = self._links[key] = sum(len(collapse(a.text())) for a in css(node, "a"))
+        return length
+
+    def link_density(self, node: LexborNode) -> float:
+        total = self.text(node)
+        return 0.0 if total == 0 else min(1.0, self.links(node) / total)
+
+
 def _furniture_named(node: LexborNode) -> bool:
     attrs = node.attributes
     name = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
@@ -68,8 +98,9 @@ def _paragraph_value(text: str) -> float:
     return 1.0 + text.count(",") + min(len(text) / 100.0, 3.0)
 
 
-def score_candidates(body: LexborNode) -> list[Candidate]:
+def score_candidates(body: LexborNode, lengths: _Lengths | None = None) -> list[Candidate]:
     """Candidates best first."""
+    lengths = lengths or _Lengths()
     scores: dict[int, float] = {}
     nodes: dict[int, LexborNode] = {}
 
@@ -101,30 +132,29 @@ def score_candidates(body: LexborNode) -> list[Candidate]:
     out: list[Candidate] = []
     for key, raw in ranked:
         node = nodes[key]
-        length = _text_len(node)
-        density = link_density(node, length)
+        length = lengths.text(node)
+        density = lengths.link_density(node)
         score = raw * (1.0 - density) * (0.5 if _furniture_named(node) else 1.0)
         out.append(Candidate(node, score, length, density))
     out.sort(key=lambda c: c.score, reverse=True)
     return out
 
 
-def climb(candidate: Candidate) -> LexborNode:
+def climb(candidate: Candidate, lengths: _Lengths | None = None) -> LexborNode:
     """Widen to ancestors that add little non-link text (title, date, byline come along)."""
+    lengths = lengths or _Lengths()
     node = candidate.node
     length = candidate.text_len
     while True:
         parent = node.parent
         if parent is None or parent.tag in (None, "html", "-document"):
             return node
-        parent_len = _text_len(parent)
+        parent_len = lengths.text(parent)
         extra = parent_len - length
         if extra > max(CLIMB_EXTRA_RATIO * length, 0):
             return node
         if extra > 0:
-            extra_links = sum(len(collapse(a.text())) for a in css(parent, "a")) - sum(
-                len(collapse(a.text())) for a in css(node, "a")
-            )
+            extra_links = lengths.links(parent) - lengths.links(node)
             if extra_links / extra > CLIMB_EXTRA_LINK_DENSITY:
                 return node
         node, length = parent, parent_len
@@ -135,7 +165,8 @@ def find_main_content(tree: LexborHTMLParser) -> LexborNode | None:
     body = tree.body
     if body is None:
         return None
-    candidates = score_candidates(body)
+    lengths = _Lengths()
+    candidates = score_candidates(body, lengths)
     if not candidates:
         return None
-    return climb(candidates[0])
+    return climb(candidates[0], lengths)
