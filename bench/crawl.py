@@ -24,16 +24,17 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, bench/ is first on sys.path and its storage.py would shadow the package.
@@ -80,25 +81,62 @@ def replica(articles: int, latency_ms: int) -> Iterator[Replica]:
             proc.stdout.close()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a running process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a running process so far; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _descendants(pid: int) -> list[int]:
+    found, stack = [], [pid]
+    while stack:
+        one = stack.pop()
+        found.append(one)
+        try:
+            stack += [int(c) for c in Path(f"/proc/{one}/task/{one}/children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
-@contextmanager
-def cpu_meter(server: Replica) -> Iterator[list[float]]:
-    """CPU seconds spent by waited-for child processes and by the replica inside the block:
-    yields a list that holds ``[tool, replica]`` once the block is done."""
-    spent: list[float] = []
-    tool, served = _children_cpu(), _cpu_seconds(server.pid)
-    yield spent
-    spent += [_children_cpu() - tool, _cpu_seconds(server.pid) - served]
+def run_measured(argv: Sequence[str], server: Replica, cwd: str) -> tuple[str, float, float]:
+    """Run a tool to the end; its stderr, the CPU seconds of its whole process tree (a parse
+    pool's workers hang off a forkserver, which nobody waits for, so rusage would miss them:
+    /proc is sampled every 50 ms instead, losing at most that much of a process that ends),
+    and the replica's CPU seconds meanwhile."""
+    served = _cpu_seconds(server.pid) or 0.0
+    proc = subprocess.Popen(argv, env=_env(), cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    seen: dict[int, float] = {}
+    assert proc.stderr is not None
+    with proc.stderr:
+        reader = _Drain(proc.stderr)
+        while proc.poll() is None:
+            for one in _descendants(proc.pid):
+                spent = _cpu_seconds(one)
+                if spent is not None:
+                    seen[one] = max(spent, seen.get(one, 0.0))
+            time.sleep(0.05)
+        stderr = reader.result()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[1:4]} exited {proc.returncode}:\n{stderr[-2000:]}")
+    return stderr, sum(seen.values()), (_cpu_seconds(server.pid) or 0.0) - served
+
+
+class _Drain:
+    """Reads a pipe to the end in a thread, so a chatty tool never blocks on a full pipe."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._chunks: list[str] = []
+        self._thread = threading.Thread(target=lambda: self._chunks.append(stream.read()))
+        self._thread.start()
+
+    def result(self) -> str:
+        self._thread.join()
+        return "".join(self._chunks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,19 +162,19 @@ class Throughput:
 
 
 def vksnd_crawl(server: Replica, concurrency: int, executor: str) -> Throughput:
-    with tempfile.TemporaryDirectory() as tmp, cpu_meter(server) as cpu:
+    with tempfile.TemporaryDirectory() as tmp:
         argv = [sys.executable, "-m", "crawler", "crawl", "--base-url", server.url,
                 "--db", str(Path(tmp) / "bench.db"), "--concurrency", str(concurrency),
                 "--global-concurrency", str(concurrency), "--parse-executor", executor,
                 "--log-format", "json", *LIFTED]  # fmt: skip
-        done = subprocess.run(argv, capture_output=True, text=True, env=_env(), cwd=tmp, check=True)
-    for line in done.stderr.splitlines():
+        stderr, cpu, replica_cpu = run_measured(argv, server, tmp)
+    for line in stderr.splitlines():
         event = json.loads(line) if line.startswith("{") else {}
         if event.get("event") == "crawl_pass":
             pages = int(event["pages_fetched"]) + int(event["listing_pages"])
             return Throughput(f"vksnd ({executor})", concurrency, pages,
-                              event["duration_ms"] / 1000, *cpu)  # fmt: skip
-    raise RuntimeError(f"no crawl_pass event in the log:\n{done.stderr[-2000:]}")
+                              event["duration_ms"] / 1000, cpu, replica_cpu)  # fmt: skip
+    raise RuntimeError(f"no crawl_pass event in the log:\n{stderr[-2000:]}")
 
 
 def scrapy_crawl(server: Replica, concurrency: int) -> Throughput | None:
@@ -147,25 +185,21 @@ def scrapy_crawl(server: Replica, concurrency: int) -> Throughput | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "stats.json"
-        with cpu_meter(server) as cpu:
-            subprocess.run(
-                [sys.executable, __file__, "_scrapy", server.url, str(concurrency), str(stats)],
-                env=_env(), cwd=tmp, check=True, capture_output=True, text=True,
-            )  # fmt: skip
+        argv = [sys.executable, __file__, "_scrapy", server.url, str(concurrency), str(stats)]
+        _, cpu, replica_cpu = run_measured(argv, server, tmp)
         data = json.loads(stats.read_text())
-    return Throughput("scrapy + trafilatura", concurrency, data["pages"], data["seconds"], *cpu)
+    return Throughput("scrapy + trafilatura", concurrency, data["pages"], data["seconds"], cpu,
+                      replica_cpu)  # fmt: skip
 
 
 def bare_httpx(server: Replica, concurrency: int) -> Throughput:
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "stats.json"
-        with cpu_meter(server) as cpu:
-            subprocess.run(
-                [sys.executable, __file__, "_bare", server.url, str(concurrency), str(stats)],
-                env=_env(), cwd=tmp, check=True, capture_output=True, text=True,
-            )  # fmt: skip
+        argv = [sys.executable, __file__, "_bare", server.url, str(concurrency), str(stats)]
+        _, cpu, replica_cpu = run_measured(argv, server, tmp)
         data = json.loads(stats.read_text())
-    return Throughput("bare httpx loop", concurrency, data["pages"], data["seconds"], *cpu)
+    return Throughput("bare httpx loop", concurrency, data["pages"], data["seconds"], cpu,
+                      replica_cpu)  # fmt: skip
 
 
 def run_bare(base_url: str, concurrency: int, stats_path: str) -> None:
