@@ -126,11 +126,13 @@ def html_for_parser(body: bytes, content_type: str | None = None) -> str | bytes
     encoding = sniff_encoding(body, content_type)
     if encoding == "utf-8":
         raw = body[len(codecs.BOM_UTF8) :] if body.startswith(codecs.BOM_UTF8) else body
-        if raw.isascii() or (b"\xcc" not in raw and b"\xcd" not in raw and b"\x00" not in raw):
-            # No combining marks (U+0300–U+036F start with these bytes): precomposed text is
-            # NFC but for rare singletons, which the parser's final NFC pass still catches.
-            # lexbor decodes the bytes itself, invalid sequences included.
+        # No combining marks (U+0300–U+036F start with \xcc or \xcd): precomposed text is NFC
+        # but for rare singletons, which the parser's final NFC pass still catches. lexbor
+        # decodes the bytes itself, invalid sequences included.
+        if raw.isascii():
             return raw.replace(b"\x00", b"\xef\xbf\xbd")
+        if b"\xcc" not in raw and b"\xcd" not in raw and b"\x00" not in raw:
+            return raw
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

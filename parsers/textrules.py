@@ -200,8 +200,8 @@ def _may_start_toolbar(text: str) -> bool:
 
 def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
     for b in blocks:  # a loop that stops at the first candidate: no list, no call per block
-        if b.kind in _TEXTUAL and _may_start_toolbar(b.text):
-            break
+        if b.kind in _TEXTUAL and (first := b.text[:1]) and (first in "lL" or first.isspace()):
+            break  # _may_start_toolbar(b.text), inlined
     else:
         return blocks  # the usual page: no block can be the toolbar
     out: list[Block] = []
