@@ -410,7 +410,11 @@ class Pipeline:
                 self._tally.not_articles += 1
                 if not self._config.dry_run:
                     await self._store.record_page(
-                        raw_page(job.url, result), UrlKind.OTHER, etag, last_modified
+                        raw_page(job.url, result),
+                        UrlKind.OTHER,
+                        etag,
+                        last_modified,
+                        not_article=parsed.not_article,
                     )
                 _log_page(job, result, f"not_article:{parsed.not_article}")
             else:

@@ -50,9 +50,15 @@ class Frontier(Protocol):
     async def record_not_modified(self, url: str, fetched_at: datetime) -> None: ...
 
     async def record_page(
-        self, raw: RawPage, kind: UrlKind, etag: str | None, last_modified: str | None
+        self,
+        raw: RawPage,
+        kind: UrlKind,
+        etag: str | None,
+        last_modified: str | None,
+        not_article: str | None = None,
     ) -> None:
-        """Archive a fetched non-article page (listing, home) and mark its URL fetched."""
+        """Archive a fetched non-article page (listing, home) and mark its URL fetched;
+        ``not_article`` says why a page fetched for an article is not one."""
         ...
 
 

@@ -306,13 +306,14 @@ async def plan_pages(
 
 MARK_FETCHED_SQL = (
     "INSERT INTO urls (url, kind, state, http_status, etag, last_modified, attempts,"
-    " first_seen_at, last_fetched_at, article_id, article_key)"
-    " VALUES (?, ?, 'fetched', ?, ?, ?, 0, ?, ?, ?, ?)"
+    " first_seen_at, last_fetched_at, article_id, article_key, not_article)"
+    " VALUES (?, ?, 'fetched', ?, ?, ?, 0, ?, ?, ?, ?, ?)"
     " ON CONFLICT (url) DO UPDATE SET kind = excluded.kind, state = 'fetched',"
     " http_status = excluded.http_status, etag = excluded.etag,"
     " last_modified = excluded.last_modified, attempts = 0, last_error = NULL,"
     " next_retry_at = NULL, last_fetched_at = excluded.last_fetched_at,"
-    " article_id = coalesce(excluded.article_id, urls.article_id)"
+    " article_id = coalesce(excluded.article_id, urls.article_id),"
+    " not_article = excluded.not_article"
 )
 
 
@@ -323,8 +324,10 @@ def fetched_row(
     last_modified: str | None,
     article_id: int | None,
     key: str | None,
+    not_article: str | None = None,
 ) -> tuple[Any, ...]:
-    """``key``: ``article_key(raw.url)``, which the caller has computed already."""
+    """``key``: ``article_key(raw.url)``, which the caller has computed already;
+    ``not_article``: why a fetched page is not an article (the parser's verdict)."""
     fetched_at = ts_to_db(raw.fetched_at)
     return (
         raw.url,
@@ -336,6 +339,7 @@ def fetched_row(
         fetched_at,
         article_id,
         key,
+        not_article,
     )
 
 

@@ -45,6 +45,7 @@ class UrlRecord:
     first_seen_at: datetime
     last_fetched_at: datetime | None
     article_id: int | None  # the article (any version) this URL maps to
+    not_article: str | None = None  # fetched, but the parser said why it is not an article
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,6 +148,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP INDEX articles_hash",
         "CREATE INDEX articles_superseded_hash ON articles (content_hash) WHERE is_current = 0",
     ),
+    (
+        # Why a fetched URL holds no article: the parser's verdict ("listing", "error_page",
+        # "empty"...), so a user can tell a listing from a broken template. NULL otherwise.
+        "ALTER TABLE urls ADD COLUMN not_article TEXT",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

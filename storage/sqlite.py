@@ -76,6 +76,7 @@ _URL_FIELDS = (
     "first_seen_at",
     "last_fetched_at",
     "article_id",
+    "not_article",
 )
 _URL_COLUMNS = ", ".join(_URL_FIELDS)
 _U_URL_COLUMNS = ", ".join(f"u.{name}" for name in _URL_FIELDS)
@@ -117,6 +118,7 @@ def _url_record(row: sqlite3.Row | tuple[Any, ...]) -> UrlRecord:
         first_seen_at=ts_from_db(row[10]),
         last_fetched_at=opt_ts_from_db(row[11]),
         article_id=row[12],
+        not_article=row[13],
     )
 
 
@@ -374,9 +376,15 @@ class SqliteStore:
             )
 
     async def record_page(
-        self, raw: RawPage, kind: UrlKind, etag: str | None, last_modified: str | None
+        self,
+        raw: RawPage,
+        kind: UrlKind,
+        etag: str | None,
+        last_modified: str | None,
+        not_article: str | None = None,
     ) -> None:
-        """Archive a fetched non-article page (listing, home) and mark its URL fetched."""
+        """Archive a fetched non-article page (listing, home) and mark its URL fetched;
+        ``not_article`` says why a page fetched for an article is not one."""
         encoded = self._encode(raw) if self.config.archive else None
         async with self._transaction() as conn:
             if encoded is not None:
@@ -388,7 +396,9 @@ class SqliteStore:
                 )
             await conn.execute(
                 MARK_FETCHED_SQL,
-                fetched_row(raw, kind, etag, last_modified, None, article_key(raw.url)),
+                fetched_row(
+                    raw, kind, etag, last_modified, None, article_key(raw.url), not_article
+                ),
             )
 
     # -- articles ----------------------------------------------------------------------------

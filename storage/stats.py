@@ -31,6 +31,7 @@ class StorageStats:
     db_bytes: int  # the file plus its WAL
     urls_by_state: tuple[tuple[str, int], ...]
     urls_by_kind: tuple[tuple[str, int], ...]
+    not_articles_by_reason: tuple[tuple[str, int], ...]  # fetched for an article, not one
     articles: int  # distinct articles (version chains)
     versions: int  # stored versions, every edit counted
     current_versions: int
@@ -46,7 +47,8 @@ class StorageStats:
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("urls_by_state", "urls_by_kind", "failures_by_reason"):
+        pairs = ("urls_by_state", "urls_by_kind", "not_articles_by_reason", "failures_by_reason")
+        for key in pairs:
             data[key] = dict(getattr(self, key))
         data["last_runs"] = [
             {**asdict(run), "counters": dict(run.counters)} for run in self.last_runs
@@ -128,6 +130,11 @@ def _collect(conn: sqlite3.Connection, path: Path, last_runs: int, top: int) -> 
         ),
         urls_by_kind=_pairs(
             conn, "SELECT kind, count(*) FROM urls GROUP BY kind ORDER BY count(*) DESC"
+        ),
+        not_articles_by_reason=_pairs(
+            conn,
+            "SELECT not_article, count(*) FROM urls WHERE not_article IS NOT NULL"
+            " GROUP BY not_article ORDER BY count(*) DESC",
         ),
         articles=_scalar(conn, "SELECT count(*) FROM articles WHERE id = root_id"),
         versions=int(versions[0]),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from crawler.pipeline import (
 from fixtures.portal import ReplicaServer
 from storage.records import UrlKind, UrlState
 from storage.sqlite import SqliteStore
+from storage.stats import collect_stats
 
 MakeReplica = Callable[..., ReplicaServer]
 
@@ -162,8 +164,12 @@ async def test_a_page_that_is_not_an_article_is_recorded_as_a_page(
         await _feed(pipeline, store, pages)
         records = [await store.get_url(page) for page in pages]
     assert [r.state if r else None for r in records] == [UrlState.FETCHED]
+    assert [r.not_article if r else None for r in records] == ["listing"]  # the reason is kept
     assert tally.not_articles == 1 and tally.failures == 0
     assert current_articles(tmp_path / "v.db") == []
+    with closing(sqlite3.connect(tmp_path / "v.db")) as conn:
+        stats = collect_stats(conn, tmp_path / "v.db")
+    assert stats.not_articles_by_reason == (("listing", 1),)
 
 
 async def test_stop_finishes_pages_in_flight_and_leaves_the_rest_pending(

@@ -186,7 +186,7 @@ async def test_background_checkpoints_copy_the_wal_as_we_go(tmp_path: Path) -> N
 async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path: Path) -> None:
     """Migration 2 swaps the full content-hash index for one over superseded rows: a file
     written by version 1 gets it, and a revert to a text superseded before the migration is
-    still recognised (found through the new index)."""
+    still recognised (found through the new index). Migration 3 adds ``urls.not_article``."""
     db = tmp_path / "v1.db"
     url = article_url(7)
     text = "Viện kiểm sát nhân dân tối cao tổ chức hội nghị."
@@ -197,6 +197,7 @@ async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path
     try:  # back to what version 1 left on disk
         conn.execute("DROP INDEX articles_superseded_hash")
         conn.execute("CREATE INDEX articles_hash ON articles (content_hash)")
+        conn.execute("ALTER TABLE urls DROP COLUMN not_article")
         conn.execute("PRAGMA user_version = 1")
     finally:
         conn.close()
@@ -208,8 +209,10 @@ async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path
         reverts_to = conn.execute(
             "SELECT reverts_to FROM articles WHERE id = ?", (reverted.article_id,)
         ).fetchone()[0]
+        url_columns = {r[1] for r in conn.execute("PRAGMA table_info(urls)")}
     finally:
         conn.close()
-    assert _version(db) == SCHEMA_VERSION == 2
+    assert _version(db) == SCHEMA_VERSION == 3
+    assert "not_article" in url_columns
     assert "articles_hash" not in indexes and "articles_superseded_hash" in indexes
     assert reverted.outcome is StoreOutcome.NEW_VERSION and reverts_to == first.article_id

@@ -69,6 +69,7 @@ def render(stats: StorageStats) -> str:
         "",
         *_table("URLs by state", stats.urls_by_state),
         *_table("URLs by kind", stats.urls_by_kind),
+        *_table("fetched, not an article, by reason", stats.not_articles_by_reason),
         "",
         "articles",
         f"  articles               {stats.articles:>9,}",
