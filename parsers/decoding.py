@@ -114,9 +114,9 @@ def decode_body(body: bytes, content_type: str | None = None) -> str:
     if text.startswith("\ufeff"):
         text = text[1:]
     text = text.replace("\x00", "\ufffd")
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    return text
+    # normalize() returns its input at once when the quick check says NFC; is_normalized()
+    # first would only repeat the full pass on the texts the quick check cannot clear.
+    return unicodedata.normalize("NFC", text)
 
 
 def html_for_parser(body: bytes, content_type: str | None = None) -> str | bytes:
@@ -137,6 +137,9 @@ def html_for_parser(body: bytes, content_type: str | None = None) -> str | bytes
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return decode_body(body, content_type)
-        if "\x00" not in text and unicodedata.is_normalized("NFC", text):
-            return raw
+        if "\x00" not in text:
+            # Decoded once and normalized once (decode_body would do both again): the bytes
+            # when they were NFC already, else the NFC text.
+            normalized = unicodedata.normalize("NFC", text)
+            return raw if normalized == text else normalized
     return decode_body(body, content_type)
