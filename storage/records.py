@@ -94,7 +94,8 @@ class StoreRequest:
 
 @dataclass(frozen=True, slots=True)
 class ArchivedPage:
-    """An archived article page, with the version its URL maps to now (for ``reparse``)."""
+    """An archived article page, with the version its URL maps to now (for ``reparse``), or a
+    page fetched for an article that the parser of the day refused (``not_article``)."""
 
     page_id: int
     url: str
@@ -106,3 +107,4 @@ class ArchivedPage:
     listed_on: date | None  # the listing date of the URL (the parser's date fallback)
     article_id: int | None  # the current version of the article the URL maps to, if any
     content_hash: str | None  # the hash the URL showed when last stored
+    not_article: str | None = None  # set: fetched for an article, refused by the parser then

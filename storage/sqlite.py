@@ -445,7 +445,7 @@ class SqliteStore:
             body=b"",
             fetched_at=page.fetched_at,
         )
-        async with self._transaction():
+        async with self._transaction() as conn:
             (result,) = await store_batch(
                 self._conn,
                 [StoreRequest(article, raw)],
@@ -453,6 +453,15 @@ class SqliteStore:
                 page_ids=[page.page_id],
                 touch_urls=False,
             )
+            if page.not_article is not None:  # refused by an earlier parser: an article now
+                await conn.execute(
+                    "UPDATE pages SET kind = 'article' WHERE id = ?", (page.page_id,)
+                )
+                await conn.execute(
+                    "UPDATE urls SET kind = 'article', not_article = NULL, article_id = ?"
+                    " WHERE url = ?",
+                    (result.article_id, page.url),
+                )
         return result
 
     def _encode(self, raw: RawPage) -> archive.EncodedPage:
@@ -465,18 +474,21 @@ class SqliteStore:
         self, fetched_since: datetime | None = None, batch: int = 200
     ) -> AsyncIterator[ArchivedPage]:
         """The newest archived page of every article URL (fetched since ``fetched_since``),
-        with the current version its URL maps to. Streams in batches by page id."""
+        with the current version its URL maps to, and of every URL fetched for an article
+        whose page the parser refused (a fixed parser may read it now). Streams in batches
+        by page id."""
         since = ts_to_db(fetched_since) if fetched_since is not None else ""
         after = 0
         while True:
             rows = await self._fetchall(
                 "SELECT p.id, p.url, p.final_url, p.status, p.headers, p.codec, p.body,"
-                " p.fetched_at, a.id, au.content_hash, u.listed_on"
+                " p.fetched_at, a.id, au.content_hash, u.listed_on, u.not_article"
                 " FROM pages p"
                 " LEFT JOIN urls u ON u.url = p.url"
                 " LEFT JOIN article_urls au ON au.url = p.url"
                 " LEFT JOIN articles a ON a.root_id = au.root_id AND a.is_current = 1"
-                " WHERE p.kind = 'article' AND p.status = 200 AND p.id > ? AND p.fetched_at >= ?"
+                " WHERE (p.kind = 'article' OR (p.kind = 'other' AND u.not_article IS NOT NULL))"
+                " AND p.status = 200 AND p.id > ? AND p.fetched_at >= ?"
                 " AND p.id = (SELECT max(p2.id) FROM pages p2 WHERE p2.url = p.url)"
                 " ORDER BY p.id LIMIT ?",
                 (after, since, batch),
@@ -495,6 +507,7 @@ class SqliteStore:
                     listed_on=opt_date_from_db(row[10]),
                     article_id=row[8],
                     content_hash=row[9],
+                    not_article=row[11],
                 )
             after = rows[-1][0]
 

@@ -19,7 +19,7 @@ from fixtures.layouts import encode_page, render_portal
 from fixtures.urls import article_path
 from parsers.article import parse_article
 from parsers.hashing import content_hash
-from storage.records import RawPage, RunCounters, StoreOutcome
+from storage.records import RawPage, RunCounters, StoreOutcome, UrlKind
 from storage.sqlite import SqliteStore
 from tests.storage_support import ROOT, article_url, make_article, make_raw
 
@@ -165,3 +165,47 @@ def test_reparse_stores_new_versions_where_the_parser_now_differs(tmp_path: Path
         conn.close()
     assert current == clean_texts
     assert versions == (8, 4)
+
+
+def test_reparse_recovers_pages_an_earlier_parser_refused(tmp_path: Path) -> None:
+    """A page fetched for an article that the parser of the day refused (as after a template
+    change it could not read) is read again by reparse: the current parser takes it, so it
+    is stored as an article and its URL no longer says "not an article". A page that still
+    is no article (a listing) stays as it was and is not a failure. Rerunning changes nothing."""
+    db = tmp_path / "v.db"
+    article = build_site(1, seed=9)[0]
+    url = BASE + article_path(article)
+    body, content_type = encode_page(render_portal(article, url), "utf-8")
+    listing_url = BASE + "/tintuc/Pages/lists.aspx?Cat=2&Page=1"
+    listing = (
+        b'<html><body><div class="news-list"><div class="news-item"></div></div></body></html>'
+    )
+    headers = (("Content-Type", content_type),)
+
+    async def fill() -> None:
+        async with await SqliteStore.open(db) as store:
+            for page_url, page_body, reason in (
+                (url, body, "empty"),
+                (listing_url, listing, "listing"),
+            ):
+                raw = RawPage(page_url, page_url, 200, headers, page_body, make_raw(url).fetched_at)
+                await store.record_page(raw, UrlKind.OTHER, None, None, not_article=reason)
+
+    asyncio.run(fill())
+    first = vksnd("reparse", "--db", str(db))
+    assert first.returncode == 0, first.stderr
+    assert "2 archived pages re-extracted: 1 changed, 1 unchanged, 0 not parsed" in first.stdout
+    assert "of 2 pages refused as not an article before, 1 are articles now" in first.stdout
+    second = vksnd("reparse", "--db", str(db))
+    assert second.returncode == 0 and "0 changed" in second.stdout, second.stdout
+
+    conn = sqlite3.connect(db)
+    try:
+        rows = dict(
+            ((u, (k, n)) for u, k, n in conn.execute("SELECT url, kind, not_article FROM urls"))
+        )
+        texts = [r[0] for r in conn.execute("SELECT text FROM articles WHERE is_current = 1")]
+    finally:
+        conn.close()
+    assert rows == {url: ("article", None), listing_url: ("other", "listing")}
+    assert texts == [parse_article(body, url, content_type).text]

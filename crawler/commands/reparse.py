@@ -1,8 +1,10 @@
 """``vksnd reparse``: re-extract archived article pages with the current parser. No network.
 
 Where the clean text changed, the new text is stored under the usual rules (a new version of the
-article, or a duplicate of another one); pages whose text did not change leave no trace. Run it
-after a parser fix, then ``vksnd export`` writes the new versions.
+article, or a duplicate of another one); pages whose text did not change leave no trace. Pages
+fetched for an article but refused by the parser of the day (``urls.not_article``) are read
+again too: one the current parser takes is stored as a new article. Run it after a parser fix,
+then ``vksnd export`` writes the new versions.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from crawler.commands._runtime import iso_day
 from crawler.commands.stats import add_db_arguments, db_path
 from crawler.config import ConfigError
 from parsers.article import parse_article
-from parsers.errors import ParseError
+from parsers.errors import NotAnArticle, ParseError
 from storage.archive import content_type_of
 from storage.errors import StorageError
 from storage.records import StoreOutcome
@@ -35,12 +37,19 @@ class ReparseReport:
     changed: int = 0  # the clean text differs from the one the URL showed last
     outcomes: Counter[str] = field(default_factory=Counter)  # of the changed pages
     failures: Counter[str] = field(default_factory=Counter)  # parse errors by reason
+    refused: int = 0  # pages no parser took for an article yet
+    recovered: int = 0  # of those, the ones the current parser reads as an article
 
     def render(self) -> str:
         lines = [
             f"{self.pages} archived pages re-extracted: {self.changed} changed,"
             f" {self.unchanged} unchanged, {sum(self.failures.values())} not parsed"
         ]
+        if self.refused:
+            lines.append(
+                f"  of {self.refused} pages refused as not an article before,"
+                f" {self.recovered} are articles now"
+            )
         lines.extend(f"  {name}: {count}" for name, count in sorted(self.outcomes.items()))
         lines.extend(f"  parse error: {reason}: {n}" for reason, n in self.failures.most_common())
         return "\n".join(lines)
@@ -51,6 +60,8 @@ async def reparse(path: Path, since: datetime | None) -> ReparseReport:
     async with await SqliteStore.open(path) as store:
         async for page in store.archived_article_pages(since):
             report.pages += 1
+            refused = page.not_article is not None
+            report.refused += refused
             try:
                 article = parse_article(
                     page.body,
@@ -58,9 +69,16 @@ async def reparse(path: Path, since: datetime | None) -> ReparseReport:
                     content_type_of(page.headers),
                     listing_date=page.listed_on,
                 )
+            except NotAnArticle as exc:
+                if refused:  # still not an article: nothing new, nothing failed
+                    report.unchanged += 1
+                else:
+                    report.failures[exc.reason] += 1
+                continue
             except ParseError as exc:
                 report.failures[exc.reason] += 1
                 continue
+            report.recovered += refused
             if article.content_hash == page.content_hash:
                 report.unchanged += 1
                 continue
