@@ -339,11 +339,13 @@ class _Walker:
                     and (not blocks or blocks[-1].kind is not IMAGE)
                 ):
                     # is_leaf() inlined: a lone text child (most paragraphs) is read as it
-                    # stands, which is what .text() returns, without its walk and buffer.
+                    # stands, which is what .text() returns, without its walk and buffer
+                    # (text_content is None for any other node, and for a text node without
+                    # data, whose paragraph the fallback reads as "").
                     first = child.first_child
-                    if first is not None and first.is_text_node and first.next is None:
-                        raw = first.text_content or ""
-                    elif _no_structure_below(child):
+                    if first is not None and first.next is None:
+                        raw = first.text_content
+                    if raw is None and _no_structure_below(child):
                         raw = child.text()
                 if raw is not None:  # a leaf paragraph
                     if BR_MARK in raw:

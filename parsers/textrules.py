@@ -159,16 +159,19 @@ def _is_textual(block: Block) -> bool:
     return block.kind in _TEXTUAL
 
 
-def _is_masthead_marker(block: Block, title_key: str | None) -> bool:
+def _is_masthead_marker(block: Block, title: str | None) -> bool:
+    """``title``: the known title, collapsed (None: unknown)."""
     line = block.text
     if _MASTHEAD_RE.match(line) or _TOOLS_RE.match(line) or _BREADCRUMB_RE.match(line):
         return True
-    # _key() is a collapse and a casefold of the whole line; its first character decides
-    # most lines: the key starts with the casefolded first non-space character.
+    # The keys (_key: collapsed, casefolded) are compared only when their first characters
+    # agree: a line's key starts with its casefolded first non-space character. Casefolding
+    # maps each character on its own, to one to three characters, so the title's key starts
+    # with that exactly when the key of the title's first three characters does.
     if (
-        title_key is not None
-        and title_key.startswith(line.lstrip()[:1].casefold())
-        and _key(line) == title_key
+        title is not None
+        and title[:3].casefold().startswith(line.lstrip()[:1].casefold())
+        and _key(line) == title.casefold()
     ):
         return True
     return parse_date_line(line) is not None
@@ -178,14 +181,14 @@ def _key(text: str) -> str:
     return collapse(text).casefold()
 
 
-def _drop_header(blocks: list[Block], title_key: str | None) -> list[Block]:
+def _drop_header(blocks: list[Block], title: str | None) -> list[Block]:
     last_marker = -1
     for i, block in enumerate(blocks[:HEADER_SCAN_BLOCKS]):
         if block.kind is IMAGE:
             continue
         if not _is_textual(block):
             break
-        if _is_masthead_marker(block, title_key):
+        if _is_masthead_marker(block, title):
             last_marker = i
         elif _is_prose(block.text):
             break
@@ -344,10 +347,10 @@ def apply_rules(
 ) -> CleanResult:
     """Run the rules of the module docstring over ``blocks`` (page order)."""
     items = [b for b in blocks if b.text or b.kind is IMAGE]
-    title_key = _key(title) if title else None
+    title = collapse(title) if title else None
     items = _take_toolbar_captions(items)
     before = len(items)
-    items = _drop_header(items, title_key)
+    items = _drop_header(items, title)
     items = _drop_chrome(items)
     items, byline = _split_tail(items)
     chrome_dropped = before - len(items) - (1 if byline else 0)
