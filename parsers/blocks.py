@@ -35,6 +35,7 @@ class Block(NamedTuple):
     src: str | None = None
     gap_before: bool = True  # dumps: a blank line precedes it (False: only a single newline)
     emphasized: bool = False  # the whole paragraph is italic/emphasized (caption paragraphs)
+    strong: bool = False  # the whole paragraph is bold (a subheading, when not also italic)
 
 
 TOOLBAR_TOKEN = "leftcenterrightdel"

@@ -99,6 +99,13 @@ def _link_density(node: LexborNode, text_len: int) -> float:
     return linked / text_len
 
 
+def _wholly(node: LexborNode, tags: frozenset[str], text: str) -> bool:
+    """Is all of ``text`` (the node's collapsed text) inside elements named ``tags``?"""
+    inner = "".join(n.text() for n in descendants(node, tags))
+    inner = collapse(inner.replace(BR_MARK, " "))
+    return bool(inner) and inner == text
+
+
 def descendants(node: LexborNode, tags: frozenset[str]) -> list[LexborNode]:
     """``css(node, "a, b")`` for plain tag names (the node itself included, page order), by a
     walk. For the small subtrees it is used on (an image table, a figure, a caption paragraph)
@@ -108,6 +115,7 @@ def descendants(node: LexborNode, tags: frozenset[str]) -> list[LexborNode]:
 
 
 _EMPHASIS = frozenset({"em", "i"})
+_STRONG = frozenset({"strong", "b"})
 # A table with any of these inside is layout, not data.
 _NOT_IN_DATA_TABLES = frozenset({"p", "div", "ul", "ol", "h1", "h2", "h3", "h4"})
 
@@ -182,13 +190,13 @@ class _Walker:
             total = sum(len(t) for t in texts)
             if _link_density(node, total) > LINK_DENSITY_MAX:
                 return
-        emphasized = False
+        emphasized = strong = False
         if self.blocks and self.blocks[-1].kind is IMAGE and len(texts) == 1:
-            italic = "".join(n.text() for n in descendants(node, _EMPHASIS))
-            italic = collapse(italic.replace(BR_MARK, " "))
-            emphasized = bool(italic) and italic == texts[0]
+            # Right after an image: italic reads as its caption, bold as a subheading.
+            emphasized = _wholly(node, _EMPHASIS, texts[0])
+            strong = not emphasized and _wholly(node, _STRONG, texts[0])
         for text in texts:
-            self.blocks.append(Block(kind, text, emphasized=emphasized))
+            self.blocks.append(Block(kind, text, emphasized=emphasized, strong=strong))
 
     # -- special blocks -----------------------------------------------------------------
     def list_block(self, node: LexborNode) -> None:

@@ -21,18 +21,19 @@ flag for "a blank line came before". They run in this order:
    becomes ``byline``.
 5. **Captions without a toolbar**:
    - after an image (HTML paths): a paragraph right after an image that is wholly italic, or is
-     short (≤ 250 chars) and ends without a sentence end;
+     short (≤ 250 chars), ends without a sentence end and is not wholly bold (a bold line
+     there is a subheading);
    - in dumps (images invisible): a stand-alone group of at most 6 lines (blank lines around,
      single newlines inside), each ≤ 200 chars, none ending a sentence, not numbered and not
      all capitals: a wrapped photo caption. Its lines are joined into one caption.
 6. Paragraphs are joined by one blank line; the result is NFC.
 
-Risks (said plainly): a short subheading without final punctuation that stands alone in a dump,
-or that directly follows an image in HTML, is taken for a caption. A last paragraph of one to six
-capitalised words is taken for the byline. The header zone drops a short unpunctuated lead that
-stands above a date line. A migrated article's repeated title stays in the text (the ground
-truth keeps it): only a title above the first prose is header. Chrome words are Vietnamese portal
-vocabulary, matched as whole lines only, never inside a sentence.
+Risks (said plainly): a short subheading without final punctuation that stands alone in a dump, or
+that directly follows an image in HTML without being bold, is taken for a caption. A last paragraph
+of one to six capitalised words is taken for the byline. The header zone drops a short unpunctuated
+lead that stands above a date line. A migrated article's repeated title stays in the text (the
+ground truth keeps it): only a title above the first prose is header. Chrome words are Vietnamese
+portal vocabulary, matched as whole lines only, never inside a sentence.
 """
 
 from __future__ import annotations
@@ -283,7 +284,11 @@ def _captions_after_images(blocks: list[Block]) -> list[Block]:
         block = out[i]
         if block.kind is PARA and (
             block.emphasized
-            or (len(block.text) <= CAPTION_AFTER_IMAGE_MAX and not ends_sentence(block.text))
+            or (
+                not block.strong
+                and len(block.text) <= CAPTION_AFTER_IMAGE_MAX
+                and not ends_sentence(block.text)
+            )
         ):
             out[i] = Block(CAPTION, block.text)
     return out

@@ -74,6 +74,27 @@ def test_image_table_and_data_table_and_nbsp() -> None:
     assert article.text == f"{LEAD}\n\nTT | Đơn vị\n1 | VKSND tỉnh A\n\n{LEAD}"
 
 
+def test_after_an_image_italic_or_plain_short_lines_are_captions_bold_ones_subheadings() -> None:
+    body = (
+        f"<div><p>{LEAD}</p>"
+        "<p><img src='/a.jpg'></p><p><em>Toàn cảnh hội nghị</em></p>"
+        f"<p>{LEAD}</p>"
+        "<p><img src='/b.jpg'></p><p>Đại biểu dự hội nghị</p>"
+        f"<p>{LEAD}</p>"
+        "<p><img src='/c.jpg'></p><p><strong>Kết quả nổi bật</strong></p>"
+        f"<p>{LEAD}</p>"
+        "<p><img src='/d.jpg'></p><p><b><i>Quang cảnh buổi lễ</i></b></p>"
+        f"<p>{LEAD}</p></div>"
+    )
+    article = parse_article(_page(body), URL)
+    assert article.captions == (
+        "Toàn cảnh hội nghị",
+        "Đại biểu dự hội nghị",
+        "Quang cảnh buổi lễ",  # bold and italic: italic wins, a caption
+    )
+    assert article.text.split("\n\n") == [LEAD, LEAD, LEAD, "Kết quả nổi bật", LEAD, LEAD]
+
+
 def test_a_page_of_headline_links_is_a_listing() -> None:
     items = "".join(
         f"<li><a href='/tin-tuc/bai-viet-so-{n}-d2-t{1000 + n}.html'>Bài viết số {n} về "
