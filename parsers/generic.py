@@ -51,11 +51,13 @@ def _text_len(node: LexborNode) -> int:
     return len(collapse(node.text()))
 
 
-def link_density(node: LexborNode, text_len: int | None = None) -> float:
-    total = _text_len(node) if text_len is None else text_len
-    if total == 0:
-        return 0.0
-    return min(1.0, sum(len(collapse(a.text())) for a in css(node, "a")) / total)
+def _link_text_len(node: LexborNode) -> int:
+    return sum(len(collapse(a.text())) for a in css(node, "a"))
+
+
+def link_density(node: LexborNode) -> float:
+    """Share of ``node``'s collapsed text that sits in links (0 to 1)."""
+    return _Lengths().link_density(node)
 
 
 class _Lengths:
@@ -80,7 +82,7 @@ class _Lengths:
         key = node.mem_id
         length = self._links.get(key)
         if length is None:
-            length = self._links[key] = sum(len(collapse(a.text())) for a in css(node, "a"))
+            length = self._links[key] = _link_text_len(node)
         return length
 
     def link_density(self, node: LexborNode) -> float:
@@ -98,9 +100,8 @@ def _paragraph_value(text: str) -> float:
     return 1.0 + text.count(",") + min(len(text) / 100.0, 3.0)
 
 
-def score_candidates(body: LexborNode, lengths: _Lengths | None = None) -> list[Candidate]:
+def score_candidates(body: LexborNode, lengths: _Lengths) -> list[Candidate]:
     """Candidates best first."""
-    lengths = lengths or _Lengths()
     scores: dict[int, float] = {}
     nodes: dict[int, LexborNode] = {}
 
@@ -140,9 +141,8 @@ def score_candidates(body: LexborNode, lengths: _Lengths | None = None) -> list[
     return out
 
 
-def climb(candidate: Candidate, lengths: _Lengths | None = None) -> LexborNode:
+def climb(candidate: Candidate, lengths: _Lengths) -> LexborNode:
     """Widen to ancestors that add little non-link text (title, date, byline come along)."""
-    lengths = lengths or _Lengths()
     node = candidate.node
     length = candidate.text_len
     while True:

@@ -212,7 +212,6 @@ def _unpatterned_items(
 ) -> list[Placed]:
     """Items without an article-pattern link: each one's first in-scope link to a page other
     than a listing, so an article listed by an old or unknown URL form is still fetched."""
-    own_path = urlsplit(listing_url).path.lower()
     found: list[Placed] = []
     for item in items:
         if item.mem_id in covered:
@@ -223,8 +222,8 @@ def _unpatterned_items(
             if target is None or target == listing_url:
                 continue
             path = urlsplit(target).path
-            if path.lower() == own_path or path in ("", "/") or _FILE_SUFFIX.search(path):
-                continue  # a listing (this one or another page of it), the home page, a file
+            if path in ("", "/") or _FILE_SUFFIX.search(path) or _same_path(target, listing_url):
+                continue  # the home page, a file, a listing (this one or another page of it)
             place = places.get(link.mem_id, len(places))
             found.append((place, _listing_item(target, item, _link_title(link), profile)))
             break
@@ -277,7 +276,7 @@ def parse_listing(
     tree = LexborHTMLParser(decode_body(body, content_type))
     base = _base_url(tree, url, scope_hosts, profile)
     next_url = _next_page(tree, url, base, scope_hosts, profile)
-    items = _item_nodes(tree, profile)[:MAX_ITEMS]
+    items = _item_nodes(tree, profile)
     if items:
         scopes = _containers(items)
         item_ids = {node.mem_id for node in items}
