@@ -37,9 +37,6 @@ from pathlib import Path
 from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ is first on sys.path and its storage.py would shadow the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-sys.path.insert(0, str(ROOT))
 LATENCY_MS = 50
 THROUGHPUT_ARTICLES = 4000
 RSS_ARTICLES = 20_000
@@ -49,7 +46,6 @@ LIFTED = ("--rate", "100000", "--ignore-robots", "--retry-attempts", "2")
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VKSND_")}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
@@ -63,7 +59,7 @@ class Replica:
 def replica(articles: int, latency_ms: int) -> Iterator[Replica]:
     """The replica in its own process (its own GIL)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fixtures.portal", "--port", "0", "--articles", str(articles),
+        [sys.executable, "-m", "vksnd.fixtures.portal", "--port", "0", "--articles", str(articles),
          "--latency-ms", str(latency_ms), "--page-size", str(PAGE_SIZE), "--broken", "0",
          "--redirects", "0"],
         stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
@@ -163,7 +159,7 @@ class Throughput:
 
 def vksnd_crawl(server: Replica, concurrency: int, executor: str) -> Throughput:
     with tempfile.TemporaryDirectory() as tmp:
-        argv = [sys.executable, "-m", "crawler", "crawl", "--base-url", server.url,
+        argv = [sys.executable, "-m", "vksnd.crawler", "crawl", "--base-url", server.url,
                 "--db", str(Path(tmp) / "bench.db"), "--concurrency", str(concurrency),
                 "--global-concurrency", str(concurrency), "--parse-executor", executor,
                 "--log-format", "json", *LIFTED]  # fmt: skip
@@ -244,7 +240,7 @@ def run_scrapy(base_url: str, concurrency: int, stats_path: str) -> None:
     import trafilatura
     from scrapy.crawler import CrawlerProcess
 
-    from parsers.profiles.vksndtc import PROFILE
+    from vksnd.parsers.profiles.vksndtc import PROFILE
 
     article = re.compile(r"-[ds]\d+-t\d+\.html")
     extracted = [0]
@@ -342,7 +338,7 @@ class RssRun:
 def bench_rss(executor: str, concurrency: int = 16) -> RssRun:
     with replica(RSS_ARTICLES, 0) as server, tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "rss.db"
-        argv = [sys.executable, "-m", "crawler", "backfill", "--since", "1990-01-01",
+        argv = [sys.executable, "-m", "vksnd.crawler", "backfill", "--since", "1990-01-01",
                 "--base-url", server.url, "--db", str(db), "--concurrency", str(concurrency),
                 "--global-concurrency", str(concurrency), "--parse-executor", executor,
                 *LIFTED]  # fmt: skip

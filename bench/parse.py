@@ -25,15 +25,15 @@ from collections.abc import Callable, Sequence
 
 from selectolax.lexbor import LexborHTMLParser
 
-from fixtures.generator import build_site
-from fixtures.layouts import encode_page, render_portal
-from fixtures.model import expected_captions, expected_text
-from fixtures.seed_articles import seed_articles
-from fixtures.urls import article_path
-from parsers.article import parse_article
-from parsers.blocks import collapse
-from parsers.hashing import content_hash
-from parsers.query import css, css_first
+from vksnd.fixtures.generator import build_site
+from vksnd.fixtures.layouts import encode_page, render_portal
+from vksnd.fixtures.model import expected_captions, expected_text
+from vksnd.fixtures.seed_articles import seed_articles
+from vksnd.fixtures.urls import article_path
+from vksnd.parsers.article import parse_article
+from vksnd.parsers.blocks import collapse
+from vksnd.parsers.hashing import content_hash
+from vksnd.parsers.query import css, css_first
 
 BASE = "https://vksndtc.gov.vn"
 

@@ -14,7 +14,6 @@ idempotent second run. Only the store/export calls are timed, not the generation
 Targets (issue 4): >= 5,000 articles/s stored and >= 5,000 files/s exported.
 """
 
-# ruff: noqa: E402  (the project imports must follow the sys.path fix below)
 from __future__ import annotations
 
 import argparse
@@ -23,7 +22,6 @@ import base64
 import random
 import re
 import shutil
-import sys
 import tempfile
 import time
 import unicodedata
@@ -33,19 +31,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-# Run as ``python bench/storage.py``, this directory comes first on sys.path and this file's
-# name shadows the ``storage`` package: put the repository root there instead.
-_HERE = Path(__file__).resolve().parent
-if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
-    sys.path[0] = str(_HERE.parent)
-
-from fixtures.text_bank import seed_sentences
-from parsers.hashing import content_hash
-from parsers.records import Article
-from storage.export import ExportFilter, export_corpus
-from storage.records import RawPage, StoreRequest, StoreResult
-from storage.schema import open_reader
-from storage.sqlite import SqliteStore, StoreConfig
+from vksnd.fixtures.text_bank import seed_sentences
+from vksnd.parsers.hashing import content_hash
+from vksnd.parsers.records import Article
+from vksnd.storage.export import ExportFilter, export_corpus
+from vksnd.storage.records import RawPage, StoreRequest, StoreResult
+from vksnd.storage.schema import open_reader
+from vksnd.storage.sqlite import SqliteStore, StoreConfig
 
 BASE = "https://vksndtc.gov.vn"
 TARGET_TEXT_BYTES = (3_000, 6_000)

@@ -1,5 +1,5 @@
-"""``python -m crawler`` runs the same CLI as the ``vksnd`` script."""
+"""``python -m vksnd.crawler`` runs the same CLI as the ``vksnd`` script."""
 
-from crawler.cli import main
+from vksnd.crawler.cli.main import main
 
 raise SystemExit(main())

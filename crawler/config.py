@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from parsers.profiles.vksndtc import PROFILE, SiteProfile
-from parsers.urls import host_key
+from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
+from vksnd.parsers.urls import host_key
 
 DEFAULT_BASE_URL = "https://vksndtc.gov.vn"
 DEFAULT_DB = Path("./data/vksnd.db")

@@ -24,15 +24,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "tests")]  # tests/support
 
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from test_parse_robust import PORTAL_HTML, TAGS, URL  # noqa: E402
-from test_urls import PORTAL, REPLICA, urlish  # noqa: E402
 
-from parsers.article import parse_article  # noqa: E402
-from parsers.dates import (  # noqa: E402
+from support.pages import PORTAL_HTML, URL  # noqa: E402
+from support.strategies import PORTAL, REPLICA, TAGS, urlish  # noqa: E402
+from vksnd.parsers.article import parse_article  # noqa: E402
+from vksnd.parsers.dates import (  # noqa: E402
     EARLIEST,
     VIETNAM_TZ,
     DateSignal,
@@ -41,10 +41,10 @@ from parsers.dates import (  # noqa: E402
     parse_iso,
     resolve_published,
 )
-from parsers.decoding import decode_body  # noqa: E402
-from parsers.errors import ParseError  # noqa: E402
-from parsers.listing import MAX_ITEMS, parse_listing  # noqa: E402
-from parsers.urls import canonicalize, in_scope, is_article_url  # noqa: E402
+from vksnd.parsers.decoding import decode_body  # noqa: E402
+from vksnd.parsers.errors import ParseError  # noqa: E402
+from vksnd.parsers.listing import MAX_ITEMS, parse_listing  # noqa: E402
+from vksnd.parsers.urls import canonicalize, in_scope, is_article_url  # noqa: E402
 
 NOW = datetime(2026, 1, 1, tzinfo=VIETNAM_TZ)
 

@@ -22,20 +22,20 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.blocks import collapse
-from parsers.dates import (
+from vksnd.parsers.blocks import collapse
+from vksnd.parsers.dates import (
     DateSignal,
     from_listing,
     parse_date_text,
     parse_iso,
     resolve_published,
 )
-from parsers.decoding import html_for_parser
-from parsers.dom import BR_MARK, DEFAULT_MAX_DEPTH, mark_breaks, walk_blocks
-from parsers.errors import NotAnArticle, PageTooComplex, ParseError
-from parsers.generic import find_main_content, link_density, strip_furniture
-from parsers.hashing import content_hash
-from parsers.metadata import (
+from vksnd.parsers.decoding import html_for_parser
+from vksnd.parsers.dom import BR_MARK, DEFAULT_MAX_DEPTH, mark_breaks, walk_blocks
+from vksnd.parsers.errors import NotAnArticle, PageTooComplex, ParseError
+from vksnd.parsers.generic import find_main_content, link_density, strip_furniture
+from vksnd.parsers.hashing import content_hash
+from vksnd.parsers.metadata import (
     canonical_url,
     category_of,
     dates_before,
@@ -49,10 +49,10 @@ from parsers.metadata import (
     read_head,
     url_resolver,
 )
-from parsers.profiles.vksndtc import PROFILE, SiteProfile
-from parsers.query import css
-from parsers.records import Article
-from parsers.textrules import CleanResult, apply_rules
+from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
+from vksnd.parsers.query import css
+from vksnd.parsers.records import Article
+from vksnd.parsers.textrules import CleanResult, apply_rules
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEPTH_SCAN_MIN_TAGS = 3000  # below this many tags, nesting cannot hurt lexbor

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 
 from selectolax.lexbor import LexborNode
 
-from parsers.blocks import (
+from vksnd.parsers.blocks import (
     CAPTION,
     HEADING,
     IMAGE,
@@ -37,8 +37,8 @@ from parsers.blocks import (
     Kind,
     collapse,
 )
-from parsers.errors import PageTooComplex
-from parsers.query import css, css_first
+from vksnd.parsers.errors import PageTooComplex
+from vksnd.parsers.query import css, css_first
 
 BR_MARK = "\ue000"
 IMG_MARK = "\ue001"

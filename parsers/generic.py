@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.blocks import collapse
-from parsers.query import css
+from vksnd.parsers.blocks import collapse
+from vksnd.parsers.query import css
 
 FURNITURE_SELECTOR = "nav, aside, header, footer, script, style, noscript, template, iframe, svg"
 MIN_PARAGRAPH_CHARS = 25

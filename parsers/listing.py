@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.decoding import decode_body
-from parsers.profiles.vksndtc import PROFILE, SiteProfile
-from parsers.query import css, css_first
-from parsers.records import Listing, ListingItem
-from parsers.urls import canonicalize, is_article_url, listing_page_number
+from vksnd.parsers.decoding import decode_body
+from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
+from vksnd.parsers.query import css, css_first
+from vksnd.parsers.records import Listing, ListingItem
+from vksnd.parsers.urls import canonicalize, is_article_url, listing_page_number
 
 MAX_ITEMS = 5000
 MAX_TITLE_CHARS = 1000

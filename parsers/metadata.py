@@ -16,10 +16,10 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.blocks import HEADING, PARA, Block, collapse
-from parsers.dates import DateSignal, parse_date_line, parse_iso
-from parsers.profiles.vksndtc import SiteProfile
-from parsers.query import css, css_first
+from vksnd.parsers.blocks import HEADING, PARA, Block, collapse
+from vksnd.parsers.dates import DateSignal, parse_date_line, parse_iso
+from vksnd.parsers.profiles.vksndtc import SiteProfile
+from vksnd.parsers.query import css, css_first
 
 DATE_SCAN_BLOCKS = 14
 _ERROR_RE = re.compile(

@@ -17,7 +17,7 @@ class Article:
 
     ``text`` is the clean body (paragraphs separated by one blank line, NFC, no captions, no
     chrome, no byline). ``content_hash`` is the sha256 hex of the canonical form of ``text``
-    (see ``parsers.hashing``): two spellings of the same article hash the same.
+    (see ``vksnd.parsers.hashing``): two spellings of the same article hash the same.
     ``extractor`` names the path that produced the body: ``"profile:<name>"``, ``"generic"``.
     """
 

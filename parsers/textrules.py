@@ -1,6 +1,6 @@
 """Text-level cleaning rules: the last step of every path, and all of ``vksnd clean``.
 
-The rules see a page as blocks (``parsers.blocks``); a text dump is one block per line, with a
+The rules see a page as blocks (``vksnd.parsers.blocks``); a text dump is one block per line, with a
 flag for "a blank line came before". They run in this order:
 
 1. **Toolbar**: a block that is the image-editor toolbar (``left center right del`` glued into
@@ -43,8 +43,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from parsers.blocks import CAPTION, HEADING, IMAGE, PARA, TOOLBAR_TOKEN, Block, collapse
-from parsers.dates import parse_date_line
+from vksnd.parsers.blocks import CAPTION, HEADING, IMAGE, PARA, TOOLBAR_TOKEN, Block, collapse
+from vksnd.parsers.dates import parse_date_line
 
 HEADER_BLOCK_MAX = 200
 HEADER_SCAN_BLOCKS = 14

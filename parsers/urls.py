@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from parsers.profiles.vksndtc import PROFILE, SiteProfile
+from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HEX = "0123456789ABCDEFabcdef"

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from storage.records import RawPage
+from vksnd.storage.records import RawPage
 
 DEFAULT_COMPRESSION_LEVEL = 1
 

@@ -1,5 +1,5 @@
 """The body of an article-storing transaction: load what the batch can touch, let
-``storage.versions`` decide, write the decisions in a few ``executemany`` statements.
+``vksnd.storage.versions`` decide, write the decisions in a few ``executemany`` statements.
 
 Ids and ``seq`` numbers are given here, from ``max() + 1`` read inside the transaction: the write
 lock (``BEGIN IMMEDIATE``) makes that safe, and explicit ids let a whole batch go in one
@@ -20,10 +20,10 @@ from typing import Any
 
 import aiosqlite
 
-from storage import archive
-from storage.records import RawPage, StoreRequest, StoreResult, UrlKind
-from storage.values import article_key, published_to_db, strings_to_json, ts_to_db
-from storage.versions import Snapshot, VersionPlanner, VersionRow
+from vksnd.storage import archive
+from vksnd.storage.records import RawPage, StoreRequest, StoreResult, UrlKind
+from vksnd.storage.values import article_key, published_to_db, strings_to_json, ts_to_db
+from vksnd.storage.versions import Snapshot, VersionPlanner, VersionRow
 
 # Below SQLite's default limit of variables per statement (32766) with a wide margin.
 CHUNK = 900

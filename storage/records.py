@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from parsers.records import Article
+from vksnd.parsers.records import Article
 
 
 class UrlState(StrEnum):

@@ -25,7 +25,12 @@ from pathlib import Path
 
 import aiosqlite
 
-from storage.errors import DatabaseMissing, SchemaMismatch, StorageError, translate_sqlite_error
+from vksnd.storage.errors import (
+    DatabaseMissing,
+    SchemaMismatch,
+    StorageError,
+    translate_sqlite_error,
+)
 
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_CACHE_KIB = 65_536

@@ -9,8 +9,8 @@ lets them read while this one writes.
 ``store_articles`` is the batch form of ``store_article`` (same rules, one transaction, a handful
 of statements for the whole batch): it is how a backfill or a bench reaches thousands of articles
 a second. A second connection checkpoints the WAL in the background (``checkpoint_every``), so a
-commit only appends to the WAL. The rules live in ``storage.versions``, the writing in
-``storage.batch``.
+commit only appends to the WAL. The rules live in ``vksnd.storage.versions``, the writing in
+``vksnd.storage.batch``.
 
 Timestamps go in as aware datetimes (naive ones are taken as UTC) and come back aware, in UTC.
 """
@@ -30,12 +30,12 @@ from typing import Any, Self
 
 import aiosqlite
 
-from parsers.records import Article
-from storage import archive
-from storage.archive import DEFAULT_COMPRESSION_LEVEL
-from storage.batch import MARK_FETCHED_SQL, chunks, fetched_row, marks, page_row, store_batch
-from storage.errors import StorageError, translate_sqlite_error
-from storage.records import (
+from vksnd.parsers.records import Article
+from vksnd.storage import archive
+from vksnd.storage.archive import DEFAULT_COMPRESSION_LEVEL
+from vksnd.storage.batch import MARK_FETCHED_SQL, chunks, fetched_row, marks, page_row, store_batch
+from vksnd.storage.errors import StorageError, translate_sqlite_error
+from vksnd.storage.records import (
     ArchivedPage,
     RawPage,
     RunCounters,
@@ -45,12 +45,12 @@ from storage.records import (
     UrlRecord,
     UrlState,
 )
-from storage.schema import (
+from vksnd.storage.schema import (
     DEFAULT_BUSY_TIMEOUT_MS,
     DEFAULT_WAL_AUTOCHECKPOINT_PAGES,
     prepare_writer,
 )
-from storage.values import (
+from vksnd.storage.values import (
     article_key,
     opt_date_from_db,
     opt_date_to_db,
@@ -127,7 +127,7 @@ def _now() -> str:
 
 
 class SqliteStore:
-    """Satisfies ``crawler.ports.Frontier`` and ``crawler.ports.ArticleStore`` structurally."""
+    """Satisfies ``crawler.crawl.ports.Frontier`` and ``ArticleStore`` structurally."""
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from storage.errors import translate_sqlite_error
+from vksnd.storage.errors import translate_sqlite_error
 
 DEFAULT_LAST_RUNS = 10
 DEFAULT_TOP_REASONS = 20

@@ -31,8 +31,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from parsers.records import Article
-from storage.records import StoreOutcome, StoreResult
+from vksnd.parsers.records import Article
+from vksnd.storage.records import StoreOutcome, StoreResult
 
 
 @dataclass(slots=True)

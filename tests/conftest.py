@@ -1,6 +1,6 @@
 """Shared fixtures: the portal replica served over real HTTP on a free loopback port.
 
-``make_replica(**options)`` takes the CLI's options (``fixtures.portal.replica_config``:
+``make_replica(**options)`` takes the CLI's options (``vksnd.fixtures.portal.replica_config``:
 articles, seed, latency_ms, fail_rate, faults, page_size, encodings, layouts, crawl_delay,
 listing_scheme, broken, redirects, ...) and returns a started ``ReplicaServer`` with
 ``.base_url``, ``.site``, ``.truth()``, ``.publish(n)``, ``.edit(id)``, ``.set_faults(...)``,
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.portal import ReplicaServer, replica_config
+from vksnd.fixtures.portal import ReplicaServer, replica_config
 
 MakeReplica = Callable[..., ReplicaServer]
 

@@ -1,0 +1,90 @@
+"""``vksnd export``: the corpus as ``{seq:03d}_{hash16}.txt`` files plus a manifest, or JSONL.
+
+Incremental and idempotent (see ``storage.export``); reads its own snapshot, so it runs while a
+daemon writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from vksnd.crawler.cli.common import add_db_arguments, db_path, iso_day
+from vksnd.crawler.config import ConfigError
+from vksnd.storage.errors import StorageError
+from vksnd.storage.export import ExportFilter, export_corpus, export_jsonl, export_jsonl_file
+from vksnd.storage.schema import open_reader
+
+HELP = "write the corpus: one .txt per article + manifest.jsonl (or --format jsonl)"
+
+
+def _seq(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seq must be >= 0: {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_db_arguments(parser)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="directory (txt; required) or file (jsonl; default stdout)",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--after-seq", dest="after_seq", type=_seq, default=None, help="only seq > N"
+    )
+    which.add_argument(
+        "--since", type=iso_day, default=None, help="only articles published on/after YYYY-MM-DD"
+    )
+    parser.add_argument("--format", choices=("txt", "jsonl"), default="txt")
+    parser.add_argument(
+        "--include-superseded",
+        dest="include_superseded",
+        action="store_true",
+        help="every stored version, not only the current ones",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    filt = ExportFilter(
+        after_seq=args.after_seq, since=args.since, include_superseded=args.include_superseded
+    )
+    if args.format == "txt" and args.out is None:
+        print("vksnd export: --out DIR is required with --format txt", file=sys.stderr)
+        return 2
+    try:
+        path = db_path(args)
+        conn = open_reader(path)
+        try:
+            if args.format == "jsonl":
+                if args.out is None:
+                    try:
+                        count = export_jsonl(conn, sys.stdout, filt)
+                        sys.stdout.flush()
+                    except BrokenPipeError:  # `| head`: the reader left, not an error
+                        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                        return 0
+                else:
+                    count = export_jsonl_file(conn, args.out, filt)
+                print(f"exported {count} articles as JSONL", file=sys.stderr)
+                return 0
+            report = export_corpus(conn, args.out, filt)
+        finally:
+            conn.close()
+    except (StorageError, ConfigError) as exc:
+        print(f"vksnd export: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{report.written} written, {report.restored} restored, {report.skipped} already"
+        f" exported ({report.matched} matching) -> {args.out}"
+    )
+    return 0

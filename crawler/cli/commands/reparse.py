@@ -1,0 +1,112 @@
+"""``vksnd reparse``: re-extract archived article pages with the current parser. No network.
+
+Where the clean text changed, the new text is stored under the usual rules (a new version of the
+article, or a duplicate of another one); pages whose text did not change leave no trace. Pages
+fetched for an article but refused by the parser of the day (``urls.not_article``) are read
+again too: one the current parser takes is stored as a new article. Run it after a parser fix,
+then ``vksnd export`` writes the new versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+from vksnd.crawler.cli.common import add_db_arguments, db_path, iso_day
+from vksnd.crawler.config import ConfigError
+from vksnd.parsers.article import parse_article
+from vksnd.parsers.errors import NotAnArticle, ParseError
+from vksnd.storage.archive import content_type_of
+from vksnd.storage.errors import StorageError
+from vksnd.storage.records import StoreOutcome
+from vksnd.storage.sqlite import SqliteStore
+
+HELP = "re-extract archived pages with the current parser; store changed texts as new versions"
+
+
+@dataclass(slots=True)
+class ReparseReport:
+    pages: int = 0
+    unchanged: int = 0
+    changed: int = 0  # the clean text differs from the one the URL showed last
+    outcomes: Counter[str] = field(default_factory=Counter)  # of the changed pages
+    failures: Counter[str] = field(default_factory=Counter)  # parse errors by reason
+    refused: int = 0  # pages no parser took for an article yet
+    recovered: int = 0  # of those, the ones the current parser reads as an article
+
+    def render(self) -> str:
+        lines = [
+            f"{self.pages} archived pages re-extracted: {self.changed} changed,"
+            f" {self.unchanged} unchanged, {sum(self.failures.values())} not parsed"
+        ]
+        if self.refused:
+            lines.append(
+                f"  of {self.refused} pages refused as not an article before,"
+                f" {self.recovered} are articles now"
+            )
+        lines.extend(f"  {name}: {count}" for name, count in sorted(self.outcomes.items()))
+        lines.extend(f"  parse error: {reason}: {n}" for reason, n in self.failures.most_common())
+        return "\n".join(lines)
+
+
+async def reparse(path: Path, since: datetime | None) -> ReparseReport:
+    report = ReparseReport()
+    async with await SqliteStore.open(path) as store:
+        async for page in store.archived_article_pages(since):
+            report.pages += 1
+            refused = page.not_article is not None
+            report.refused += refused
+            try:
+                article = parse_article(
+                    page.body,
+                    page.url,
+                    content_type_of(page.headers),
+                    listing_date=page.listed_on,
+                )
+            except NotAnArticle as exc:
+                if refused:  # still not an article: nothing new, nothing failed
+                    report.unchanged += 1
+                else:
+                    report.failures[exc.reason] += 1
+                continue
+            except ParseError as exc:
+                report.failures[exc.reason] += 1
+                continue
+            report.recovered += refused
+            if article.content_hash == page.content_hash:
+                report.unchanged += 1
+                continue
+            result = await store.store_reparsed(article, page)
+            if result.outcome is StoreOutcome.UNCHANGED:
+                report.unchanged += 1
+                continue
+            report.changed += 1
+            report.outcomes[result.outcome.value] += 1
+    return report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_db_arguments(parser)
+    parser.add_argument(
+        "--since", type=iso_day, default=None, help="only pages fetched on/after YYYY-MM-DD (UTC)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    since = datetime.combine(args.since, time(0), tzinfo=UTC) if args.since else None
+    try:
+        path = db_path(args)
+        if not path.is_file():
+            print(f"vksnd reparse: no database at {path}", file=sys.stderr)
+            return 1
+        report = asyncio.run(reparse(path, since))
+    except (StorageError, ConfigError) as exc:
+        print(f"vksnd reparse: {exc}", file=sys.stderr)
+        return 1
+    print(report.render())
+    return 0

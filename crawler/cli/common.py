@@ -1,0 +1,162 @@
+"""What the commands share: flags (``--db``, ``--config``, runtime), settings, logging, signals,
+exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from vksnd.crawler.cli.logs import setup_logging
+from vksnd.crawler.config import (
+    ConfigError,
+    Settings,
+    add_common_arguments,
+    load_settings,
+    settings_from_args,
+)
+from vksnd.storage.errors import StorageError
+
+T = TypeVar("T")
+
+log = logging.getLogger("vksnd.signals")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str, default_unit: str) -> timedelta:
+    """``90s``, ``30m``, ``1.5h``; a bare number is in ``default_unit``."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30s, 15m, 2h)")
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or default_unit]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def iso_day(text: str) -> date:
+    """An argparse type for ``YYYY-MM-DD`` flags (--since, --until)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def minutes(text: str) -> float:
+    return parse_duration(text, "m").total_seconds() / 60
+
+
+def seconds(text: str) -> float:
+    if text.strip() in ("0", "0s"):
+        return 0.0
+    return parse_duration(text, "s").total_seconds()
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    group = parser.add_argument_group("runtime")
+    group.add_argument(
+        "--parse-executor",
+        choices=("thread", "process"),
+        default="thread",
+        help="where pages are parsed off the event loop (default: thread; see bench/crawl.py)",
+    )
+    group.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="DEBUG logs one line per page",
+    )
+
+
+def storage_failure(error: BaseException) -> StorageError | None:
+    """The storage error behind ``error``, also inside task-group exception groups."""
+    if isinstance(error, StorageError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = storage_failure(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def run_reporting(command: str, main: Callable[[], Coroutine[object, object, T]]) -> T | int:
+    """``asyncio.run(main())``; a storage failure (disk full, read-only, locked…) ends the run
+    with one line naming it, ``vksnd COMMAND: REASON: PATH``, and EXIT_FAILED. The details are
+    in the log above it; anything else propagates as a bug would."""
+    try:
+        return asyncio.run(main())
+    except Exception as exc:
+        failure = storage_failure(exc)
+        if failure is None:
+            raise
+        print(f"vksnd {command}: {failure}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+
+
+def load(args: argparse.Namespace) -> Settings | None:
+    """Settings from flags/env/file, logging configured; None (after a message) if invalid."""
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"vksnd: {exc}", file=sys.stderr)
+        return None
+    setup_logging(settings.log_format, args.log_level)
+    return settings
+
+
+def add_db_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--db`` and ``--config``, shared by the storage commands (export, stats, reparse)."""
+    parser.add_argument(
+        "--db", type=Path, default=None, help="database (default ./data/vksnd.db, env VKSND_DB)"
+    )
+    parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
+
+
+def db_path(args: argparse.Namespace) -> Path:
+    """The database the command uses: ``--db`` > ``VKSND_DB`` > TOML ``db`` > default."""
+    return load_settings({"db": args.db}, os.environ, args.config).db
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop`` (graceful); a second one cancels the main task (hard)."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set() and main is not None:
+            log.warning("second signal: stopping now", extra={"event": "hard_stop"})
+            main.cancel()
+            return
+        log.info(
+            f"{signal.Signals(signum).name}: finishing pages in flight",
+            extra={"event": "graceful_stop"},
+        )
+        stop.set()
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        yield
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,214 @@
+"""One crawl pass, start to finish: the incremental pass and the retry pass.
+
+``vksnd crawl`` runs one incremental pass; the daemon runs both on a schedule. A pass composes
+the pipeline's steps (``vksnd.crawler.crawl.pipeline``) with its sources of URLs:
+
+- incremental: the listing walk (new articles), the frontier's due URLs (pending ones left by an
+  interrupted run, failed ones whose retry time has come), and conditional re-checks of the
+  articles published in the last ``recheck_days`` (ETag / Last-Modified from the store);
+- retry: the frontier's due URLs only.
+
+A ``Session`` holds what outlives a pass in the daemon (store, fetcher, parse pool); each pass
+records itself as a run in the store with its counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from vksnd.crawler.config import Settings
+from vksnd.crawler.crawl.discovery import (
+    DiscoveredArticle,
+    IncrementalPolicy,
+    ListingScope,
+    ListingWalker,
+)
+from vksnd.crawler.crawl.pipeline import (
+    ExecutorKind,
+    FetchJob,
+    ParsePool,
+    Pipeline,
+    PipelineConfig,
+    Store,
+    Tally,
+)
+from vksnd.crawler.fetch.fetcher import Fetcher
+from vksnd.storage.records import UrlKind, UrlRecord
+from vksnd.storage.sqlite import SqliteStore
+
+log = logging.getLogger("vksnd.pass")
+
+DEFAULT_DUE_LIMIT = 5_000  # due URLs taken per pass; the rest wait for the next one
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    settings: Settings
+    store: Store
+    fetcher: Fetcher
+    pool: ParsePool
+    config: PipelineConfig
+
+    @property
+    def scope(self) -> ListingScope:
+        settings = self.settings
+        return ListingScope(
+            base_url=settings.base_url,
+            scope_hosts=settings.scope_hosts,
+            profile=settings.profile,
+            categories=settings.crawl.categories,
+        )
+
+
+def pipeline_config(
+    settings: Settings, *, executor: ExecutorKind = "thread", dry_run: bool = False
+) -> PipelineConfig:
+    """Fetch workers match what the fetcher lets through (per-host and global limits)."""
+    concurrency = min(settings.politeness.concurrency, settings.fetch.global_concurrency)
+    return PipelineConfig(concurrency=concurrency, executor=executor, dry_run=dry_run)
+
+
+@asynccontextmanager
+async def open_session(settings: Settings, config: PipelineConfig) -> AsyncIterator[Session]:
+    settings.db.parent.mkdir(parents=True, exist_ok=True)
+    store = await SqliteStore.open(settings.db)
+    pool = ParsePool(config.executor, config.parse_workers)
+    try:
+        async with Fetcher(settings) as fetcher:
+            yield Session(settings, store, fetcher, pool, config)
+    finally:
+        pool.close()
+        await store.close()
+
+
+async def run_recorded(
+    session: Session,
+    kind: str,
+    body: Callable[[Tally], Awaitable[None]],
+) -> Tally:
+    """Run ``body`` as one run in the store; log and record its counters however it ends."""
+    tally = Tally()
+    dry = session.config.dry_run
+    run_id = None if dry else await session.store.start_run(kind)
+    error: BaseException | None = None
+    try:
+        await body(tally)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        if run_id is not None:
+            await session.store.finish_run(
+                run_id,
+                tally.snapshot(),
+                ok=error is None,
+                error=None if error is None else f"{type(error).__name__}: {error}",
+            )
+        log.info(
+            f"{kind} pass finished: {tally.summary()}",
+            extra={
+                "event": f"{kind}_pass",
+                "outcome": "ok" if error is None else "error",
+                "duration_ms": tally.elapsed_ms(),
+                **tally.as_fields(),
+            },
+        )
+    return tally
+
+
+def _pipeline(session: Session, tally: Tally, stop: asyncio.Event) -> Pipeline:
+    return Pipeline(
+        fetcher=session.fetcher,
+        store=session.store,
+        pool=session.pool,
+        config=session.config,
+        tally=tally,
+        stop=stop,
+    )
+
+
+async def submit_due(pipeline: Pipeline, store: Store, limit: int = DEFAULT_DUE_LIMIT) -> int:
+    """Pending and failed-and-due article URLs (listings are re-walked by discovery instead)."""
+    submitted = 0
+    for record in await store.due_urls(datetime.now(UTC), limit):
+        if record.kind is UrlKind.LISTING:
+            continue
+        job = FetchJob(record.url, record.kind, record.listed_on, attempts=record.attempts)
+        if not await pipeline.submit(job):
+            break
+        submitted += 1
+    return submitted
+
+
+async def submit_rechecks(pipeline: Pipeline, records: list[UrlRecord]) -> int:
+    """Conditional GETs of recent articles, one URL each (the first seen of its aliases):
+    a 304 costs no parsing and no write but the check."""
+    submitted = 0
+    checked: set[int] = set()
+    for record in records:
+        if record.article_id is not None:
+            if record.article_id in checked:
+                continue
+            checked.add(record.article_id)
+        job = FetchJob(
+            record.url,
+            UrlKind.ARTICLE,
+            record.listed_on,
+            etag=record.etag,
+            last_modified=record.last_modified,
+        )
+        if not await pipeline.submit(job):
+            break
+        submitted += 1
+    return submitted
+
+
+async def incremental_pass(session: Session, stop: asyncio.Event) -> Tally:
+    async def body(tally: Tally) -> None:
+        pipeline = _pipeline(session, tally, stop)
+        walker = ListingWalker(
+            fetcher=session.fetcher,
+            store=session.store,
+            offload=session.pool,
+            scope=session.scope,
+            tally=tally,
+            stop=stop,
+            retry_at=pipeline.next_retry_at,
+        )
+
+        async def emit(item: DiscoveredArticle) -> bool:
+            return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
+
+        # Re-checks are chosen before the walk, so articles stored by this pass are not re-read.
+        recent = await session.store.recent_article_urls(
+            datetime.now(UTC) - timedelta(days=session.settings.crawl.recheck_days)
+        )
+        pipeline.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(
+                    walker.walk_all(IncrementalPolicy(session.store), emit, resume=True)
+                )
+                group.create_task(submit_rechecks(pipeline, recent))
+                group.create_task(submit_due(pipeline, session.store))
+        finally:
+            await pipeline.drain()
+
+    return await run_recorded(session, "crawl", body)
+
+
+async def retry_pass(session: Session, stop: asyncio.Event) -> Tally:
+    async def body(tally: Tally) -> None:
+        pipeline = _pipeline(session, tally, stop)
+        pipeline.start()
+        try:
+            await submit_due(pipeline, session.store)
+        finally:
+            await pipeline.drain()
+
+    return await run_recorded(session, "retry", body)

@@ -1,0 +1,500 @@
+"""The crawl pipeline: discover → fetch → parse → store, as named steps joined by bounded queues.
+
+    sources ──submit──▶ [fetch queue] ─fetch_step ×concurrency─▶ [parse queue]
+        ─parse_step ×parse_workers (executor)─▶ [store queue] ─store_step ×1─▶ SQLite
+
+Why this shape:
+- Bounded queues give backpressure: a fast listing walk blocks on ``submit`` instead of piling
+  up URLs, and fetched bodies wait in a short queue, so memory stays flat on a 20,000-page run.
+- Parsing runs in an executor, so a slow page does not stall the event loop for the other
+  fetches. The executor is a choice (``thread`` or ``process``), measured in ``bench/crawl.py``.
+- One store worker is the only writer: writes stay in order and SQLite never sees two writers.
+- Graceful stop: once ``stop`` is set nothing new is submitted and queued-but-unstarted URLs are
+  dropped; they are already pending in the frontier, so the next run picks them up. Pages in
+  flight finish: fetched, parsed and stored.
+
+A URL that fails is stored as failed with its reason and a next retry time that doubles with
+each attempt; a page that is not an article is recorded as a page, not as a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Protocol, TypeVar
+
+from vksnd.crawler.crawl.parse_pool import ExecutorKind as ExecutorKind
+from vksnd.crawler.crawl.parse_pool import Offload as Offload
+from vksnd.crawler.crawl.parse_pool import Parsed, parse_article_page, parse_article_pages
+from vksnd.crawler.crawl.parse_pool import ParsePool as ParsePool
+from vksnd.crawler.crawl.ports import ArticleStore, Frontier
+from vksnd.crawler.fetch.errors import (
+    FetchError,
+    NotHtml,
+    OutOfScope,
+    PermanentFetchError,
+    RetryableFetchError,
+    RobotsDisallowed,
+)
+from vksnd.crawler.fetch.fetcher import FetchResult
+from vksnd.parsers.records import Article
+from vksnd.storage.records import (
+    RawPage,
+    RunCounters,
+    StoreOutcome,
+    StoreRequest,
+    StoreResult,
+    UrlKind,
+)
+
+log = logging.getLogger("vksnd.pipeline")
+
+VIETNAM = timezone(timedelta(hours=7))  # the portal's dates are Vietnam dates
+
+DEFAULT_CONCURRENCY = 4
+DEFAULT_PARSE_WORKERS = 2
+DEFAULT_STORE_BATCH = 32
+DEFAULT_PARSE_BATCH = 8
+FETCH_QUEUE_PER_FETCHER = 8
+DEFAULT_RETRY_BASE = timedelta(minutes=5)
+DEFAULT_RETRY_CAP = timedelta(days=1)
+
+_T = TypeVar("_T")
+
+
+class Store(Frontier, ArticleStore, Protocol):
+    """Everything the pipeline asks of storage, plus storing articles in batches."""
+
+    async def store_articles(self, requests: Sequence[StoreRequest]) -> list[StoreResult]: ...
+
+
+class PageFetcher(Protocol):
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    concurrency: int = DEFAULT_CONCURRENCY  # fetches in flight (the fetcher also limits per host)
+    parse_workers: int = DEFAULT_PARSE_WORKERS
+    executor: ExecutorKind = "thread"
+    queue_size: int = 0  # 0: twice the concurrency
+    retry_base: timedelta = DEFAULT_RETRY_BASE
+    retry_cap: timedelta = DEFAULT_RETRY_CAP
+    dry_run: bool = False  # fetch and parse, write nothing
+    store_batch: int = DEFAULT_STORE_BATCH  # articles per transaction, at most
+    parse_batch: int = DEFAULT_PARSE_BATCH  # waiting pages sent to the executor at once, at most
+
+    @property
+    def bound(self) -> int:
+        return self.queue_size or 2 * self.concurrency
+
+    @property
+    def fetch_bound(self) -> int:
+        """URLs waiting for a fetcher: a few listing pages' worth, so the fetchers stay busy
+        while a listing walk waits on its next page or on the store (jobs are small)."""
+        return self.queue_size or FETCH_QUEUE_PER_FETCHER * self.concurrency
+
+
+@dataclass(frozen=True, slots=True)
+class DateWindow:
+    """Only articles published within [since, until] (Vietnam dates) are stored."""
+
+    since: date
+    until: date
+
+    def holds(self, when: date) -> bool:
+        return self.since <= when <= self.until
+
+
+@dataclass(frozen=True, slots=True)
+class FetchJob:
+    url: str  # canonical
+    kind: UrlKind = UrlKind.ARTICLE
+    listed_on: date | None = None
+    etag: str | None = None  # set for a conditional re-check
+    last_modified: str | None = None
+    attempts: int | None = None  # previous failed attempts, when the caller knows them
+
+
+# Tally's counters that RunCounters has fields for, and those it carries in ``extra``.
+_RUN_COUNTERS = tuple(f.name for f in fields(RunCounters) if f.name != "extra")
+_EXTRA_COUNTERS = ("not_articles", "out_of_range", "dropped_on_stop", "parse_fallbacks")
+
+
+@dataclass(slots=True)
+class Tally:
+    """Mutable counters of one run; ``snapshot`` freezes them into ``RunCounters``."""
+
+    listing_pages: int = 0
+    pages_fetched: int = 0
+    not_modified: int = 0
+    new_articles: int = 0
+    new_versions: int = 0
+    duplicates: int = 0
+    unchanged: int = 0
+    failures: int = 0
+    skipped: int = 0
+    not_articles: int = 0
+    out_of_range: int = 0
+    dropped_on_stop: int = 0
+    parse_fallbacks: int = 0  # articles the site profile missed (generic extractor)
+    started: float = field(default_factory=time.monotonic)
+
+    def snapshot(self) -> RunCounters:
+        extra = tuple((name, getattr(self, name)) for name in _EXTRA_COUNTERS)
+        return RunCounters(
+            **{name: getattr(self, name) for name in _RUN_COUNTERS},
+            extra=tuple((name, value) for name, value in extra if value),
+        )
+
+    def as_fields(self) -> dict[str, int]:
+        """The counters as flat log fields: every ``RunCounters`` one, and the non-zero extras."""
+        counters = self.snapshot()
+        flat = {name: getattr(counters, name) for name in _RUN_COUNTERS}
+        flat.update(counters.extra)
+        return flat
+
+    def elapsed_ms(self) -> int:
+        return round((time.monotonic() - self.started) * 1000)
+
+    @property
+    def stored(self) -> int:
+        return self.new_articles + self.new_versions
+
+    def summary(self) -> str:
+        return ", ".join(
+            f"{name.replace('_', ' ')} {getattr(self, name)}" for name in _RUN_COUNTERS
+        )
+
+
+def raw_page(url: str, result: FetchResult) -> RawPage:
+    return RawPage(
+        url=url,
+        final_url=result.final_url,
+        status=result.status,
+        headers=tuple(result.headers),
+        body=result.body,
+        fetched_at=result.fetched_at,
+    )
+
+
+def validators(result: FetchResult) -> tuple[str | None, str | None]:
+    """The ETag and Last-Modified to send back on the next conditional GET."""
+    etag = last_modified = None
+    for name, value in result.headers:
+        lowered = name.lower()
+        if lowered == "etag":
+            etag = value
+        elif lowered == "last-modified":
+            last_modified = value
+    return etag, last_modified
+
+
+def published_date(article: Article, fallback: date | None) -> date | None:
+    when = article.published_at
+    if when is None:
+        return fallback
+    return when.astimezone(VIETNAM).date() if when.tzinfo else when.date()
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    job: FetchJob
+    result: FetchResult
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    job: FetchJob
+    result: FetchResult | None
+    parsed: Parsed | None
+    error: FetchError | None = None
+
+
+class Pipeline:
+    """Runs fetch, parse and store workers between ``start`` and ``drain``."""
+
+    def __init__(
+        self,
+        *,
+        fetcher: PageFetcher,
+        store: Store,
+        pool: ParsePool,
+        config: PipelineConfig,
+        tally: Tally,
+        stop: asyncio.Event,
+        window: DateWindow | None = None,
+    ) -> None:
+        self._fetcher = fetcher
+        self._store = store
+        self._pool = pool
+        self._config = config
+        self._tally = tally
+        self._stop = stop
+        self._window = window
+        self._fetch_q: asyncio.Queue[FetchJob] = asyncio.Queue(config.fetch_bound)
+        self._parse_q: asyncio.Queue[_Fetched] = asyncio.Queue(config.bound)
+        self._store_q: asyncio.Queue[_Done] = asyncio.Queue(config.bound)
+        self._workers: list[asyncio.Task[None]] = []
+        self._seen: set[str] = set()
+        self._errors: list[BaseException] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for i in range(self._config.concurrency):
+            self._workers.append(
+                asyncio.create_task(self._loop(self._fetch_q, self._fetch_step), name=f"fetch-{i}")
+            )
+        config = self._config
+        for i in range(config.parse_workers):
+            parse = self._batch_loop("parse", self._parse_q, config.parse_batch, self._parse_step)
+            self._workers.append(asyncio.create_task(parse, name=f"parse-{i}"))
+        store = self._batch_loop("store", self._store_q, config.store_batch, self._store_step)
+        self._workers.append(asyncio.create_task(store, name="store"))
+
+    async def drain(self) -> None:
+        """Wait until every accepted job went through all steps, then stop the workers."""
+        try:
+            await self._fetch_q.join()
+            await self._parse_q.join()
+            await self._store_q.join()
+        finally:
+            for worker in self._workers:
+                worker.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            self._workers.clear()
+        if self._errors:
+            raise self._errors[0]
+
+    async def submit(self, job: FetchJob) -> bool:
+        """Queue a URL once per run; blocks while the fetch queue is full (backpressure).
+        Returns False once the run is stopping."""
+        if self._stop.is_set():
+            return False
+        if job.url in self._seen:
+            return True
+        self._seen.add(job.url)
+        await self._fetch_q.put(job)
+        return True
+
+    async def process_now(self, job: FetchJob) -> date | None:
+        """Fetch, parse and store one URL in the caller's task; return the article's date.
+
+        The backfill uses it for listing items without a date: the article must be read to
+        know whether the walk can stop, and storing it then saves a second fetch."""
+        if job.url in self._seen:
+            return None
+        self._seen.add(job.url)
+        fetched = await self._fetch_one(job)
+        if fetched.result is None or fetched.error is not None:
+            await self._store_step([fetched])
+            return None
+        parsed = await self._parse(fetched.job, fetched.result)
+        done = _Done(job, fetched.result, parsed)
+        await self._store_step([done])
+        if parsed.article is None:
+            return None
+        return published_date(parsed.article, job.listed_on)
+
+    async def _loop(self, queue: asyncio.Queue[_T], step: Callable[[_T], Awaitable[None]]) -> None:
+        while True:
+            item = await queue.get()
+            try:
+                await step(item)
+            except Exception as exc:  # an unexpected error: stop the run, report it at drain
+                log.exception("pipeline step failed", extra={"event": "step_error"})
+                self._errors.append(exc)
+                self._stop.set()
+            finally:
+                queue.task_done()
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    async def _fetch_step(self, job: FetchJob) -> None:
+        if self._stop.is_set():
+            self._tally.dropped_on_stop += 1  # still pending in the frontier
+            return
+        done = await self._fetch_one(job)
+        if done.result is not None and done.error is None and not done.result.not_modified:
+            await self._parse_q.put(_Fetched(job, done.result))
+        else:
+            await self._store_q.put(done)
+
+    async def _fetch_one(self, job: FetchJob) -> _Done:
+        try:
+            result = await self._fetcher.fetch(
+                job.url, etag=job.etag, last_modified=job.last_modified
+            )
+        except FetchError as exc:
+            return _Done(job, None, None, exc)
+        return _Done(job, result, None)
+
+    async def _batch_loop(
+        self,
+        name: str,
+        queue: asyncio.Queue[_T],
+        size: int,
+        step: Callable[[list[_T]], Awaitable[None]],
+    ) -> None:
+        """A batching worker (parse, store): takes what is waiting, up to ``size`` items, and
+        hands them to ``step`` at once: one executor call for the parse step, one
+        transaction for the store step (a commit per article costs five times the article)."""
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < size and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                await step(batch)
+            except Exception as exc:  # an unexpected error: stop the run, report it at drain
+                log.exception(f"{name} step failed", extra={"event": "step_error"})
+                self._errors.append(exc)
+                self._stop.set()
+            finally:
+                for _ in batch:
+                    queue.task_done()
+
+    async def _parse_step(self, batch: list[_Fetched]) -> None:
+        jobs = [
+            (f.result.body, f.result.final_url, f.result.content_type, f.job.listed_on)
+            for f in batch
+        ]
+        parsed = await self._pool.run(parse_article_pages, jobs)
+        for fetched, one in zip(batch, parsed, strict=True):
+            await self._store_q.put(_Done(fetched.job, fetched.result, one))
+
+    async def _parse(self, job: FetchJob, result: FetchResult) -> Parsed:
+        return await self._pool.run(
+            parse_article_page, result.body, result.final_url, result.content_type, job.listed_on
+        )
+
+    async def _store_step(self, batch: list[_Done]) -> None:
+        requests: list[tuple[_Done, StoreRequest]] = []
+        for done in batch:
+            request = await self._settle(done)
+            if request is not None:
+                requests.append((done, request))
+        if not requests:
+            return
+        results = await self._store.store_articles([request for _, request in requests])
+        for (done, _), stored in zip(requests, results, strict=True):
+            self._count(stored.outcome)
+            assert done.result is not None
+            _log_page(done.job, done.result, stored.outcome.value)
+
+    async def _settle(self, done: _Done) -> StoreRequest | None:
+        """Record everything but an article to store; return the article's store request."""
+        job, result = done.job, done.result
+        if done.error is not None:
+            await self._record_failure(job, done.error)
+            return None
+        assert result is not None
+        if result.not_modified:
+            self._tally.not_modified += 1
+            if not self._config.dry_run:
+                await self._store.record_not_modified(job.url, result.fetched_at)
+            _log_page(job, result, "not_modified")
+            return None
+        self._tally.pages_fetched += 1
+        parsed = done.parsed
+        assert parsed is not None
+        etag, last_modified = validators(result)
+        if parsed.article is None:
+            if parsed.not_article is not None:
+                self._tally.not_articles += 1
+                if not self._config.dry_run:
+                    await self._store.record_page(
+                        raw_page(job.url, result),
+                        UrlKind.OTHER,
+                        etag,
+                        last_modified,
+                        not_article=parsed.not_article,
+                    )
+                _log_page(job, result, f"not_article:{parsed.not_article}")
+            else:
+                self._tally.failures += 1
+                if not self._config.dry_run:
+                    await self._store.record_failure(
+                        job.url, parsed.error or "parse error", result.status, None, permanent=True
+                    )
+                _log_page(job, result, f"parse_error:{parsed.error}")
+            return None
+        article = parsed.article
+        if not article.extractor.startswith("profile:"):
+            self._tally.parse_fallbacks += 1
+        when = published_date(article, job.listed_on)
+        if self._window is not None and (when is None or not self._window.holds(when)):
+            self._tally.out_of_range += 1  # left pending: an incremental crawl may take it
+            _log_page(job, result, "out_of_range")
+            return None
+        if self._config.dry_run:
+            _log_page(job, result, "dry_run")
+            return None
+        return StoreRequest(article, raw_page(job.url, result), etag, last_modified)
+
+    def _count(self, outcome: StoreOutcome) -> None:
+        if outcome is StoreOutcome.NEW:
+            self._tally.new_articles += 1
+        elif outcome is StoreOutcome.NEW_VERSION:
+            self._tally.new_versions += 1
+        elif outcome is StoreOutcome.DUPLICATE:
+            self._tally.duplicates += 1
+        else:
+            self._tally.unchanged += 1
+
+    async def _record_failure(self, job: FetchJob, error: FetchError) -> None:
+        permanent = isinstance(error, PermanentFetchError)
+        if isinstance(error, NotHtml | RobotsDisallowed | OutOfScope):
+            self._tally.skipped += 1
+        else:
+            self._tally.failures += 1
+        log.warning(
+            "fetch failed",
+            extra={
+                "event": "fetch_failed",
+                "url": job.url,
+                "status": error.status,
+                "outcome": error.reason,
+            },
+        )
+        if self._config.dry_run:
+            return
+        next_retry_at = None
+        if not permanent:
+            attempts = job.attempts
+            if attempts is None:
+                record = await self._store.get_url(job.url)
+                attempts = record.attempts if record is not None else 0
+            next_retry_at = self.next_retry_at(attempts, error)
+        await self._store.record_failure(
+            job.url, error.reason, error.status, next_retry_at, permanent=permanent
+        )
+
+    def next_retry_at(self, attempts: int, error: FetchError) -> datetime:
+        """Exponential by attempts (base, 2×base, 4×base…) up to the cap; never sooner than
+        the server's Retry-After."""
+        config = self._config
+        delay = min(config.retry_cap, config.retry_base * (1 << min(attempts, 30)))
+        if isinstance(error, RetryableFetchError) and error.retry_after is not None:
+            delay = max(delay, timedelta(seconds=error.retry_after))
+        return datetime.now(UTC) + delay
+
+
+def _log_page(job: FetchJob, result: FetchResult, outcome: str) -> None:
+    log.debug(
+        "page",
+        extra={
+            "event": "page",
+            "url": job.url,
+            "status": result.status,
+            "duration_ms": round(result.elapsed_ms, 1),
+            "outcome": outcome,
+            "attempt": result.attempts,
+        },
+    )

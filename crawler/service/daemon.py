@@ -1,0 +1,167 @@
+"""The daemon: an incremental pass every interval and a retry pass for failed URLs.
+
+APScheduler 3.x's ``AsyncIOScheduler`` runs both jobs on our event loop. Each job has
+``max_instances=1`` and ``coalesce=True``: a pass that overruns its interval is not started twice,
+and runs missed while one was running collapse into one. The two jobs also share a lock, so an
+incremental pass and a retry pass never fetch at the same time either.
+
+Stopping (SIGINT/SIGTERM set ``stop``): the scheduler is paused so nothing new starts, the pass in
+progress sees ``stop``, lets its in-flight pages finish and leaves the rest pending in the
+frontier; then the scheduler is shut down and the caller closes the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from vksnd.crawler.config import Settings
+from vksnd.crawler.crawl.passes import Session, incremental_pass, retry_pass
+from vksnd.crawler.crawl.pipeline import Tally
+from vksnd.storage.records import RunCounters
+
+log = logging.getLogger("vksnd.daemon")
+
+JITTER_SHARE_CAP = 0.1  # jitter never exceeds a tenth of the interval: passes keep their rhythm
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    interval: timedelta
+    jitter: timedelta
+    retry_interval: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Schedule:
+        crawl = settings.crawl
+        interval = timedelta(minutes=crawl.interval_minutes)
+        jitter = min(timedelta(seconds=crawl.interval_jitter), interval * JITTER_SHARE_CAP)
+        return cls(interval, jitter, timedelta(minutes=crawl.retry_pass_minutes))
+
+
+PassFn = Callable[[Session, asyncio.Event], Awaitable[Tally]]
+
+
+class PassObserver(Protocol):
+    """Told about every pass, started and finished (health, metrics, export:
+    ``vksnd.crawler.service.monitor``)."""
+
+    def pass_started(self, kind: str) -> None: ...
+
+    async def pass_finished(
+        self,
+        kind: str,
+        *,
+        counters: RunCounters | None,
+        duration_s: float,
+        error: BaseException | None = None,
+    ) -> None: ...
+
+
+class Daemon:
+    def __init__(
+        self,
+        session: Session,
+        schedule: Schedule,
+        stop: asyncio.Event,
+        observer: PassObserver | None = None,
+    ) -> None:
+        self._session = session
+        self._observer = observer
+        self._schedule = schedule
+        self._stop = stop
+        self._lock = asyncio.Lock()
+        self._running: set[asyncio.Task[object]] = set()
+        self.passes: list[tuple[str, Tally]] = []
+
+    async def run(self) -> None:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        schedule = self._schedule
+        scheduler.add_job(
+            self._job,
+            "interval",
+            args=("crawl", incremental_pass),
+            id="incremental",
+            seconds=schedule.interval.total_seconds(),
+            jitter=_jitter(schedule.jitter),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
+        )
+        scheduler.add_job(
+            self._job,
+            "interval",
+            args=("retry", retry_pass),
+            id="retry",
+            seconds=schedule.retry_interval.total_seconds(),
+            jitter=_jitter(schedule.jitter),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        scheduler.start()
+        log.info(
+            "daemon started",
+            extra={
+                "event": "daemon_start",
+                "interval_s": schedule.interval.total_seconds(),
+                "retry_interval_s": schedule.retry_interval.total_seconds(),
+            },
+        )
+        try:
+            await self._stop.wait()
+        finally:
+            scheduler.pause()
+            if self._running:
+                log.info("waiting for the pass in progress", extra={"event": "daemon_draining"})
+                await asyncio.gather(*self._running, return_exceptions=True)
+            scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # the shutdown is scheduled on the loop: let it run
+            log.info("daemon stopped", extra={"event": "daemon_stop", "passes": len(self.passes)})
+
+    async def _job(self, kind: str, run_pass: PassFn) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            async with self._lock:
+                if self._stop.is_set():
+                    return
+                started = time.monotonic()
+                tally: Tally | None = None
+                error: Exception | None = None
+                if self._observer is not None:
+                    try:
+                        self._observer.pass_started(kind)
+                    except Exception:  # bookkeeping failing must not cost the pass
+                        log.exception(f"before the {kind} pass", extra={"event": "observer_error"})
+                try:
+                    tally = await run_pass(self._session, self._stop)
+                    self.passes.append((kind, tally))
+                except Exception as exc:  # one pass failing must not end the daemon
+                    error = exc
+                    log.exception(f"{kind} pass failed", extra={"event": f"{kind}_pass_error"})
+                if self._observer is not None:  # inside the lock: the export ends first
+                    await self._observer.pass_finished(
+                        kind,
+                        counters=None if tally is None else tally.snapshot(),
+                        duration_s=time.monotonic() - started,
+                        error=error,
+                    )
+        except Exception:  # the observer failing must not end the daemon either
+            log.exception(f"after the {kind} pass", extra={"event": "observer_error"})
+        finally:
+            self._running.discard(task)
+
+
+def _jitter(jitter: timedelta) -> int | None:
+    seconds = int(jitter.total_seconds())
+    return seconds or None

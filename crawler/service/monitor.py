@@ -1,0 +1,130 @@
+"""What ``vksnd run`` does around each pass when it runs as a service.
+
+The daemon reports each finished pass to a ``PassMonitor``, which feeds the health verdict and
+the metrics, then refreshes the corpus folder (``--export-dir``) so tools that read files only
+have to watch a folder. ``service`` builds these objects from the settings and, with
+``--http HOST:PORT``, serves them (``crawler.service.http_api``) for as long as the daemon runs.
+
+The export runs on a worker thread with its own reader connection (``vksnd.storage.export``): it is
+incremental (only files the manifest lacks are written) and a failure is logged and counted,
+never fatal: the next pass tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from vksnd.crawler.config import Settings
+from vksnd.crawler.fetch.fetcher import FetchStats
+from vksnd.crawler.service.health import Health
+from vksnd.crawler.service.http_api import HttpApi, parse_bind
+from vksnd.crawler.service.metrics import Metrics
+from vksnd.storage.errors import StorageError
+from vksnd.storage.export import ExportFilter, ExportReport, export_corpus
+from vksnd.storage.records import RunCounters
+from vksnd.storage.schema import open_reader
+
+log = logging.getLogger("vksnd.monitor")
+
+
+def export_folder(db: Path, out_dir: Path) -> ExportReport:
+    """The current versions not yet in ``out_dir`` written there (idempotent)."""
+    conn = open_reader(db)
+    try:
+        return export_corpus(conn, out_dir, ExportFilter())
+    finally:
+        conn.close()
+
+
+class PassMonitor:
+    def __init__(
+        self, metrics: Metrics, health: Health, *, db: Path, export_dir: Path | None = None
+    ) -> None:
+        self.metrics = metrics
+        self.health = health
+        self._db = db
+        self._export_dir = export_dir
+
+    def pass_started(self, kind: str) -> None:
+        """Called by the daemon when a pass begins (a long pass that progresses is healthy)."""
+        self.health.record_start(kind)
+
+    async def pass_finished(
+        self,
+        kind: str,
+        *,
+        counters: RunCounters | None,
+        duration_s: float,
+        error: BaseException | None = None,
+    ) -> None:
+        """Called by the daemon after every pass; ``counters`` is None when the pass raised."""
+        ok = error is None
+        message = None if ok else f"{type(error).__name__}: {error}"
+        finished = self.health.record_pass(kind, ok=ok, duration_s=duration_s, error=message)
+        self.metrics.record_pass(
+            kind,
+            ok=ok,
+            duration_s=duration_s,
+            counters=counters,
+            finished_at=finished.timestamp(),
+        )
+        if ok and self._export_dir is not None:
+            await self.refresh_export()
+
+    async def refresh_export(self) -> ExportReport | None:
+        out_dir = self._export_dir
+        if out_dir is None:
+            return None
+        started = time.monotonic()
+        try:
+            report = await asyncio.to_thread(export_folder, self._db, out_dir)
+        except StorageError as exc:
+            self.metrics.record_export(ok=False, written=0)
+            log.error(
+                f"export to {out_dir} failed: {exc}",
+                extra={"event": "export", "outcome": "error", "path": str(out_dir)},
+            )
+            return None
+        self.metrics.record_export(ok=True, written=report.written + report.restored)
+        log.info(
+            f"export to {out_dir}: {report.written} written, {report.restored} restored,"
+            f" {report.skipped} already there",
+            extra={
+                "event": "export",
+                "outcome": "ok",
+                "path": str(out_dir),
+                "duration_ms": round((time.monotonic() - started) * 1000),
+                "written": report.written,
+                "restored": report.restored,
+                "skipped": report.skipped,
+            },
+        )
+        return report
+
+
+@asynccontextmanager
+async def service(
+    settings: Settings, fetch_stats: FetchStats, interval: timedelta
+) -> AsyncIterator[PassMonitor]:
+    """Metrics, health, export and (with ``settings.http_bind``) the HTTP API, for one daemon."""
+    metrics = Metrics()
+    metrics.watch_fetcher(fetch_stats)
+    monitor = PassMonitor(
+        metrics, Health(interval), db=settings.db, export_dir=settings.crawl.export_dir
+    )
+    api: HttpApi | None = None
+    if settings.http_bind is not None:
+        host, port = parse_bind(settings.http_bind)
+        api = HttpApi(settings.db, metrics, monitor.health)
+        await api.start(host, port)
+    try:
+        yield monitor
+    finally:
+        if api is not None:
+            await api.stop()

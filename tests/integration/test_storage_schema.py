@@ -1,0 +1,218 @@
+"""Schema migrations, connection settings and the typed errors, on real files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from support.storage import article_url, make_article, make_raw
+from vksnd.storage.errors import (
+    CorruptDatabase,
+    DatabaseLocked,
+    DatabaseMissing,
+    DiskFull,
+    ReadOnlyDatabase,
+    SchemaMismatch,
+    StorageError,
+    translate_sqlite_error,
+)
+from vksnd.storage.records import StoreOutcome, UrlKind
+from vksnd.storage.schema import SCHEMA_VERSION, open_reader
+from vksnd.storage.sqlite import SqliteStore, StoreConfig
+
+TABLES = {"urls", "pages", "articles", "article_urls", "runs", "failures"}
+
+
+def _version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_migrates_an_empty_file_and_reopens_idempotently(tmp_path: Path) -> None:
+    db = tmp_path / "nested" / "dirs" / "v.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"")  # an empty file is a valid, empty database
+    async with await SqliteStore.open(db) as store:
+        await store.store_article(make_article(article_url(1), "Một"), make_raw(article_url(1)),
+                                  None, None)  # fmt: skip
+    assert _version(db) == SCHEMA_VERSION
+    for _ in range(2):
+        async with await SqliteStore.open(db) as store:
+            assert await store.known_article_urls([article_url(1)]) == {article_url(1)}
+    conn = sqlite3.connect(db)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
+    finally:
+        conn.close()
+    assert names >= TABLES
+
+
+async def test_open_creates_missing_parent_directories(tmp_path: Path) -> None:
+    db = tmp_path / "a" / "b" / "vksnd.db"
+    async with await SqliteStore.open(db) as store:
+        assert await store.add_urls([(article_url(1), UrlKind.ARTICLE, None)]) == 1
+    assert db.is_file() and _version(db) == SCHEMA_VERSION
+
+
+async def test_two_processes_worth_of_opens_migrate_once(tmp_path: Path) -> None:
+    db = tmp_path / "v.db"
+    first = await SqliteStore.open(db)
+    second = await SqliteStore.open(db)
+    try:
+        assert await first.add_urls([(article_url(1), UrlKind.ARTICLE, None)]) == 1
+        assert await second.add_urls([(article_url(1), UrlKind.ARTICLE, None)]) == 0
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "v.db"
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(SchemaMismatch) as caught:
+        await SqliteStore.open(db)
+    assert caught.value.path == str(db) and caught.value.found == SCHEMA_VERSION + 5
+
+
+def test_reader_refuses_missing_unmigrated_and_corrupt_files(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseMissing):
+        open_reader(tmp_path / "none.db")
+    assert not (tmp_path / "none.db").exists()  # a reader never creates the file
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    with pytest.raises(SchemaMismatch):
+        open_reader(empty)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database, just some bytes" * 200)
+    with pytest.raises(CorruptDatabase) as caught:
+        open_reader(junk)
+    assert str(junk) in str(caught.value)
+
+
+async def test_reader_is_query_only(tmp_path: Path) -> None:
+    db = tmp_path / "v.db"
+    await (await SqliteStore.open(db)).close()
+    conn = open_reader(db)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            conn.execute("DELETE FROM urls")
+    finally:
+        conn.close()
+
+
+async def test_a_held_write_lock_becomes_database_locked(tmp_path: Path) -> None:
+    db = tmp_path / "v.db"
+    async with await SqliteStore.open(db, StoreConfig(busy_timeout_ms=50)) as store:
+        holder = sqlite3.connect(db, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            with pytest.raises(DatabaseLocked) as caught:
+                await store.add_urls([(article_url(1), UrlKind.ARTICLE, None)])
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        # the failed transaction left the store usable
+        assert await store.add_urls([(article_url(1), UrlKind.ARTICLE, None)]) == 1
+    assert caught.value.path == str(db)
+
+
+async def test_closed_store_raises_storage_error(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "v.db")
+    await store.close()
+    with pytest.raises(StorageError, match="closed"):
+        await store.get_url(article_url(1))
+    with pytest.raises(StorageError, match="closed"):
+        await store.add_urls([(article_url(1), UrlKind.ARTICLE, None)])
+
+
+def test_real_sqlite_failures_translate_to_typed_errors(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    setup = sqlite3.connect(db)
+    setup.execute("CREATE TABLE t (x BLOB)")
+    setup.commit()
+    setup.close()
+
+    readonly = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        with pytest.raises(sqlite3.Error) as ro_error:
+            readonly.execute("INSERT INTO t VALUES (1)")
+    finally:
+        readonly.close()
+    assert isinstance(translate_sqlite_error(ro_error.value, db), ReadOnlyDatabase)
+
+    full = sqlite3.connect(db)
+    try:
+        full.execute("PRAGMA max_page_count = 3")  # a disk that fills after three pages
+        with pytest.raises(sqlite3.Error) as full_error:
+            full.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+    finally:
+        full.close()
+    translated = translate_sqlite_error(full_error.value, db)
+    assert isinstance(translated, DiskFull) and translated.path == str(db)
+
+
+async def test_background_checkpoints_copy_the_wal_as_we_go(tmp_path: Path) -> None:
+    """With a checkpoint every 5 articles the WAL is copied into the database file while we
+    write: the file passes 3 MB long before 200 articles of 100 KB. Left to SQLite's backstop
+    (4x 64 MiB of WAL) it would hold little more than the schema until close."""
+    db = tmp_path / "v.db"
+    body = bytes(range(256)) * 400  # ~100 KB, stored uncompressed
+    written = 0
+    async with await SqliteStore.open(
+        db, StoreConfig(checkpoint_every=5, compression_level=0)
+    ) as store:
+        while db.stat().st_size < 30 * len(body) and written < 200:
+            raw = make_raw(article_url(written), body + written.to_bytes(4, "big"))
+            await store.store_article(make_article(article_url(written), f"Bài {written}."),
+                                      raw, None, None)  # fmt: skip
+            written += 1
+        conn = open_reader(db)
+        try:
+            assert conn.execute("SELECT count(*) FROM pages").fetchone()[0] == written
+        finally:
+            conn.close()
+    assert written < 200
+
+
+async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path: Path) -> None:
+    """Migration 2 swaps the full content-hash index for one over superseded rows: a file
+    written by version 1 gets it, and a revert to a text superseded before the migration is
+    still recognised (found through the new index). Migration 3 adds ``urls.not_article``."""
+    db = tmp_path / "v1.db"
+    url = article_url(7)
+    text = "Viện kiểm sát nhân dân tối cao tổ chức hội nghị."
+    async with await SqliteStore.open(db) as store:
+        first = await store.store_article(make_article(url, text), make_raw(url), None, None)
+        await store.store_article(make_article(url, text + " Sửa."), make_raw(url), None, None)
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:  # back to what version 1 left on disk
+        conn.execute("DROP INDEX articles_superseded_hash")
+        conn.execute("CREATE INDEX articles_hash ON articles (content_hash)")
+        conn.execute("ALTER TABLE urls DROP COLUMN not_article")
+        conn.execute("PRAGMA user_version = 1")
+    finally:
+        conn.close()
+    async with await SqliteStore.open(db) as store:
+        reverted = await store.store_article(make_article(url, text), make_raw(url), None, None)
+    conn = sqlite3.connect(db)
+    try:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        reverts_to = conn.execute(
+            "SELECT reverts_to FROM articles WHERE id = ?", (reverted.article_id,)
+        ).fetchone()[0]
+        url_columns = {r[1] for r in conn.execute("PRAGMA table_info(urls)")}
+    finally:
+        conn.close()
+    assert _version(db) == SCHEMA_VERSION == 3
+    assert "not_article" in url_columns
+    assert "articles_hash" not in indexes and "articles_superseded_hash" in indexes
+    assert reverted.outcome is StoreOutcome.NEW_VERSION and reverts_to == first.article_id

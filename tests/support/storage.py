@@ -1,0 +1,108 @@
+"""Helpers for the storage tests: article records built directly, and invariant checks.
+
+Articles carry the parser's real ``content_hash`` (``vksnd.parsers.hashing``), so tone-spelling
+variants hash alike exactly as they do in production. Invariants are checked with plain
+``sqlite3`` so the assertions do not trust the code under test.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vksnd.parsers.hashing import content_hash
+from vksnd.parsers.records import Article
+from vksnd.storage.records import RawPage
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_WORDS = tuple(
+    word
+    for path in sorted((ROOT / "fixtures" / "seeds").glob("*.txt"))
+    for word in path.read_text(encoding="utf-8").split()
+)
+FETCHED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def article_url(article_id: int, category: int = 2) -> str:
+    return f"https://vksndtc.gov.vn/tin-tuc/tin-hoat-dong/bai-viet-so-{article_id}-d{category}-t{article_id}.html"
+
+
+def make_article(
+    url: str,
+    text: str,
+    *,
+    canonical_url: str | None = None,
+    title: str = "Tiêu đề",
+    published_at: datetime | None = datetime(2024, 6, 17, 9, 0, tzinfo=UTC),
+    captions: tuple[str, ...] = (),
+) -> Article:
+    return Article(
+        url=url,
+        canonical_url=canonical_url or url,
+        title=title,
+        published_at=published_at,
+        author="V.T",
+        category="Tin hoạt động",
+        text=text,
+        captions=captions,
+        images=(),
+        content_hash=content_hash(text),
+        extractor="profile:vksndtc",
+    )
+
+
+def make_raw(url: str, body: bytes | None = None, fetched_at: datetime = FETCHED_AT) -> RawPage:
+    return RawPage(
+        url=url,
+        final_url=url,
+        status=200,
+        headers=(("Content-Type", "text/html; charset=utf-8"), ("ETag", '"abc"')),
+        body=body if body is not None else f"<html><body>{url}</body></html>".encode(),
+        fetched_at=fetched_at,
+    )
+
+
+def vietnamese_text(rng: random.Random, paragraphs: int = 6, words: int = 80) -> str:
+    """Paragraphs of seed words, separated by one blank line, like the clean text."""
+    return "\n\n".join(
+        " ".join(rng.choice(SEED_WORDS) for _ in range(words)) for _ in range(paragraphs)
+    )
+
+
+def check_invariants(path: Path) -> None:
+    """What must hold after any sequence of writes."""
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        # exactly one current version per chain
+        bad = conn.execute(
+            "SELECT root_id, sum(is_current) FROM articles GROUP BY root_id"
+            " HAVING sum(is_current) != 1"
+        ).fetchall()
+        assert bad == []
+        # seq increases with id; links are symmetric and stay inside a chain
+        rows = conn.execute(
+            "SELECT id, seq, root_id, supersedes, superseded_by, is_current FROM articles"
+            " ORDER BY id"
+        ).fetchall()
+        seqs = [r[1] for r in rows]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        by_id = {r[0]: r for r in rows}
+        for row_id, _seq, root, prev, nxt, current in rows:
+            assert by_id[root][2] == root
+            if prev is not None:
+                assert by_id[prev][4] == row_id and by_id[prev][2] == root
+            else:
+                assert root == row_id
+            assert (nxt is None) == bool(current)
+        # every mapped URL points at a chain root
+        orphans = conn.execute(
+            "SELECT au.url FROM article_urls au JOIN articles a ON a.id = au.root_id"
+            " WHERE a.root_id != a.id"
+        ).fetchall()
+        assert orphans == []
+    finally:
+        conn.close()
