@@ -1,0 +1,1 @@
+"""service: the daemon and what it exposes (scheduler, monitor, health, metrics, HTTP API)."""

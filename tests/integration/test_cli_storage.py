@@ -1,4 +1,4 @@
-"""``vksnd export``, ``stats`` and ``reparse`` as real subprocesses (``python -m vksnd.crawler ...``)."""
+"""``vksnd export``, ``stats`` and ``reparse`` as real subprocesses."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """SIGKILL at random moments, restarts, and readers running beside the daemon.
 
-A backfill and a daemon (real ``python -m vksnd.crawler`` subprocesses against the in-process replica)
+A backfill and a daemon (real ``vksnd`` subprocesses against the in-process replica)
 are each killed at 10 moments drawn from a seeded RNG, restarted each time. Most kills land once a
 random number of articles is committed (mid-work, with fetches and a transaction in flight), the
 others at a random time after start (imports, migrations, robots.txt, the first listing). After

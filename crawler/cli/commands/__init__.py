@@ -1,4 +1,1 @@
-"""One module per ``vksnd`` subcommand.
-
-Each exposes ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-"""
+"""One module per ``vksnd`` subcommand: ``HELP``, ``add_arguments(parser)``, ``run(args)``."""
