@@ -11,27 +11,34 @@ Semantic furniture (``nav``, ``aside``, ``header``, ``footer``) is removed befor
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from vksnd.parsers.blocks import collapse
+from vksnd.parsers.hints import element_name, furniture_words, is_content_name, is_hard_furniture
 from vksnd.parsers.query import css
 
 FURNITURE_SELECTOR = "nav, aside, header, footer, script, style, noscript, template, iframe, svg"
 MIN_PARAGRAPH_CHARS = 25
 CLIMB_EXTRA_RATIO = 0.3
 CLIMB_EXTRA_LINK_DENSITY = 0.4
+PROPAGATE_LEVELS = 4  # a paragraph scores its parent, then 1/2, 1/4, 1/8 of that upwards
+TOP_CANDIDATES = 10
+HARD_FURNITURE_FACTOR = 0.2
+SOFT_FURNITURE_FACTOR = 0.6
+CONTENT_NAME_FACTOR = 1.2
+JOIN_MIN_SHARE = 0.3  # siblings' prose, as a share of the winner's, that makes them one article
+JOIN_PROSE_LINK_DENSITY = 0.25
+JOIN_MAX_LINK_DENSITY = 0.5
+ANCESTOR_SPAN = 4  # an ancestor's name counts while it holds at most this many times the text
 _PARAGRAPH_TAGS = frozenset({"p", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote",
                              "dd", "dt", "figcaption"})  # fmt: skip
 _CONTAINER_TAGS = frozenset({"div", "td", "th", "article", "section", "main", "body", "font",
                              "center", "form", "span", "tbody", "table", "tr"})  # fmt: skip
-_FURNITURE_NAME_RE = re.compile(
-    r"menu|nav|footer|header|sidebar|breadcrumb|share|social|comment|related|other|tags?\b|"
-    r"banner|advert|search|widget|more-links|topnav|site-head|site-foot",
-    re.IGNORECASE,
-)
+_MAY_NEST = frozenset({"li", "blockquote", "dd", "dt", "figcaption"})
+_BLOCK_CHILD_TAGS = frozenset({"div", "p", "ul", "ol", "table", "section", "article", "h1", "h2",
+                               "h3", "h4", "h5", "h6", "figure", "dl"})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,64 +92,122 @@ class _Lengths:
             length = self._links[key] = _link_text_len(node)
         return length
 
+    def forget(self) -> None:
+        """Drop every length read: the tree has changed."""
+        self._texts.clear()
+        self._links.clear()
+
     def link_density(self, node: LexborNode) -> float:
         total = self.text(node)
         return 0.0 if total == 0 else min(1.0, self.links(node) / total)
 
 
-def _furniture_named(node: LexborNode) -> bool:
-    attrs = node.attributes
-    name = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
-    return bool(name.strip()) and _FURNITURE_NAME_RE.search(name) is not None
-
-
 def _paragraph_value(text: str) -> float:
-    return 1.0 + text.count(",") + min(len(text) / 100.0, 3.0)
+    return 1.0 + text.count(",") + text.count("、") + text.count("，") + min(len(text) / 100.0, 3.0)
 
 
-def score_candidates(body: LexborNode, lengths: _Lengths) -> list[Candidate]:
-    """Candidates best first."""
+def _has_block_child(node: LexborNode) -> bool:
+    """A list item or quote wrapping blocks is layout (a teaser card, a rail), not a paragraph."""
+    for child in node.iter():  # noqa: SIM110 (children only: cheaper than a deep query)
+        if child.tag in _BLOCK_CHILD_TAGS:
+            return True
+    return False
+
+
+def score_candidates(
+    body: LexborNode, lengths: _Lengths, masses: dict[int, float] | None = None
+) -> list[Candidate]:
+    """Candidates best first; ``masses`` (when given) receives every scored element's score
+    and every paragraph's own value, by ``mem_id``.
+
+    Each paragraph scores its parent fully and its next ancestors by halves: an article split
+    over sibling blocks (one per paragraph, or per few) then scores highest at the block that
+    holds them all, where a single rich paragraph's own block would otherwise win alone.
+    """
     scores: dict[int, float] = {}
     nodes: dict[int, LexborNode] = {}
+    paragraphs: dict[int, float] = {}
 
     def add(node: LexborNode | None, value: float) -> None:
-        if node is None or node.tag in (None, "html", "-document"):
-            return
-        key = node.mem_id
-        nodes[key] = node
-        scores[key] = scores.get(key, 0.0) + value
+        for _ in range(PROPAGATE_LEVELS):
+            if node is None or node.tag in (None, "html", "-document"):
+                return
+            key = node.mem_id
+            if key not in nodes:
+                nodes[key] = node
+                scores[key] = value
+            else:
+                scores[key] += value
+            node = node.parent
+            value /= 2
 
     for node in body.traverse():
         tag = node.tag
         if tag in _PARAGRAPH_TAGS:
+            if tag in _MAY_NEST and _has_block_child(node):
+                continue  # its paragraphs score for themselves
             text = collapse(node.text())
             if len(text) >= MIN_PARAGRAPH_CHARS:
-                parent = node.parent
                 value = _paragraph_value(text)
-                add(parent, value)
-                add(parent.parent if parent is not None else None, value / 2)
+                if tag == "li":
+                    value *= 0.5
+                paragraphs[node.mem_id] = value
+                add(node.parent, value)
         elif tag in _CONTAINER_TAGS:
             # direct text runs of a container (<br>-separated paragraphs) count for it
             text = collapse(node.text(deep=False))
             if len(text) >= MIN_PARAGRAPH_CHARS:
-                value = _paragraph_value(text)
-                add(node, value)
-                add(node.parent, value / 2)
+                add(node, _paragraph_value(text))
 
-    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:8]
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:TOP_CANDIDATES]
+    if masses is not None:
+        masses.update(scores)
+        masses.update(paragraphs)
     out: list[Candidate] = []
     for key, raw in ranked:
         node = nodes[key]
         length = lengths.text(node)
         density = lengths.link_density(node)
-        score = raw * (1.0 - density) * (0.5 if _furniture_named(node) else 1.0)
+        score = raw * (1.0 - density) * _name_factor(node, lengths, length)
         out.append(Candidate(node, score, length, density))
     out.sort(key=lambda c: c.score, reverse=True)
     return out
 
 
-def climb(candidate: Candidate, lengths: _Lengths) -> LexborNode:
-    """Widen to ancestors that add little non-link text (title, date, byline come along)."""
+def _name_factor(node: LexborNode, lengths: _Lengths, length: int) -> float:
+    """Lower for a block named as furniture, or inside one (comments, related, a sidebar):
+    a comment thread is prose, and only its wrapper says whose. An ancestor counts while it
+    is not much bigger than the block: past that it is page layout (``has-sidebar``)."""
+    factor = 1.0
+    own = element_name(node)
+    if own.strip():
+        if is_hard_furniture(own):
+            factor *= HARD_FURNITURE_FACTOR
+        elif furniture_words(own):
+            factor *= SOFT_FURNITURE_FACTOR
+        elif is_content_name(own):
+            factor *= CONTENT_NAME_FACTOR
+    limit = ANCESTOR_SPAN * max(length, 1)
+    parent = node.parent
+    while parent is not None and parent.tag not in (None, "body", "html", "-document"):
+        if lengths.text(parent) > limit:
+            break
+        name = element_name(parent)
+        if name.strip() and is_hard_furniture(name):
+            return factor * HARD_FURNITURE_FACTOR
+        parent = parent.parent
+    return factor
+
+
+def climb(candidate: Candidate, scores: dict[int, float], lengths: _Lengths) -> LexborNode:
+    """Widen the winner to the block holding the whole article.
+
+    A parent is taken when its other children add little text that is not links (title, date
+    and byline come along; menus do not), or when they add prose of their own: sibling blocks
+    of one article (a body split into sections, an article of lists and paragraphs). In the
+    second case the parent's children that are not article (link lists, blocks named as
+    furniture) are removed, so the parent can be walked whole.
+    """
     node = candidate.node
     length = candidate.text_len
     while True:
@@ -151,13 +216,50 @@ def climb(candidate: Candidate, lengths: _Lengths) -> LexborNode:
             return node
         parent_len = lengths.text(parent)
         extra = parent_len - length
-        if extra > max(CLIMB_EXTRA_RATIO * length, 0):
-            return node
-        if extra > 0:
+        if extra <= max(CLIMB_EXTRA_RATIO * length, 0):
             extra_links = lengths.links(parent) - lengths.links(node)
-            if extra_links / extra > CLIMB_EXTRA_LINK_DENSITY:
-                return node
-        node, length = parent, parent_len
+            if extra <= 0 or extra_links / extra <= CLIMB_EXTRA_LINK_DENSITY:
+                node, length = parent, parent_len
+                continue
+        if parent.tag == "body":
+            return node
+        if not _join_siblings(node, parent, scores, lengths):
+            return node
+        node, length = parent, lengths.text(parent)
+
+
+def _join_siblings(
+    node: LexborNode,
+    parent: LexborNode,
+    scores: dict[int, float],
+    lengths: _Lengths,
+) -> bool:
+    """When ``node``'s siblings hold prose enough to be parts of one article, remove the
+    siblings that are not article and say so; else False (nothing touched). Scores decay with
+    depth, so the siblings' are weighed against ``node``'s own, taken at the same depth."""
+    mass = scores.get(node.mem_id, 0.0)
+    prose = 0.0
+    drop: list[LexborNode] = []
+    for child in parent.iter():
+        if child.mem_id == node.mem_id or not child.is_element_node:
+            continue
+        size = lengths.text(child)
+        if size == 0:
+            continue
+        name = element_name(child)
+        if (name.strip() and is_hard_furniture(name)) or (
+            size >= MIN_PARAGRAPH_CHARS and lengths.link_density(child) > JOIN_MAX_LINK_DENSITY
+        ):
+            drop.append(child)
+            continue
+        if lengths.link_density(child) <= JOIN_PROSE_LINK_DENSITY:
+            prose += scores.get(child.mem_id, 0.0)
+    if prose <= 0 or prose < JOIN_MIN_SHARE * mass:
+        return False
+    for child in drop:
+        child.decompose()
+    lengths.forget()
+    return True
 
 
 def find_main_content(tree: LexborHTMLParser) -> LexborNode | None:
@@ -166,7 +268,8 @@ def find_main_content(tree: LexborHTMLParser) -> LexborNode | None:
     if body is None:
         return None
     lengths = _Lengths()
-    candidates = score_candidates(body, lengths)
+    masses: dict[int, float] = {}
+    candidates = score_candidates(body, lengths, masses)
     if not candidates:
         return None
-    return climb(candidates[0], lengths)
+    return climb(candidates[0], masses, lengths)

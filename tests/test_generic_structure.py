@@ -1,0 +1,84 @@
+"""The generic extractor on real-page structures (issue 16): each page is a compact, hand-written
+instance of a pattern seen on news sites no profile describes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from vksnd.parsers.article import parse_article
+from vksnd.parsers.profiles.vksndtc import PROFILE
+from vksnd.parsers.records import Article
+
+URL = "https://news.example.org/2021/05/04/story.html"
+# No profile selector matches: every page here takes the generic path.
+NO_PROFILE = dataclasses.replace(PROFILE, selectors=dataclasses.replace(PROFILE.selectors, body=()))
+
+
+def sentence(n: int, words: int = 24) -> str:
+    """A distinct sentence of prose (commas and a full stop, as article text has)."""
+    body = " ".join(f"w{n}x{i}" for i in range(words))
+    return f"Paragraph {n} opens, then goes on: {body}, and closes here."
+
+
+def parse(body: str, head: str = "<title>A story</title>") -> Article:
+    page = f"<html><head>{head}</head><body>{body}</body></html>"
+    return parse_article(page.encode(), URL, profile=NO_PROFILE)
+
+
+def paras(*numbers: int) -> str:
+    return "".join(f"<p>{sentence(n)}</p>" for n in numbers)
+
+
+def test_an_article_split_over_sibling_blocks_is_joined() -> None:
+    # one block per section; one section is richer than the others, and alone would win
+    blocks = "".join(
+        f"<div class='block'><div class='block-text'>{paras(n)}</div></div>" for n in range(1, 9)
+    )
+    rich = f"<div class='block'><div class='block-text'>{paras(20, 21, 22)}</div></div>"
+    article = parse(f"<main><article><div class='content'>{blocks}{rich}</div></article></main>")
+    for n in (1, 5, 8, 20, 22):
+        assert sentence(n) in article.text
+
+
+def test_text_split_over_nested_spans_is_joined() -> None:
+    body = (
+        "<div class='post-body'>"
+        f"<div><span><span>{sentence(1)}</span></span></div>"
+        f"<div class='reader'><div><span><span>{sentence(2)}</span></span></div>"
+        f"<div><span><span>{sentence(3)}</span></span></div></div></div>"
+        "<div class='side'><ul><li><a href='/a'>Popular post one</a></li></ul></div>"
+    )
+    article = parse(body)
+    assert article.text.split("\n\n") == [sentence(1), sentence(2), sentence(3)]
+
+
+def test_an_article_of_lists_and_paragraphs_is_whole() -> None:
+    items = "".join(f"<ul><li>{sentence(n)}</li></ul>" for n in range(10, 16))
+    body = f"<div class='entry'>{paras(1, 2)}{items}{paras(3)}</div>"
+    article = parse(f"<div class='layout has-sidebar'>{body}</div>")
+    for n in (1, 3, 10, 15):
+        assert sentence(n) in article.text
+
+
+def test_a_teaser_list_with_summaries_does_not_beat_a_short_article() -> None:
+    teasers = "".join(
+        f"<li class='item'><div class='card'><h3><a href='/s/{n}'>Headline {n}</a></h3>"
+        f"<div class='summary'>{sentence(100 + n, 40)}</div></div></li>"
+        for n in range(12)
+    )
+    body = f"<main><div class='story'>{paras(1, 2, 3)}</div></main><div><ul>{teasers}</ul></div>"
+    article = parse(body)
+    assert article.text.split("\n\n") == [sentence(1), sentence(2), sentence(3)]
+
+
+def test_a_comment_thread_does_not_beat_the_article() -> None:
+    comments = "".join(
+        f"<div class='comment'><div class='content'>{paras(50 + n, 51 + n, 52 + n)}</div></div>"
+        for n in range(0, 9, 3)
+    )
+    body = (
+        f"<div class='article'><div class='content'>{paras(1, 2)}</div></div>"
+        f"<div id='comments'>{comments}</div>"
+    )
+    article = parse(body)
+    assert article.text.split("\n\n") == [sentence(1), sentence(2)]
