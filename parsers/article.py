@@ -33,7 +33,7 @@ from vksnd.parsers.dates import (
 from vksnd.parsers.decoding import html_for_parser
 from vksnd.parsers.dom import BR_MARK, DEFAULT_MAX_DEPTH, mark_breaks, walk_blocks
 from vksnd.parsers.errors import NotAnArticle, PageTooComplex, ParseError
-from vksnd.parsers.generic import find_main_content, link_density, strip_furniture
+from vksnd.parsers.generic import find_main_content, link_density, strip_furniture, strip_inner_chrome
 from vksnd.parsers.hashing import content_hash
 from vksnd.parsers.metadata import (
     canonical_url,
@@ -208,6 +208,7 @@ def _generic(
         raise NotAnArticle(url, "empty")
     if _looks_like_listing(container, profile):
         raise NotAnArticle(url, "listing")
+    strip_inner_chrome(container)
     mark_breaks(container)
     blocks = walk_blocks(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from vksnd.parsers.blocks import collapse
-from vksnd.parsers.hints import element_name, furniture_words, is_content_name, is_hard_furniture
+from vksnd.parsers.hints import (
+    element_name,
+    furniture_words,
+    is_content_name,
+    is_hard_furniture,
+    is_inner_chrome,
+)
 from vksnd.parsers.query import css
 
 FURNITURE_SELECTOR = "nav, aside, header, footer, script, style, noscript, template, iframe, svg"
@@ -31,11 +37,12 @@ CONTENT_NAME_FACTOR = 1.2
 JOIN_MIN_SHARE = 0.3  # siblings' prose, as a share of the winner's, that makes them one article
 JOIN_PROSE_LINK_DENSITY = 0.25
 JOIN_MAX_LINK_DENSITY = 0.5
-ANCESTOR_SPAN = 4  # an ancestor's name counts while it holds at most this many times the text
+ANCESTOR_LEVELS = 6  # ancestors whose furniture names count for a candidate
 _PARAGRAPH_TAGS = frozenset({"p", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote",
                              "dd", "dt", "figcaption"})  # fmt: skip
 _CONTAINER_TAGS = frozenset({"div", "td", "th", "article", "section", "main", "body", "font",
                              "center", "form", "span", "tbody", "table", "tr"})  # fmt: skip
+_LAYOUT_ROOTS = frozenset({None, "article", "main", "body", "html", "-document"})
 _MAY_NEST = frozenset({"li", "blockquote", "dd", "dt", "figcaption"})
 _BLOCK_CHILD_TAGS = frozenset({"div", "p", "ul", "ol", "table", "section", "article", "h1", "h2",
                                "h3", "h4", "h5", "h6", "figure", "dl"})  # fmt: skip
@@ -92,10 +99,13 @@ class _Lengths:
             length = self._links[key] = _link_text_len(node)
         return length
 
-    def forget(self) -> None:
-        """Drop every length read: the tree has changed."""
-        self._texts.clear()
-        self._links.clear()
+    def forget(self, node: LexborNode) -> None:
+        """Drop the lengths of ``node`` and its ancestors: something under it was removed."""
+        walk: LexborNode | None = node
+        while walk is not None:
+            self._texts.pop(walk.mem_id, None)
+            self._links.pop(walk.mem_id, None)
+            walk = walk.parent
 
     def link_density(self, node: LexborNode) -> float:
         total = self.text(node)
@@ -166,18 +176,33 @@ def score_candidates(
     out: list[Candidate] = []
     for key, raw in ranked:
         node = nodes[key]
-        length = lengths.text(node)
         density = lengths.link_density(node)
-        score = raw * (1.0 - density) * _name_factor(node, lengths, length)
-        out.append(Candidate(node, score, length, density))
-    out.sort(key=lambda c: c.score, reverse=True)
-    return out
+        out.append(Candidate(node, raw * (1.0 - density), lengths.text(node), density))
+    return _rank_by_names(out)
 
 
-def _name_factor(node: LexborNode, lengths: _Lengths, length: int) -> float:
+def _rank_by_names(candidates: list[Candidate]) -> list[Candidate]:
+    """Best first, with the names of each candidate and its ancestors weighed in. A name can
+    only lower or mildly raise a score, so names are read from the top down until the leader
+    is one whose names have been read (reading every candidate's ancestry costs)."""
+    pending = sorted(candidates, key=lambda c: c.score * CONTENT_NAME_FACTOR, reverse=True)
+    done: list[Candidate] = []
+    while pending:
+        best = max(c.score for c in done) if done else -1.0
+        if pending[0].score * CONTENT_NAME_FACTOR < best:
+            break
+        first = pending.pop(0)
+        factor = _name_factor(first.node)
+        done.append(Candidate(first.node, first.score * factor, first.text_len, first.link_density))
+    done.sort(key=lambda c: c.score, reverse=True)
+    return done + pending
+
+
+def _name_factor(node: LexborNode) -> float:
     """Lower for a block named as furniture, or inside one (comments, related, a sidebar):
-    a comment thread is prose, and only its wrapper says whose. An ancestor counts while it
-    is not much bigger than the block: past that it is page layout (``has-sidebar``)."""
+    a comment thread is prose, and only its wrapper says whose. Ancestors are read up to the
+    page's own article or main element, and a few levels at most: past those, names describe
+    page layout (``has-sidebar``), not the block."""
     factor = 1.0
     own = element_name(node)
     if own.strip():
@@ -187,10 +212,9 @@ def _name_factor(node: LexborNode, lengths: _Lengths, length: int) -> float:
             factor *= SOFT_FURNITURE_FACTOR
         elif is_content_name(own):
             factor *= CONTENT_NAME_FACTOR
-    limit = ANCESTOR_SPAN * max(length, 1)
     parent = node.parent
-    while parent is not None and parent.tag not in (None, "body", "html", "-document"):
-        if lengths.text(parent) > limit:
+    for _ in range(ANCESTOR_LEVELS):
+        if parent is None or parent.tag in _LAYOUT_ROOTS:
             break
         name = element_name(parent)
         if name.strip() and is_hard_furniture(name):
@@ -258,8 +282,34 @@ def _join_siblings(
         return False
     for child in drop:
         child.decompose()
-    lengths.forget()
+    if drop:
+        lengths.forget(parent)
     return True
+
+
+def strip_inner_chrome(container: LexborNode) -> None:
+    """Remove the blocks around the text inside the article's block, known by their names
+    (bylines, share bars, newsletter boxes, author bios, "latest stories"), unless one holds
+    half the block's text: then the name describes the article, not a box in it."""
+    named = [n for n in css(container, "[class]") if is_inner_chrome(n.attrs["class"] or "")]
+    named += [n for n in css(container, "[id]") if is_inner_chrome(n.id or "")]
+    if not named:
+        return
+    total = _text_len(container)
+    doomed: dict[int, LexborNode] = {}
+    for node in named:
+        if node.mem_id != container.mem_id and 2 * _text_len(node) <= total:
+            doomed[node.mem_id] = node
+    # decompose only the outermost: a node is never touched once its ancestor is freed
+    for key, node in list(doomed.items()):
+        parent = node.parent
+        while parent is not None and parent.mem_id != container.mem_id:
+            if parent.mem_id in doomed:
+                del doomed[key]
+                break
+            parent = parent.parent
+    for node in doomed.values():
+        node.decompose()
 
 
 def find_main_content(tree: LexborHTMLParser) -> LexborNode | None:

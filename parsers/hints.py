@@ -18,14 +18,16 @@ from selectolax.lexbor import LexborNode
 FURNITURE_WORDS = frozenset(
     {"comment", "comments", "commentlist", "discussion", "disqus", "replies", "reply",
      "related", "recommended", "recommendations", "recirc", "recirculation", "trending",
-     "popular", "mostread", "teaser", "teasers", "more", "also", "next", "outbrain", "taboola",
+     "popular", "mostread", "latest", "teaser", "teasers", "more", "also", "next", "outbrain",
+     "taboola",
      "share", "sharing", "sharebar", "social", "socials", "follow",
      "newsletter", "subscribe", "subscription", "signup", "promo", "promotion", "sponsor",
      "sponsored", "ad", "ads", "advert", "adverts", "advertisement", "advertising", "adslot",
      "banner", "widget", "sidebar", "rail", "breadcrumb", "breadcrumbs", "menu", "nav",
      "navbar", "navigation", "footer", "masthead", "toolbar", "tags", "tag", "keywords",
-     "popup", "modal", "cookie", "consent", "paywall", "byline", "dateline", "author", "bio",
-     "meta", "timestamp", "pagination", "pager", "print", "hidden", "caption", "credit"}
+     "popup", "modal", "cookie", "consent", "byline", "dateline", "author", "bio",
+     "meta", "timestamp", "pagination", "pager", "print", "hidden", "caption", "credit",
+     "header", "head", "headline", "subline", "dek", "kicker", "eyebrow"}
 )  # fmt: skip
 # Names of the article's own container.
 CONTENT_WORDS = frozenset(
@@ -36,8 +38,12 @@ CONTENT_WORDS = frozenset(
 # captions): a reason to score a block lower, not to remove it from a body.
 SOFT_WORDS = frozenset(
     {"more", "also", "next", "byline", "dateline", "author", "bio", "meta", "timestamp", "print",
-     "caption", "credit", "hidden", "tag", "tags", "keywords", "follow", "rail", "banner"}
+     "caption", "credit", "hidden", "tag", "tags", "keywords", "follow", "rail", "banner",
+     "header", "head", "headline", "subline", "dek", "kicker", "eyebrow"}
 )  # fmt: skip
+# Inside an article's block, these name what is around the text, never the text: removed.
+# (Captions stay: the walker turns them into captions; "more"/"next" may name a page's rest.)
+INNER_CHROME_WORDS = FURNITURE_WORDS - {"more", "also", "next", "caption", "credit", "hidden"}
 
 _WORD_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
@@ -62,6 +68,11 @@ def furniture_words(name: str) -> frozenset[str]:
 @functools.lru_cache(maxsize=4096)
 def is_content_name(name: str) -> bool:
     return bool(name_words(name) & CONTENT_WORDS)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_inner_chrome(name: str) -> bool:
+    return not name_words(name).isdisjoint(INNER_CHROME_WORDS)
 
 
 def is_hard_furniture(name: str) -> bool:

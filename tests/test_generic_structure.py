@@ -82,3 +82,26 @@ def test_a_comment_thread_does_not_beat_the_article() -> None:
     )
     article = parse(body)
     assert article.text.split("\n\n") == [sentence(1), sentence(2)]
+
+
+def test_boxes_named_as_chrome_inside_the_article_block_are_removed() -> None:
+    body = (
+        "<article class='story'>"
+        "<ul class='article-byline'><li>by A. Writer</li><li>Nov 18, 2019 at 9:24 pm</li></ul>"
+        f"{paras(1, 2)}"
+        "<div class='Newsletter'><h3>Daily briefing</h3><p>Get the stories you love.</p>"
+        "<form><input type='email'><button>Sign up</button></form></div>"
+        f"{paras(3)}"
+        "<div class='share-tools'><span>Share this story</span></div>"
+        "<div class='author-bio-box'><p>A. Writer covers the courts from the capital.</p></div>"
+        "<div class='latest-news-box'><h4>Our latest stories</h4><ul>"
+        "<li><h3><a href='/x'>One headline</a></h3><p>Its dek, a sentence of some length.</p></li>"
+        "</ul></div></article>"
+    )
+    article = parse(body)
+    assert article.text.split("\n\n") == [sentence(1), sentence(2), sentence(3)]
+
+
+def test_a_wrapper_named_like_chrome_that_holds_the_text_stays() -> None:
+    body = f"<article><div class='paywall article-meta'>{paras(1, 2, 3)}</div></article>"
+    assert parse(body).text.split("\n\n") == [sentence(1), sentence(2), sentence(3)]
