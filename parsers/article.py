@@ -27,8 +27,15 @@ from vksnd.parsers.dates import (
     DateSignal,
     from_listing,
     parse_date_text,
-    parse_iso,
     resolve_published,
+)
+from vksnd.parsers.declared import (
+    EARLIEST_YEAR,
+    body_meta,
+    declared_date_and_author,
+    looks_like_name,
+    title_window_date,
+    url_date,
 )
 from vksnd.parsers.decoding import html_for_parser
 from vksnd.parsers.dom import BR_MARK, DEFAULT_MAX_DEPTH, mark_breaks, walk_blocks
@@ -36,6 +43,8 @@ from vksnd.parsers.errors import NotAnArticle, PageTooComplex, ParseError
 from vksnd.parsers.generic import find_main_content, link_density, strip_furniture, strip_inner_chrome
 from vksnd.parsers.hashing import content_hash
 from vksnd.parsers.metadata import (
+    HEAD_META_KEYS,
+    HeadInfo,
     canonical_url,
     category_of,
     dates_before,
@@ -138,7 +147,7 @@ def _parse(
     title = page_title(tree, head, profile)
     if is_error_page(None, title, head.title):
         raise NotAnArticle(url, "error_page")
-    signals = head_dates(tree, head)
+    signals: list[DateSignal] = []  # the page's date clues, the head's first (read below)
     canonical = canonical_url(head.canonical_href, url, profile)
 
     origin, path = origin_and_path(url)  # split once: the resolver and the category use it
@@ -167,8 +176,9 @@ def _parse(
             author = None
     if result is None:
         extractor = "generic"
-        result, page_dates = _generic(tree, url, resolve, limits, profile)
-        signals.extend(page_dates)
+        result, signals, author = _generic(tree, url, resolve, limits, profile, head, signals)
+    else:  # the generic path reads the head itself, with more keys
+        signals = head_dates(tree, head) + signals
     if not result.text:
         raise NotAnArticle(url, "empty")
     if listing_date is not None:
@@ -178,7 +188,7 @@ def _parse(
         canonical_url=canonical,
         title=unicodedata.normalize("NFC", title or ""),
         published_at=resolve_published(signals, now),
-        author=author or result.byline,
+        author=author or (result.byline if extractor != "generic" else None),
         category=category_of(url, tree, profile, path),
         text=result.text,
         captions=result.captions,
@@ -194,12 +204,14 @@ def _generic(
     resolve: Callable[[str], str],
     limits: ParseLimits,
     profile: SiteProfile,
-) -> tuple[CleanResult, list[DateSignal]]:
-    signals = [
-        found
-        for node in css(tree, "time[datetime]")
-        if (found := parse_iso(node.attributes.get("datetime") or "", "time")) is not None
-    ]
+    head: HeadInfo,
+    signals: list[DateSignal],
+) -> tuple[CleanResult, list[DateSignal], str | None]:
+    """The body by scoring, with the date and author the page declares (read before the
+    furniture goes: a ``<header>`` holds them); text clues only when nothing is declared."""
+    meta = head.meta | body_meta(tree, HEAD_META_KEYS)
+    declared, author = declared_date_and_author(tree, meta)
+    near_title = title_window_date(tree) if declared is None else None
     if is_error_page(tree):
         raise NotAnArticle(url, "error_page")
     strip_furniture(tree)
@@ -213,8 +225,16 @@ def _generic(
     blocks = walk_blocks(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True
     )
-    signals.extend(dates_in_blocks(blocks) or dates_before(container))
-    return apply_rules(blocks, title=page_title(tree, read_head(tree), profile)), signals
+    result = apply_rules(blocks, title=page_title(tree, head, profile))
+    if author is None and result.byline is not None and looks_like_name(result.byline):
+        author = result.byline
+    if declared is not None:
+        return result, [declared], author
+    found = [*signals, *(dates_in_blocks(blocks) or dates_before(container))]
+    found = [s for s in found if s.value.year >= EARLIEST_YEAR]  # not a placeholder 0001-01-01
+    if not found:
+        found = [s for s in (url_date(url), near_title) if s is not None][:1]
+    return result, found, author
 
 
 def _looks_like_listing(container: LexborNode, profile: SiteProfile) -> bool:

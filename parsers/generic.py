@@ -27,6 +27,7 @@ from vksnd.parsers.query import css
 
 FURNITURE_SELECTOR = "nav, aside, header, footer, script, style, noscript, template, iframe, svg"
 MIN_PARAGRAPH_CHARS = 25
+LONG_RAW_TEXT = 600  # raw characters past which a paragraph's collapsed length is over the cap
 CLIMB_EXTRA_RATIO = 0.3
 CLIMB_EXTRA_LINK_DENSITY = 0.4
 PROPAGATE_LEVELS = 4  # a paragraph scores its parent, then 1/2, 1/4, 1/8 of that upwards
@@ -61,12 +62,26 @@ def strip_furniture(tree: LexborHTMLParser) -> None:
         node.decompose()
 
 
+def _ink(text: str) -> int:
+    """Characters that are not white space: a text's length for comparing blocks. Counting
+    spaces in C beats collapsing (a split and a join of every word), and the measure is the
+    same for a block and the links in it, so their ratio holds."""
+    return (
+        len(text)
+        - text.count(" ")
+        - text.count("\n")
+        - text.count("\t")
+        - text.count("\r")
+        - text.count("\xa0")
+    )
+
+
 def _text_len(node: LexborNode) -> int:
-    return len(collapse(node.text()))
+    return _ink(node.text())
 
 
 def _link_text_len(node: LexborNode) -> int:
-    return sum(len(collapse(a.text())) for a in css(node, "a"))
+    return sum(_ink(a.text()) for a in css(node, "a"))
 
 
 def link_density(node: LexborNode) -> float:
@@ -112,8 +127,18 @@ class _Lengths:
         return 0.0 if total == 0 else min(1.0, self.links(node) / total)
 
 
-def _paragraph_value(text: str) -> float:
-    return 1.0 + text.count(",") + text.count("、") + text.count("，") + min(len(text) / 100.0, 3.0)
+def _paragraph_value(raw: str) -> float:
+    """1 + commas + length/100 (capped at 3) of a paragraph's text; 0 when it is too short to
+    be one. Only a text short enough to matter is collapsed: past the cap, length is moot."""
+    size = len(raw)
+    if size < MIN_PARAGRAPH_CHARS:
+        return 0.0
+    if size < LONG_RAW_TEXT:
+        size = len(collapse(raw))
+        if size < MIN_PARAGRAPH_CHARS:
+            return 0.0
+    commas = raw.count(",") + raw.count("、") + raw.count("，")
+    return 1.0 + commas + min(size / 100.0, 3.0)
 
 
 def _has_block_child(node: LexborNode) -> bool:
@@ -156,18 +181,17 @@ def score_candidates(
         if tag in _PARAGRAPH_TAGS:
             if tag in _MAY_NEST and _has_block_child(node):
                 continue  # its paragraphs score for themselves
-            text = collapse(node.text())
-            if len(text) >= MIN_PARAGRAPH_CHARS:
-                value = _paragraph_value(text)
+            value = _paragraph_value(node.text())
+            if value:
                 if tag == "li":
                     value *= 0.5
                 paragraphs[node.mem_id] = value
                 add(node.parent, value)
         elif tag in _CONTAINER_TAGS:
             # direct text runs of a container (<br>-separated paragraphs) count for it
-            text = collapse(node.text(deep=False))
-            if len(text) >= MIN_PARAGRAPH_CHARS:
-                add(node, _paragraph_value(text))
+            value = _paragraph_value(node.text(deep=False))
+            if value:
+                add(node, value)
 
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:TOP_CANDIDATES]
     if masses is not None:

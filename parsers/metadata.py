@@ -18,6 +18,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from vksnd.parsers.blocks import HEADING, PARA, Block, collapse
 from vksnd.parsers.dates import DateSignal, parse_date_line, parse_iso
+from vksnd.parsers.declared import AUTHOR_META_KEYS, DATE_META_KEYS
 from vksnd.parsers.profiles.vksndtc import SiteProfile
 from vksnd.parsers.query import css, css_first
 
@@ -77,8 +78,12 @@ def _any_of(selectors: tuple[str, ...]) -> str:
     return ", ".join(selectors)
 
 
-# The <meta> keys any reader here uses (title, published date); the others are not kept.
-HEAD_META_KEYS = frozenset({"og:title", "article:published_time", "datepublished", "pubdate"})
+# The <meta> keys any reader uses (title, published date, author); the others are not kept.
+HEAD_META_KEYS = frozenset(
+    {"og:title", "article:published_time", "datepublished", "pubdate"}
+    | set(DATE_META_KEYS)
+    | set(AUTHOR_META_KEYS)
+)
 
 
 @dataclass(frozen=True, slots=True)
