@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from vksnd.parsers.article import parse_article
+from vksnd.parsers.declared import looks_like_name
 from vksnd.parsers.profiles.vksndtc import PROFILE
 from vksnd.parsers.records import Article
 
@@ -105,3 +106,60 @@ def test_boxes_named_as_chrome_inside_the_article_block_are_removed() -> None:
 def test_a_wrapper_named_like_chrome_that_holds_the_text_stays() -> None:
     body = f"<article><div class='paywall article-meta'>{paras(1, 2, 3)}</div></article>"
     assert parse(body).text.split("\n\n") == [sentence(1), sentence(2), sentence(3)]
+
+
+# -- metadata the page declares ------------------------------------------------------------
+BODY = paras(1, 2, 3)
+
+
+def test_a_declared_date_beats_the_time_elements_of_comments_and_updates() -> None:
+    head = "<meta property='article:published_time' content='2019-11-08T15:30:00-05:00'>"
+    body = f"<article>{BODY}<time datetime='2019-11-13T10:00:00Z'>Updated</time></article>"
+    published = parse(body, head).published_at
+    assert published is not None and published.date().isoformat() == "2019-11-09"  # UTC+7
+
+
+def test_dates_in_the_forms_cms_write() -> None:
+    cases = {
+        "<meta name='sailthru.date' content='2019-11-19 02:24:00'>": "2019-11-19",
+        "<meta name='pdate' content='x'><meta name='date' content='20191118'>": "2019-11-18",
+        "<meta name='pubdate' content='November 20, 2019 12:32'>": "2019-11-20",
+    }
+    for head, day in cases.items():
+        published = parse(f"<article>{BODY}</article>", head).published_at
+        assert published is not None and published.date().isoformat() == day, head
+
+
+def test_json_ld_placeholder_date_is_no_date_and_the_url_date_is_used() -> None:
+    script = (
+        "<script type='application/ld+json'>"
+        '{"@type": "NewsArticle", "datePublished": "0001-01-01T00:00:00Z",'
+        ' "author": {"@type": "Person", "name": "Jane Q. Writer"}}</script>'
+    )
+    article = parse(f"<article>{BODY}</article>", script)
+    assert article.author == "Jane Q. Writer"
+    assert article.published_at is not None
+    assert article.published_at.date().isoformat() == "2021-05-04"  # from the URL path
+
+
+def test_microdata_and_a_date_under_the_headline() -> None:
+    body = (
+        "<h1>A story</h1><div class='by'>By Carrie Arnold, November 15, 2019</div>"
+        f"<div class='story'>{BODY}</div>"
+        "<span itemprop='author'><span itemprop='name'>Carrie Arnold</span></span>"
+    )
+    page = f"<html><head><title>A story</title></head><body>{body}</body></html>"
+    article = parse_article(page.encode(), "https://news.example.org/story", profile=NO_PROFILE)
+    assert article.author == "Carrie Arnold"
+    assert article.published_at is not None
+    assert article.published_at.date().isoformat() == "2019-11-15"
+
+
+def test_an_author_must_look_like_a_name() -> None:
+    for junk in ("LEARN MORE", "https://example.org/me", "Contributing: A. Person", "Ad (1)"):
+        assert looks_like_name(junk) is False, junk
+    for name in ("Minh Anh", "Jane Q. Writer", "Đắc Thái", "Bruce Y. Lee"):
+        assert looks_like_name(name) is True, name
+    head = "<meta name='author' content='https://www.facebook.com/site'>"
+    tail = "<p style='text-align:right'><strong>LEARN MORE</strong></p>"
+    assert parse(f"<article>{BODY}{tail}</article>", head).author is None
