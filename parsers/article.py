@@ -218,14 +218,17 @@ def _generic(
     container = find_main_content(tree)
     if container is None:
         raise NotAnArticle(url, "empty")
-    if _looks_like_listing(container, profile):
+    # The page as a whole says what it is: a page declaring itself an article (its type, its
+    # publication date) is one, however many headline links its body holds (a news roundup).
+    is_article = declared is not None or meta.get("og:type", "").lower() == "article"
+    if _looks_like_listing(container, profile, declared_article=is_article):
         raise NotAnArticle(url, "listing")
     strip_inner_chrome(container)
     mark_breaks(container)
     blocks = walk_blocks(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True
     )
-    result = apply_rules(blocks, title=page_title(tree, head, profile))
+    result = apply_rules(blocks, title=page_title(tree, head, profile), marked_captions=True)
     if author is None and result.byline is not None and looks_like_name(result.byline):
         author = result.byline
     if declared is not None:
@@ -237,7 +240,11 @@ def _generic(
     return result, found, author
 
 
-def _looks_like_listing(container: LexborNode, profile: SiteProfile) -> bool:
+def _looks_like_listing(
+    container: LexborNode, profile: SiteProfile, *, declared_article: bool = False
+) -> bool:
+    """Links to the profile's article pages outnumber the paragraphs, or (on a page that does
+    not declare itself an article) headline-long links dominate the text."""
     article_links = 0
     headline_links = 0
     for a in css(container, "a[href]"):
@@ -253,6 +260,8 @@ def _looks_like_listing(container: LexborNode, profile: SiteProfile) -> bool:
     paragraphs = len(css(container, "p")) or 1
     if article_links >= LISTING_MIN_LINKS and article_links * 2 >= paragraphs:
         return True
+    if declared_article:
+        return False
     return headline_links >= 2 * LISTING_MIN_LINKS and link_density(container) > 0.3
 
 

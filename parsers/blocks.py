@@ -34,7 +34,9 @@ class Block(NamedTuple):
     text: str = ""
     src: str | None = None
     gap_before: bool = True  # dumps: a blank line precedes it (False: only a single newline)
-    emphasized: bool = False  # the whole paragraph is italic/emphasized (caption paragraphs)
+    # The whole paragraph is italic/emphasized, or (generic path) its markup marks it as the
+    # caption of the image before it: a caption paragraph.
+    emphasized: bool = False
     strong: bool = False  # the whole paragraph is bold (a subheading, when not also italic)
 
 

@@ -46,6 +46,7 @@ DEFAULT_MAX_DEPTH = 400
 IMAGE_TABLE_MAX_TEXT = 600
 SMALL_TABLE_TEXT = 2000  # raw text chars up to which a table is walked rather than queried
 LINK_DENSITY_MAX = 0.6
+CAPTION_MAX = 250  # chars of a short text sharing an image's block, read as its caption
 
 SKIP_TAGS = frozenset(
     {"script", "style", "noscript", "template", "iframe", "svg", "object", "embed", "button",
@@ -104,6 +105,21 @@ def _wholly(node: LexborNode, tags: frozenset[str], text: str) -> bool:
     inner = "".join(n.text() for n in descendants(node, tags))
     inner = collapse(inner.replace(BR_MARK, " "))
     return bool(inner) and inner == text
+
+
+def _marked_caption(node: LexborNode) -> bool:
+    """The markup ties this paragraph to the image before it: it (or its wrapper) is named as
+    a caption, or it is centred as captions under a centred image are."""
+    for part in (node, node.parent):
+        if part is None:
+            break
+        attrs = part.attributes
+        name = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".lower()
+        if "caption" in name or "credit" in name:
+            return True
+    attrs = node.attributes
+    style = (attrs.get("style") or "").replace(" ", "").lower()
+    return "text-align:center" in style or (attrs.get("align") or "").lower() == "center"
 
 
 def descendants(node: LexborNode, tags: frozenset[str]) -> list[LexborNode]:
@@ -171,7 +187,12 @@ class _Walker:
         images, self.inline_images = self.inline_images, []
         for src in images:
             self.blocks.append(Block(IMAGE, src=src))
-        for text in _paragraphs(raw):
+        texts = _paragraphs(raw)
+        if images and self.drop_link_lists and len(texts) == 1 and len(texts[0]) <= CAPTION_MAX:
+            # a short text in the image's own block (a photo wrapper): the image's caption
+            self.blocks.append(Block(PARA, texts[0], emphasized=True))
+            return
+        for text in texts:
             self.blocks.append(Block(PARA, text))
 
     def image(self, node: LexborNode) -> str | None:
@@ -195,6 +216,8 @@ class _Walker:
             # Right after an image: italic reads as its caption, bold as a subheading.
             emphasized = _wholly(node, _EMPHASIS, texts[0])
             strong = not emphasized and _wholly(node, _STRONG, texts[0])
+            if self.drop_link_lists and not emphasized and not strong:
+                emphasized = _marked_caption(node)
         for text in texts:
             self.blocks.append(Block(kind, text, emphasized=emphasized, strong=strong))
 
@@ -395,6 +418,17 @@ class _Walker:
                 self.inline_images.append(src)
             return False
         if tag not in BLOCK_TAGS:  # inline element
+            if (
+                self.drop_link_lists
+                and not self.inline
+                and self.blocks
+                and self.blocks[-1].kind is IMAGE
+                and _marked_caption(node)
+            ):  # a caption span beside its image's block (a photo wrapper)
+                text = _caption_text(node.text())
+                if text:
+                    self.blocks.append(Block(PARA, text, emphasized=True))
+                return False
             if is_leaf(node):
                 self.inline.append(node.text())
                 return False

@@ -25,7 +25,10 @@ from vksnd.parsers.hints import (
 )
 from vksnd.parsers.query import css
 
-FURNITURE_SELECTOR = "nav, aside, header, footer, script, style, noscript, template, iframe, svg"
+FURNITURE_SELECTOR = (
+    "nav, aside, header, footer, script, style, noscript, template, iframe, svg, [hidden], "
+    '[style*="display:none" i], [style*="display: none" i]'  # hidden: microdata copies, popups
+)
 MIN_PARAGRAPH_CHARS = 25
 LONG_RAW_TEXT = 600  # raw characters past which a paragraph's collapsed length is over the cap
 CLIMB_EXTRA_RATIO = 0.3

@@ -80,7 +80,7 @@ def _any_of(selectors: tuple[str, ...]) -> str:
 
 # The <meta> keys any reader uses (title, published date, author); the others are not kept.
 HEAD_META_KEYS = frozenset(
-    {"og:title", "article:published_time", "datepublished", "pubdate"}
+    {"og:title", "og:type", "article:published_time", "datepublished", "pubdate"}
     | set(DATE_META_KEYS)
     | set(AUTHOR_META_KEYS)
 )

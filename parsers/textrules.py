@@ -22,7 +22,8 @@ flag for "a blank line came before". They run in this order:
 5. **Captions without a toolbar**:
    - after an image (HTML paths): a paragraph right after an image that is wholly italic, or is
      short (≤ 250 chars), ends without a sentence end and is not wholly bold (a bold line
-     there is a subheading);
+     there is a subheading); on markup no profile describes (``marked_captions``), only a
+     paragraph its markup ties to the image: italic, named as a caption, or centred;
    - in dumps (images invisible): a stand-alone group of at most 6 lines (blank lines around,
      single newlines inside), each ≤ 200 chars, none ending a sentence, not numbered and not
      all capitals: a wrapped photo caption. Its lines are joined into one caption.
@@ -93,7 +94,7 @@ _FOOTER_RE = re.compile(
     r"cơ quan chủ quản|chịu trách nhiệm)",
     re.IGNORECASE,
 )
-_SENTENCE_END_RE = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
+_SENTENCE_END_RE = re.compile(r"[.!?…:;。！？][\"'”’»)\]」』]*$")
 _NUMBERED_RE = re.compile(r"^(?:[0-9]+|[IVXLC]+|[a-zđ])[.)/-]\s", re.IGNORECASE)
 _INITIALS_RE = re.compile(r"^(?:[^\W\d_]\.)+[^\W\d_]?\.?$")
 _TRAILING_PAREN_RE = re.compile(r"\s*\([^()]{0,40}\)$")
@@ -273,9 +274,13 @@ def _split_tail(blocks: list[Block]) -> tuple[list[Block], str | None]:
     return blocks[:end] + [b for b in blocks[end:] if b.kind in (IMAGE, CAPTION)], byline
 
 
-def _captions_after_images(blocks: list[Block]) -> list[Block]:
+def _captions_after_images(blocks: list[Block], *, marked_only: bool = False) -> list[Block]:
     """A paragraph right after an image that is italic, or short and unpunctuated, is its
-    caption. Only the blocks after images are looked at (most of a page is not)."""
+    caption. Only the blocks after images are looked at (most of a page is not).
+
+    ``marked_only`` (markup no profile describes): only a paragraph the markup marks as a
+    caption (``Block.emphasized``) is one; a short plain paragraph after an image is as often
+    the next step of the text (tutorials, product lists) as its caption."""
     after = [i for i, b in enumerate(blocks[:-1], 1) if b.kind is IMAGE]
     if not after:
         return blocks
@@ -285,7 +290,8 @@ def _captions_after_images(blocks: list[Block]) -> list[Block]:
         if block.kind is PARA and (
             block.emphasized
             or (
-                not block.strong
+                not marked_only
+                and not block.strong
                 and len(block.text) <= CAPTION_AFTER_IMAGE_MAX
                 and not ends_sentence(block.text)
             )
@@ -348,7 +354,11 @@ def scrub_toolbar(text: str) -> str:
 
 
 def apply_rules(
-    blocks: Iterable[Block], *, title: str | None = None, dump: bool = False
+    blocks: Iterable[Block],
+    *,
+    title: str | None = None,
+    dump: bool = False,
+    marked_captions: bool = False,
 ) -> CleanResult:
     """Run the rules of the module docstring over ``blocks`` (page order)."""
     items = [b for b in blocks if b.text or b.kind is IMAGE]
@@ -359,7 +369,10 @@ def apply_rules(
     items = _drop_chrome(items)
     items, byline = _split_tail(items)
     chrome_dropped = before - len(items) - (1 if byline else 0)
-    items = _loose_caption_groups(items) if dump else _captions_after_images(items)
+    if dump:
+        items = _loose_caption_groups(items)
+    else:
+        items = _captions_after_images(items, marked_only=marked_captions)
     return _assemble(items, byline, chrome_dropped=chrome_dropped)
 
 

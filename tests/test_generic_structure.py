@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from vksnd.parsers.article import parse_article
 from vksnd.parsers.declared import looks_like_name
+from vksnd.parsers.errors import NotAnArticle
 from vksnd.parsers.profiles.vksndtc import PROFILE
 from vksnd.parsers.records import Article
 
@@ -163,3 +166,56 @@ def test_an_author_must_look_like_a_name() -> None:
     head = "<meta name='author' content='https://www.facebook.com/site'>"
     tail = "<p style='text-align:right'><strong>LEARN MORE</strong></p>"
     assert parse(f"<article>{BODY}{tail}</article>", head).author is None
+
+
+# -- what the page is ------------------------------------------------------------------------
+def _roundup() -> str:
+    items = "".join(
+        f"<li><strong><a href='/story-{n}'>Headline number {n} that runs long enough</a>."
+        f"</strong> {sentence(n, 1)}</li>"
+        for n in range(12)
+    )
+    return f"<div class='post'><p>{sentence(99)}</p><ol>{items}</ol></div>"
+
+
+def test_a_roundup_of_headline_links_that_declares_itself_an_article_is_one() -> None:
+    head = "<meta property='og:type' content='article'>"
+    article = parse(_roundup(), head)
+    assert sentence(99) in article.text and "Headline number 11" in article.text
+
+
+def test_the_same_roundup_declaring_nothing_is_a_listing() -> None:
+    with pytest.raises(NotAnArticle) as info:
+        parse(_roundup())
+    assert info.value.kind == "listing"
+
+
+def test_hidden_blocks_are_not_the_article() -> None:
+    hidden = (
+        "<div style='display:none' itemscope><div itemprop='keywords'>one, two, three, four, "
+        "five, six, seven, eight, nine, ten, eleven, twelve</div>"
+        f"<div itemprop='description'>{sentence(50)}</div></div>"
+    )
+    article = parse(f"<div class='story'>{paras(1)}</div>{hidden}")
+    assert article.text == sentence(1)
+
+
+# -- captions ----------------------------------------------------------------------------------
+def test_a_caption_needs_the_markup_to_tie_it_to_its_image() -> None:
+    body = (
+        f"<article>{paras(1)}"
+        "<p><img src='/step1.png'></p><p>Open the menu and choose the settings tab</p>"
+        "<p><img src='/step2.png'></p><p>メニューから「設定」をクリック。</p>"
+        "<div class='photo'><p><img src='/p.jpg'></p>"
+        "<span class='newsCaption'>Crowds at the square <span>(Image: Agency)</span></span></div>"
+        "<div class='wp-block'><img src='/q.jpg'><p class='wp-caption-text'>Quiet streets</p></div>"
+        f"{paras(2)}</article>"
+    )
+    article = parse(body)
+    assert article.captions == ("Crowds at the square (Image: Agency)", "Quiet streets")
+    assert article.text.split("\n\n") == [
+        sentence(1),
+        "Open the menu and choose the settings tab",
+        "メニューから「設定」をクリック。",
+        sentence(2),
+    ]

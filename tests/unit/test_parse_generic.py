@@ -74,12 +74,13 @@ def test_image_table_and_data_table_and_nbsp() -> None:
     assert article.text == f"{LEAD}\n\nTT | Đơn vị\n1 | VKSND tỉnh A\n\n{LEAD}"
 
 
-def test_after_an_image_italic_or_plain_short_lines_are_captions_bold_ones_subheadings() -> None:
+def test_after_an_image_italic_or_centred_short_lines_are_captions_bold_ones_subheadings() -> None:
     body = (
         f"<div><p>{LEAD}</p>"
         "<p><img src='/a.jpg'></p><p><em>Toàn cảnh hội nghị</em></p>"
         f"<p>{LEAD}</p>"
-        "<p><img src='/b.jpg'></p><p>Đại biểu dự hội nghị</p>"
+        "<p style='text-align:center'><img src='/b.jpg'></p>"
+        "<p style='text-align: center'>Đại biểu dự hội nghị</p>"
         f"<p>{LEAD}</p>"
         "<p><img src='/c.jpg'></p><p><strong>Kết quả nổi bật</strong></p>"
         f"<p>{LEAD}</p>"
@@ -93,6 +94,14 @@ def test_after_an_image_italic_or_plain_short_lines_are_captions_bold_ones_subhe
         "Quang cảnh buổi lễ",  # bold and italic: italic wins, a caption
     )
     assert article.text.split("\n\n") == [LEAD, LEAD, LEAD, "Kết quả nổi bật", LEAD, LEAD]
+
+
+def test_after_an_image_a_plain_short_line_the_markup_does_not_mark_is_text() -> None:
+    # a tutorial's next step, not a caption: no italic, no caption name, not centred
+    body = f"<div><p>{LEAD}</p><p><img src='/a.jpg'></p><p>Bấm vào nút Lưu</p><p>{LEAD}</p></div>"
+    article = parse_article(_page(body), URL)
+    assert article.captions == ()
+    assert article.text.split("\n\n") == [LEAD, "Bấm vào nút Lưu", LEAD]
 
 
 def test_a_page_of_headline_links_is_a_listing() -> None:
