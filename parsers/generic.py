@@ -27,7 +27,8 @@ from vksnd.parsers.query import css
 
 FURNITURE_SELECTOR = (
     "nav, aside, header, footer, script, style, noscript, template, iframe, svg, [hidden], "
-    '[style*="display:none" i], [style*="display: none" i]'  # hidden: microdata copies, popups
+    '[style*="display:none" i], [style*="display: none" i], '  # hidden: microdata, popups
+    ".hidden, .hide, .d-none, .sr-only, .visually-hidden"  # the common hiding classes
 )
 MIN_PARAGRAPH_CHARS = 25
 LONG_RAW_TEXT = 600  # raw characters past which a paragraph's collapsed length is over the cap

@@ -23,7 +23,9 @@ FURNITURE_WORDS = frozenset(
      "share", "sharing", "sharebar", "social", "socials", "follow",
      "newsletter", "subscribe", "subscription", "signup", "promo", "promotion", "sponsor",
      "sponsored", "ad", "ads", "advert", "adverts", "advertisement", "advertising", "adslot",
-     "banner", "widget", "sidebar", "rail", "breadcrumb", "breadcrumbs", "menu", "nav",
+     "banner", "widget", "sidebar", "rail", "carousel", "slideshow", "slider", "gallery",
+     "breadcrumb",
+     "breadcrumbs", "menu", "nav",
      "navbar", "navigation", "footer", "masthead", "toolbar", "tags", "tag", "keywords",
      "popup", "modal", "cookie", "consent", "byline", "dateline", "author", "bio",
      "meta", "timestamp", "pagination", "pager", "print", "hidden", "caption", "credit",
@@ -70,9 +72,15 @@ def is_content_name(name: str) -> bool:
     return bool(name_words(name) & CONTENT_WORDS)
 
 
+# Text kept for screen readers only ("sr-only", "visually-hidden", "screen-reader-text").
+_SCREEN_READER = (frozenset({"sr", "only"}), frozenset({"visually", "hidden"}),
+                  frozenset({"screen", "reader"}))  # fmt: skip
+
+
 @functools.lru_cache(maxsize=4096)
 def is_inner_chrome(name: str) -> bool:
-    return not name_words(name).isdisjoint(INNER_CHROME_WORDS)
+    words = name_words(name)
+    return not words.isdisjoint(INNER_CHROME_WORDS) or any(s <= words for s in _SCREEN_READER)
 
 
 def is_hard_furniture(name: str) -> bool:

@@ -219,3 +219,16 @@ def test_a_caption_needs_the_markup_to_tie_it_to_its_image() -> None:
         "メニューから「設定」をクリック。",
         sentence(2),
     ]
+
+
+def test_galleries_hidden_overlays_and_screen_reader_text_stay_out() -> None:
+    gallery = (
+        "<div class='asset_gallery'><ul><li><img src='/g1.jpg'><div class='caption'>"
+        "<p>A long row of unsold cars sits at a dealership, one of many.</p>"
+        "<span class='credit'>Photo: A. Photographer</span></div></li></ul>"
+        "<div class='overlay hidden'><span>Back to Gallery</span></div></div>"
+    )
+    controls = "<a href='#slides'><span class='sr-only'>Previous</span></a>"
+    article = parse(f"<div class='article-body'>{paras(1)}{gallery}{paras(2)}{controls}</div>")
+    assert article.text.split("\n\n") == [sentence(1), sentence(2)]
+    assert article.author is None
