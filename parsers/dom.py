@@ -39,6 +39,7 @@ from vksnd.parsers.blocks import (
 )
 from vksnd.parsers.errors import PageTooComplex
 from vksnd.parsers.query import css, css_first
+from vksnd.parsers.textrules import ends_sentence
 
 BR_MARK = "\ue000"
 IMG_MARK = "\ue001"
@@ -46,6 +47,7 @@ DEFAULT_MAX_DEPTH = 400
 IMAGE_TABLE_MAX_TEXT = 600
 SMALL_TABLE_TEXT = 2000  # raw text chars up to which a table is walked rather than queried
 LINK_DENSITY_MAX = 0.6
+ICON_MAX_PIXELS = 32  # an image declared this small is an icon or an emoji
 CAPTION_MAX = 250  # chars of a short text sharing an image's block, read as its caption
 
 SKIP_TAGS = frozenset(
@@ -107,9 +109,21 @@ def _wholly(node: LexborNode, tags: frozenset[str], text: str) -> bool:
     return bool(inner) and inner == text
 
 
-def _marked_caption(node: LexborNode) -> bool:
+def _is_icon(attributes: dict[str, str | None]) -> bool:
+    """An emoji or icon drawn as an image (declared a few pixels wide, or named so): part of
+    the text around it, not a picture with a caption."""
+    for key in ("width", "height"):
+        value = (attributes.get(key) or "").strip().removesuffix("px")
+        if value.isdigit() and int(value) <= ICON_MAX_PIXELS:
+            return True
+    name = (attributes.get("class") or "").lower()
+    return "emoji" in name or "icon" in name
+
+
+def _marked_caption(node: LexborNode, text: str | None = None) -> bool:
     """The markup ties this paragraph to the image before it: it (or its wrapper) is named as
-    a caption, or it is centred as captions under a centred image are."""
+    a caption, or it is a centred line without a sentence end (``text``), as captions under a
+    centred image are (a page centring all its text centres its sentences too)."""
     for part in (node, node.parent):
         if part is None:
             break
@@ -117,6 +131,8 @@ def _marked_caption(node: LexborNode) -> bool:
         name = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".lower()
         if "caption" in name or "credit" in name:
             return True
+    if text is None or len(text) > CAPTION_MAX or ends_sentence(text):
+        return False
     attrs = node.attributes
     style = (attrs.get("style") or "").replace(" ", "").lower()
     return "text-align:center" in style or (attrs.get("align") or "").lower() == "center"
@@ -197,6 +213,8 @@ class _Walker:
 
     def image(self, node: LexborNode) -> str | None:
         attributes = node.attributes
+        if self.drop_link_lists and _is_icon(attributes):
+            return None
         src = attributes.get("src") or attributes.get("data-src")
         if src:
             src = src.strip()
@@ -217,7 +235,7 @@ class _Walker:
             emphasized = _wholly(node, _EMPHASIS, texts[0])
             strong = not emphasized and _wholly(node, _STRONG, texts[0])
             if self.drop_link_lists and not emphasized and not strong:
-                emphasized = _marked_caption(node)
+                emphasized = _marked_caption(node, texts[0])
         for text in texts:
             self.blocks.append(Block(kind, text, emphasized=emphasized, strong=strong))
 
