@@ -11,6 +11,7 @@ Semantic furniture (``nav``, ``aside``, ``header``, ``footer``) is removed befor
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -27,7 +28,6 @@ from vksnd.parsers.query import css
 
 FURNITURE_SELECTOR = (
     "nav, aside, header, footer, script, style, noscript, template, iframe, svg, [hidden], "
-    '[style*="display:none" i], [style*="display: none" i], '  # hidden: microdata, popups
     ".hidden, .hide, .d-none, .sr-only, .visually-hidden"  # the common hiding classes
 )
 MIN_PARAGRAPH_CHARS = 25
@@ -47,6 +47,7 @@ _PARAGRAPH_TAGS = frozenset({"p", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "li
                              "dd", "dt", "figcaption"})  # fmt: skip
 _CONTAINER_TAGS = frozenset({"div", "td", "th", "article", "section", "main", "body", "font",
                              "center", "form", "span", "tbody", "table", "tr"})  # fmt: skip
+_DISPLAY_NONE_RE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _LAYOUT_ROOTS = frozenset({None, "article", "main", "body", "html", "-document"})
 _MAY_NEST = frozenset({"li", "blockquote", "dd", "dt", "figcaption"})
 _BLOCK_CHILD_TAGS = frozenset({"div", "p", "ul", "ol", "table", "section", "article", "h1", "h2",
@@ -62,8 +63,14 @@ class Candidate:
 
 
 def strip_furniture(tree: LexborHTMLParser) -> None:
+    """Remove semantic furniture and what the page hides (microdata copies, popups)."""
     for node in css(tree, FURNITURE_SELECTOR):
         node.decompose()
+    # inline styles read in Python: a substring selector tests every element of the page
+    for node in css(tree, "[style]"):
+        style = node.attrs["style"] or ""
+        if "none" in style and _DISPLAY_NONE_RE.search(style):
+            node.decompose()
 
 
 def _ink(text: str) -> int:
