@@ -295,8 +295,12 @@ def _join_siblings(
 ) -> bool:
     """When ``node``'s siblings hold prose enough to be parts of one article, remove the
     siblings that are not article and say so; else False (nothing touched). Scores decay with
-    depth, so the siblings' are weighed against ``node``'s own, taken at the same depth."""
+    depth, so the siblings' are weighed against ``node``'s own, taken at the same depth; past
+    the depth scores reach, text without links stands in for them, in both."""
     mass = scores.get(node.mem_id, 0.0)
+    by_text = mass == 0.0
+    if by_text:
+        mass = lengths.text(node) * (1.0 - lengths.link_density(node))
     prose = 0.0
     drop: list[LexborNode] = []
     for child in parent.iter():
@@ -311,8 +315,9 @@ def _join_siblings(
         ):
             drop.append(child)
             continue
-        if lengths.link_density(child) <= JOIN_PROSE_LINK_DENSITY:
-            prose += scores.get(child.mem_id, 0.0)
+        density = lengths.link_density(child)
+        if density <= JOIN_PROSE_LINK_DENSITY:
+            prose += size * (1.0 - density) if by_text else scores.get(child.mem_id, 0.0)
     if prose <= 0 or prose < JOIN_MIN_SHARE * mass:
         return False
     for child in drop:

@@ -232,3 +232,15 @@ def test_galleries_hidden_overlays_and_screen_reader_text_stay_out() -> None:
     article = parse(f"<div class='article-body'>{paras(1)}{gallery}{paras(2)}{controls}</div>")
     assert article.text.split("\n\n") == [sentence(1), sentence(2)]
     assert article.author is None
+
+
+def test_sections_wrapped_deeper_than_scores_reach_are_joined() -> None:
+    def section(*numbers: int) -> str:
+        inner = f"<div class='wysiwyg'>{paras(*numbers)}</div>"
+        for _ in range(4):
+            inner = f"<div class='wrap'>{inner}</div>"
+        return f"<div class='block'>{inner}</div>"
+
+    body = f"<div id='postBody'>{section(1, 2)}{section(3, 4, 5, 6, 7)}{section(8)}</div>"
+    article = parse(f"<div id='root'>{body}</div><div class='side'><a href='/x'>More</a></div>")
+    assert article.text.split("\n\n") == [sentence(n) for n in range(1, 9)]
