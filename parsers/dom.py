@@ -120,10 +120,8 @@ def _is_icon(attributes: dict[str, str | None]) -> bool:
     return "emoji" in name or "icon" in name
 
 
-def _marked_caption(node: LexborNode, text: str | None = None) -> bool:
-    """The markup ties this paragraph to the image before it: it (or its wrapper) is named as
-    a caption, or it is a centred line without a sentence end (``text``), as captions under a
-    centred image are (a page centring all its text centres its sentences too)."""
+def _caption_named(node: LexborNode) -> bool:
+    """The paragraph or its wrapper is named as a caption or a photo credit."""
     for part in (node, node.parent):
         if part is None:
             break
@@ -131,6 +129,15 @@ def _marked_caption(node: LexborNode, text: str | None = None) -> bool:
         name = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".lower()
         if "caption" in name or "credit" in name:
             return True
+    return False
+
+
+def _marked_caption(node: LexborNode, text: str | None = None) -> bool:
+    """The markup ties this paragraph to the image before it: it (or its wrapper) is named as
+    a caption, or it is a centred line without a sentence end (``text``), as captions under a
+    centred image are (a page centring all its text centres its sentences too)."""
+    if _caption_named(node):
+        return True
     if text is None or len(text) > CAPTION_MAX or ends_sentence(text):
         return False
     attrs = node.attributes
@@ -236,6 +243,14 @@ class _Walker:
             strong = not emphasized and _wholly(node, _STRONG, texts[0])
             if self.drop_link_lists and not emphasized and not strong:
                 emphasized = _marked_caption(node, texts[0])
+        elif (
+            self.drop_link_lists
+            and len(texts) == 1
+            and len(texts[0]) <= CAPTION_MAX
+            and _caption_named(node)
+        ):  # a caption block whose image is elsewhere (a lazy-loaded or removed picture)
+            self.blocks.append(Block(CAPTION, texts[0]))
+            return
         for text in texts:
             self.blocks.append(Block(kind, text, emphasized=emphasized, strong=strong))
 

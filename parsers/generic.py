@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from vksnd.parsers.blocks import collapse
+from vksnd.parsers.blocks import IMAGE, PARA, Block, collapse
 from vksnd.parsers.hints import (
     element_name,
     furniture_words,
@@ -25,12 +25,14 @@ from vksnd.parsers.hints import (
     is_inner_chrome,
 )
 from vksnd.parsers.query import css
+from vksnd.parsers.textrules import ends_sentence
 
 FURNITURE_SELECTOR = (
     "nav, aside, header, footer, script, style, noscript, template, iframe, svg, [hidden], "
     ".hidden, .hide, .d-none, .sr-only, .visually-hidden"  # the common hiding classes
 )
 MIN_PARAGRAPH_CHARS = 25
+REPEAT_MAX_CHARS = 40  # a recurring line up to this long is chrome (drop_repeated_lines)
 LONG_RAW_TEXT = 600  # raw characters past which a paragraph's collapsed length is over the cap
 CLIMB_EXTRA_RATIO = 0.3
 CLIMB_EXTRA_LINK_DENSITY = 0.4
@@ -350,6 +352,36 @@ def strip_inner_chrome(container: LexborNode) -> None:
             parent = parent.parent
     for node in doomed.values():
         node.decompose()
+
+
+def drop_repeated_lines(blocks: list[Block]) -> list[Block]:
+    """Short lines that recur in one article's text, each standing alone between longer
+    blocks, are page chrome between its paragraphs (ad labels, "read more" stubs), in any
+    language: a sentence is not printed twice. Runs of short lines (a menu, a schedule, a
+    recipe) repeat their labels legitimately and are kept."""
+    counts: dict[str, int] = {}
+    for block in blocks:
+        text = block.text
+        if block.kind is PARA and len(text) <= REPEAT_MAX_CHARS:
+            counts[text] = counts.get(text, 0) + 1
+    repeated = {t for t, n in counts.items() if n > 1 and not ends_sentence(t)}
+    if not repeated:
+        return blocks
+
+    def short(i: int) -> bool:
+        return (
+            0 <= i < len(blocks)
+            and bool(blocks[i].text)
+            and len(blocks[i].text) <= REPEAT_MAX_CHARS
+        )
+
+    def kept(i: int, block: Block) -> bool:
+        if block.kind is not PARA or block.text not in repeated or block.emphasized:
+            return True
+        after_image = i > 0 and blocks[i - 1].kind is IMAGE  # two photos, one caption
+        return after_image or short(i - 1) or short(i + 1)
+
+    return [b for i, b in enumerate(blocks) if kept(i, b)]
 
 
 def find_main_content(tree: LexborHTMLParser) -> LexborNode | None:

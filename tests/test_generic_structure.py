@@ -244,3 +244,26 @@ def test_sections_wrapped_deeper_than_scores_reach_are_joined() -> None:
     body = f"<div id='postBody'>{section(1, 2)}{section(3, 4, 5, 6, 7)}{section(8)}</div>"
     article = parse(f"<div id='root'>{body}</div><div class='side'><a href='/x'>More</a></div>")
     assert article.text.split("\n\n") == [sentence(n) for n in range(1, 9)]
+
+
+def test_a_label_recurring_between_paragraphs_is_chrome_a_recurring_menu_label_is_not() -> None:
+    label = "<div class='x9f'><span>Advert</span></div>"
+    body = f"<article>{paras(1)}{label}{paras(2)}{label}{paras(3)}</article>"
+    assert parse(body).text.split("\n\n") == [sentence(1), sentence(2), sentence(3)]
+    menu = "".join(
+        f"<p>Day {n}</p><p>Breakfast</p><p>Oats and fruit</p><p>Lunch</p><p>Soup</p>"
+        for n in (1, 2)
+    )
+    text = parse(f"<article>{paras(1)}{menu}{paras(2)}</article>").text
+    assert text.count("Breakfast") == 2 and text.count("Lunch") == 2
+
+
+def test_a_caption_block_without_its_image_is_a_caption() -> None:
+    body = (
+        f"<article>{paras(1)}<div class='box'><div class='caption-text'>A plume of vapour "
+        "rises from the moon</div><div class='credit'>(Image: Agency)</div></div>"
+        f"{paras(2)}</article>"
+    )
+    article = parse(body)
+    assert article.text.split("\n\n") == [sentence(1), sentence(2)]
+    assert article.captions == ("A plume of vapour rises from the moon", "(Image: Agency)")
