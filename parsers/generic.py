@@ -2,11 +2,23 @@
 
 Why this shape: portals change templates and the real markup was never seen, so the fallback must
 rely on what every article page shares: the body is where the long, comma-rich, link-poor text
-is. Each text-bearing element scores its paragraph container (1 + commas + length/100, capped);
-candidates are ranked by score × (1 − link density), with a small penalty for class/id names
-that conventionally mark page furniture. The winner then climbs to its parent while the parent
-adds little text that is not links (so title, date and byline come along; menus do not).
-Semantic furniture (``nav``, ``aside``, ``header``, ``footer``) is removed before scoring.
+is. Steps, all by structure and names, none by the words of the text:
+
+1. **Furniture out**: semantic furniture (``nav``, ``aside``, ``header``, ``footer``) and what
+   the page hides (``hidden``, ``display:none``, hiding classes) is removed before scoring.
+2. **Scores**: each paragraph (1 + commas + length/100, capped) scores its parent fully and the
+   next three ancestors by halves, so an article split over sibling blocks scores highest at
+   the block holding them all. A list item or quote wrapping blocks is layout, not a paragraph;
+   list items count half. Candidates rank by score × (1 − link density) × a name factor: lower
+   for a block named as furniture or inside one (comments, related, a rail: ``parsers.hints``),
+   a little higher for one named as the article's body.
+3. **Climb and join**: the winner widens to its parent while the parent adds little text that is
+   not links (title, date, byline come along; menus do not), or when the winner's siblings hold
+   prose of their own (the article's other sections): then the siblings that are not article
+   (link lists, furniture names) are removed and the parent is taken whole.
+4. **Inside the block** (``strip_inner_chrome``, ``drop_repeated_lines``): boxes named as chrome
+   (bylines, share bars, newsletters, bios, galleries, "latest stories") and short lines that
+   recur alone between paragraphs (ad labels) are removed.
 """
 
 from __future__ import annotations
