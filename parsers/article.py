@@ -225,8 +225,11 @@ def _generic(
     if container is None:
         raise NotAnArticle(url, "empty")
     # The page as a whole says what it is: a page declaring itself an article (its type, its
-    # publication date) is one, however many headline links its body holds (a news roundup).
-    is_article = declared is not None or meta.get("og:type", "").lower() == "article"
+    # publication date in the head or JSON-LD, not a listing's per-item <time>) is one, however
+    # many headline links its body holds (a news roundup).
+    is_article = meta.get("og:type", "").lower() == "article" or (
+        declared is not None and declared.source in ("meta", "json-ld")
+    )
     if _looks_like_listing(container, profile, declared_article=is_article):
         raise NotAnArticle(url, "listing")
     strip_inner_chrome(container)

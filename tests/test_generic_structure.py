@@ -267,3 +267,14 @@ def test_a_caption_block_without_its_image_is_a_caption() -> None:
     article = parse(body)
     assert article.text.split("\n\n") == [sentence(1), sentence(2)]
     assert article.captions == ("A plume of vapour rises from the moon", "(Image: Agency)")
+
+
+def test_a_listing_with_a_time_per_item_is_still_a_listing() -> None:
+    items = "".join(
+        f"<li><a href='/story-{n}'>Headline number {n} that runs long enough</a>"
+        f"<time datetime='2021-05-0{1 + n % 5}'>May</time></li>"
+        for n in range(12)
+    )
+    with pytest.raises(NotAnArticle) as info:
+        parse(f"<div class='list'><ul>{items}</ul><p>{sentence(1, 3)}</p></div>")
+    assert info.value.kind == "listing"
