@@ -41,6 +41,7 @@ from vksnd.parsers.decoding import html_for_parser
 from vksnd.parsers.dom import BR_MARK, DEFAULT_MAX_DEPTH, mark_breaks, walk_blocks
 from vksnd.parsers.errors import NotAnArticle, PageTooComplex, ParseError
 from vksnd.parsers.generic import (
+    drop_leading_meta_lines,
     drop_repeated_lines,
     find_main_content,
     link_density,
@@ -237,7 +238,7 @@ def _generic(
     blocks = walk_blocks(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True
     )
-    blocks = drop_repeated_lines(blocks)
+    blocks = drop_leading_meta_lines(drop_repeated_lines(blocks))
     result = apply_rules(blocks, title=page_title(tree, head, profile), marked_captions=True)
     if author is None and result.byline is not None and looks_like_name(result.byline):
         author = result.byline

@@ -35,6 +35,7 @@ TITLE_WINDOW_LEVELS = 4
 TITLE_WINDOW_CHARS = 400
 NAME_MAX_CHARS = 60
 EARLIEST_YEAR = 1945
+META_LINE_MAX = 100
 NAME_MAX_WORDS = 5
 
 _MONTHS = {
@@ -246,6 +247,14 @@ def looks_like_name(text: str) -> bool:
 
 
 _BY_RE = re.compile(r"^(?:by|von|por|par|di|door|af|av)\s+", re.IGNORECASE)
+
+
+def is_meta_line(text: str) -> bool:
+    """A short line above an article's text that only dates or signs it: ``Posted: Fri 6:45 PM,
+    Feb 16, 2018 | Updated: …``, ``segunda-feira, 22 de janeiro de 2018``, ``By A. Writer``."""
+    if len(text) > META_LINE_MAX or text.endswith((".", "!", "?")):
+        return False
+    return parse_text_date(text) is not None or looks_like_name(_clean_name(text))
 
 
 def _clean_name(raw: str) -> str:

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from vksnd.parsers.blocks import IMAGE, PARA, Block, collapse
+from vksnd.parsers.blocks import HEADING, IMAGE, PARA, Block, collapse
+from vksnd.parsers.declared import is_meta_line
 from vksnd.parsers.hints import (
     element_name,
     furniture_words,
@@ -44,6 +45,7 @@ FURNITURE_SELECTOR = (
     ".hidden, .hide, .d-none, .sr-only, .visually-hidden"  # the common hiding classes
 )
 MIN_PARAGRAPH_CHARS = 25
+HEADER_LINE_MAX = 200  # a heading up to this long may sit above an article's date line
 REPEAT_MAX_CHARS = 40  # a recurring line up to this long is chrome (drop_repeated_lines)
 LONG_RAW_TEXT = 600  # raw characters past which a paragraph's collapsed length is over the cap
 CLIMB_EXTRA_RATIO = 0.3
@@ -394,6 +396,20 @@ def drop_repeated_lines(blocks: list[Block]) -> list[Block]:
         return after_image or short(i - 1) or short(i + 1)
 
     return [b for i, b in enumerate(blocks) if kept(i, b)]
+
+
+def drop_leading_meta_lines(blocks: list[Block]) -> list[Block]:
+    """Date and byline lines above the article's first prose (the header zone of the text rules
+    knows the portal's forms; these are the forms of any site: month names, ``By`` lines)."""
+    out: list[Block] = []
+    for i, block in enumerate(blocks):
+        if block.kind is IMAGE or (block.kind is PARA and is_meta_line(block.text)):
+            if block.kind is not IMAGE:
+                continue
+        elif block.kind is not HEADING or len(block.text) > HEADER_LINE_MAX:
+            return out + blocks[i:]
+        out.append(block)
+    return out
 
 
 def find_main_content(tree: LexborHTMLParser) -> LexborNode | None:

@@ -278,3 +278,22 @@ def test_a_listing_with_a_time_per_item_is_still_a_listing() -> None:
     with pytest.raises(NotAnArticle) as info:
         parse(f"<div class='list'><ul>{items}</ul><p>{sentence(1, 3)}</p></div>")
     assert info.value.kind == "listing"
+
+
+def test_date_and_byline_lines_above_the_text_are_not_text() -> None:
+    body = (
+        "<div class='story'><h2>A story</h2><p>By Carrie Arnold</p>"
+        "<p>Posted: Fri 6:45 PM, Feb 16, 2018 | Updated: Sat 8:31 PM, Feb 17, 2018</p>"
+        "<p>segunda-feira, 22 de janeiro de 2018 às 0:13</p>"
+        f"{paras(1)}<p>Short closing line, Feb 16, 2018</p>{paras(2)}</div>"
+    )
+    text = parse(body).text
+    assert (
+        text.split("\n\n")[-4:]
+        == [
+            sentence(1),
+            "Short closing line, Feb 16, 2018",  # below the first prose: text
+            sentence(2),
+        ][-4:]
+    )
+    assert "Posted" not in text and "Carrie" not in text and "janeiro" not in text
