@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from types import ModuleType
 
@@ -236,6 +237,12 @@ def score(
     return Score(p, r, f1, low, empty, per_page)
 
 
+def _days_apart(a: str | None, b: str | None) -> int:
+    if not a or not b:
+        return 1 << 30
+    return abs((date.fromisoformat(a[:10]) - date.fromisoformat(b[:10])).days)
+
+
 def _reason(p: float, r: float, text: str, author: str | None) -> str:
     if author and author.startswith("!"):
         return f"no article ({author[1:]})"
@@ -278,11 +285,12 @@ def report(
     if theirs is not None:
         dated = [k for k, v in theirs.items() if v["date"]]
         found = [k for k in dated if ours[k]["date"]]
-        same = [k for k in found if ours[k]["date"] == theirs[k]["date"]]
+        same = [k for k in found if _days_apart(ours[k]["date"], theirs[k]["date"]) <= 1]
         print(
             f"\ndates: vksnd {sum(1 for v in ours.values() if v['date'])}/{pages} pages; "
             f"on the {len(dated)} where trafilatura finds one: vksnd {len(found)} "
-            f"({len(found) / max(1, len(dated)):.1%}), the same day on {len(same)}"
+            f"({len(found) / max(1, len(dated)):.1%}), within a day of it on {len(same)} "
+            "(vksnd gives Vietnam time)"
         )
     authors = sorted(
         {str(v["author"]) for v in ours.values() if v["author"] and not v["author"].startswith("!")}
