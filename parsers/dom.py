@@ -49,6 +49,7 @@ SMALL_TABLE_TEXT = 2000  # raw text chars up to which a table is walked rather t
 LINK_DENSITY_MAX = 0.6
 ICON_MAX_PIXELS = 32  # an image declared this small is an icon or an emoji
 CAPTION_MAX = 250  # chars of a short text sharing an image's block, read as its caption
+CAPTION_NAMED_MAX = 600  # a block named as a caption may run longer: its name says what it is
 
 SKIP_TAGS = frozenset(
     {"script", "style", "noscript", "template", "iframe", "svg", "object", "embed", "button",
@@ -198,6 +199,7 @@ class _Walker:
         self.blocks: list[Block] = []
         self.inline: list[str] = []
         self.inline_images: list[str] = []
+        self.inline_links = 0  # generic path: characters of link text in the open inline run
 
     # -- output ---------------------------------------------------------------------------
     def flush(self) -> None:
@@ -210,6 +212,9 @@ class _Walker:
         images, self.inline_images = self.inline_images, []
         for src in images:
             self.blocks.append(Block(IMAGE, src=src))
+        linked, self.inline_links = self.inline_links, 0
+        if linked and linked > LINK_DENSITY_MAX * len(raw.strip()):
+            return  # a run of links between blocks (tags, "read more" rows): not text
         texts = _paragraphs(raw)
         if images and self.drop_link_lists and len(texts) == 1 and len(texts[0]) <= CAPTION_MAX:
             # a short text in the image's own block (a photo wrapper): the image's caption
@@ -246,7 +251,7 @@ class _Walker:
         elif (
             self.drop_link_lists
             and len(texts) == 1
-            and len(texts[0]) <= CAPTION_MAX
+            and len(texts[0]) <= CAPTION_NAMED_MAX
             and _caption_named(node)
         ):  # a caption block whose image is elsewhere (a lazy-loaded or removed picture)
             self.blocks.append(Block(CAPTION, texts[0]))
@@ -462,6 +467,8 @@ class _Walker:
                 if text:
                     self.blocks.append(Block(PARA, text, emphasized=True))
                 return False
+            if tag == "a" and self.drop_link_lists:
+                self.inline_links += len(node.text().strip())
             if is_leaf(node):
                 self.inline.append(node.text())
                 return False

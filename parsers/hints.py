@@ -18,7 +18,8 @@ from selectolax.lexbor import LexborNode
 FURNITURE_WORDS = frozenset(
     {"comment", "comments", "commentlist", "discussion", "disqus", "replies", "reply",
      "related", "recommended", "recommendations", "recirc", "recirculation", "trending",
-     "popular", "mostread", "latest", "teaser", "teasers", "more", "also", "next", "outbrain",
+     "popular", "mostread", "latest", "teaser", "teasers", "more", "also", "next", "prev",
+     "previous", "outbrain",
      "taboola",
      "share", "sharing", "sharebar", "social", "socials", "follow",
      "newsletter", "subscribe", "subscription", "signup", "promo", "promotion", "sponsor",

@@ -294,3 +294,21 @@ def test_date_and_byline_lines_above_the_text_are_not_text() -> None:
         sentence(2),
     ]
     assert "Posted" not in text and "Carrie" not in text and "janeiro" not in text
+
+
+def test_prev_next_rows_and_runs_of_links_between_blocks_are_not_text() -> None:
+    body = (
+        f"<div class='article'>{paras(1)}"
+        "<b>Tags</b> <a href='/t/a'>first tag name</a>, <a href='/t/b'>second tag name</a>"
+        f"{paras(2)}<div class='grid next-prev'><a href='/p'><h5>Previous story headline</h5>"
+        "<p>Its dek, a sentence of some length here.</p></a></div></div>"
+    )
+    assert parse(body).text.split("\n\n") == [sentence(1), sentence(2)]
+
+
+def test_a_long_block_named_as_a_caption_is_a_caption() -> None:
+    caption = sentence(7, 40)
+    body = f"<div class='story'>{paras(1)}<div class='imageEmbedCaption'>{caption}</div>"
+    article = parse(f"{body}{paras(2)}</div>")
+    assert article.captions == (caption,)
+    assert article.text.split("\n\n") == [sentence(1), sentence(2)]
