@@ -467,11 +467,14 @@ class _Walker:
                 if text:
                     self.blocks.append(Block(PARA, text, emphasized=True))
                 return False
+            if is_leaf(node):
+                text = node.text()
+                self.inline.append(text)
+                if tag == "a" and self.drop_link_lists:
+                    self.inline_links += len(text.strip())
+                return False
             if tag == "a" and self.drop_link_lists:
                 self.inline_links += len(node.text().strip())
-            if is_leaf(node):
-                self.inline.append(node.text())
-                return False
             return True
         self.flush()
         if tag in ("ul", "ol"):

@@ -37,7 +37,7 @@ from vksnd.parsers.hints import (
     is_hard_furniture,
     is_inner_chrome,
 )
-from vksnd.parsers.query import css
+from vksnd.parsers.query import css, css_first
 from vksnd.parsers.textrules import ends_sentence
 
 FURNITURE_SELECTOR = (
@@ -58,11 +58,20 @@ CONTENT_NAME_FACTOR = 1.2
 JOIN_MIN_SHARE = 0.3  # siblings' prose, as a share of the winner's, that makes them one article
 JOIN_PROSE_LINK_DENSITY = 0.25
 JOIN_MAX_LINK_DENSITY = 0.5
+TEASER_MIN_LINKS = 3  # headline-long links that make a block of prose a list of teasers
+TEASER_MIN_LINK_DENSITY = 0.1
+TEASER_FACTOR = 0.3
+TEASER_CARD_LINK_SHARE = 8  # a card's links are at least 1/8 of its text (its headline)
+TEASER_WRAPPER_LEVELS = 3
+HEADLINE_LINK_CHARS = 30  # characters of a link that reads as a headline (4+ words)
 ANCESTOR_LEVELS = 6  # ancestors whose furniture names count for a candidate
 _PARAGRAPH_TAGS = frozenset({"p", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote",
                              "dd", "dt", "figcaption"})  # fmt: skip
 _CONTAINER_TAGS = frozenset({"div", "td", "th", "article", "section", "main", "body", "font",
                              "center", "form", "span", "tbody", "table", "tr"})  # fmt: skip
+# A card's title: a linked heading. A roundup article's items lead with a link too, but
+# inside their own sentence, without a heading of their own.
+_CARD_TITLE = ", ".join(f"h{n} a, a h{n}" for n in range(2, 7))
 _DISPLAY_NONE_RE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _LAYOUT_ROOTS = frozenset({None, "article", "main", "body", "html", "-document"})
 _MAY_NEST = frozenset({"li", "blockquote", "dd", "dt", "figcaption"})
@@ -93,22 +102,11 @@ def _ink(text: str) -> int:
     """Characters that are not white space: a text's length for comparing blocks. Counting
     spaces in C beats collapsing (a split and a join of every word), and the measure is the
     same for a block and the links in it, so their ratio holds."""
-    return (
-        len(text)
-        - text.count(" ")
-        - text.count("\n")
-        - text.count("\t")
-        - text.count("\r")
-        - text.count("\xa0")
-    )
+    return len(text) - text.count(" ") - text.count("\n") - text.count("\t")
 
 
 def _text_len(node: LexborNode) -> int:
     return _ink(node.text())
-
-
-def _link_text_len(node: LexborNode) -> int:
-    return sum(_ink(a.text()) for a in css(node, "a"))
 
 
 def link_density(node: LexborNode) -> float:
@@ -120,11 +118,12 @@ class _Lengths:
     """Collapsed text lengths of elements, each read once per page: the ranking and the climb
     ask again for the same nested containers, and each read walks a whole subtree."""
 
-    __slots__ = ("_links", "_texts")
+    __slots__ = ("_headlines", "_links", "_texts")
 
     def __init__(self) -> None:
         self._texts: dict[int, int] = {}
         self._links: dict[int, int] = {}
+        self._headlines: dict[int, int] = {}
 
     def text(self, node: LexborNode) -> int:
         key = node.mem_id
@@ -134,12 +133,28 @@ class _Lengths:
         return length
 
     def links(self, node: LexborNode) -> int:
-        """Collapsed length of the text of all links under ``node``."""
+        """Length of the text of all links under ``node``."""
         key = node.mem_id
         length = self._links.get(key)
         if length is None:
-            length = self._links[key] = _link_text_len(node)
+            length = self._read_links(node)
         return length
+
+    def headline_links(self, node: LexborNode) -> int:
+        """How many links under ``node`` are headline-long (a teaser's title, not a word)."""
+        key = node.mem_id
+        count = self._headlines.get(key)
+        if count is None:
+            self._read_links(node)
+            count = self._headlines[key]
+        return count
+
+    def _read_links(self, node: LexborNode) -> int:
+        texts = [a.text() for a in css(node, "a")]
+        total = _ink("".join(texts))  # one count over all links, not one per link
+        self._links[node.mem_id] = total
+        self._headlines[node.mem_id] = sum(len(t) >= HEADLINE_LINK_CHARS for t in texts)
+        return total
 
     def forget(self, node: LexborNode) -> None:
         """Drop the lengths of ``node`` and its ancestors: something under it was removed."""
@@ -147,6 +162,7 @@ class _Lengths:
         while walk is not None:
             self._texts.pop(walk.mem_id, None)
             self._links.pop(walk.mem_id, None)
+            self._headlines.pop(walk.mem_id, None)
             walk = walk.parent
 
     def link_density(self, node: LexborNode) -> float:
@@ -216,8 +232,8 @@ def score_candidates(
                 add(node.parent, value)
         elif tag in _CONTAINER_TAGS:
             # direct text runs of a container (<br>-separated paragraphs) count for it
-            value = _paragraph_value(node.text(deep=False))
-            if value:
+            own = node.text(deep=False)
+            if len(own) >= MIN_PARAGRAPH_CHARS and (value := _paragraph_value(own)):
                 add(node, value)
 
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:TOP_CANDIDATES]
@@ -228,7 +244,10 @@ def score_candidates(
     for key, raw in ranked:
         node = nodes[key]
         density = lengths.link_density(node)
-        out.append(Candidate(node, raw * (1.0 - density), lengths.text(node), density))
+        score = raw * (1.0 - density)
+        if _is_teaser_list(node, density, lengths):
+            score *= TEASER_FACTOR  # other stories' cards: prose-like, not the article
+        out.append(Candidate(node, score, lengths.text(node), density))
     return _rank_by_names(out)
 
 
@@ -326,12 +345,14 @@ def _join_siblings(
         if size == 0:
             continue
         name = element_name(child)
-        if (name.strip() and is_hard_furniture(name)) or (
-            size >= MIN_PARAGRAPH_CHARS and lengths.link_density(child) > JOIN_MAX_LINK_DENSITY
+        density = lengths.link_density(child)
+        if (
+            (name.strip() and is_hard_furniture(name))
+            or (size >= MIN_PARAGRAPH_CHARS and density > JOIN_MAX_LINK_DENSITY)
+            or _is_teaser_list(child, density, lengths)
         ):
             drop.append(child)
             continue
-        density = lengths.link_density(child)
         if density <= JOIN_PROSE_LINK_DENSITY:
             prose += size * (1.0 - density) if by_text else scores.get(child.mem_id, 0.0)
     if prose <= 0 or prose < JOIN_MIN_SHARE * mass:
@@ -341,6 +362,31 @@ def _join_siblings(
     if drop:
         lengths.forget(parent)
     return True
+
+
+def _is_teaser_list(node: LexborNode, density: float, lengths: _Lengths) -> bool:
+    """Cards of other stories, repeated: most of the block's items (its children, below any
+    lone wrappers) each lead with a headline-long link over a summary. Prose-like text with
+    few links overall, where an article's own paragraphs link words inside sentences."""
+    if density < TEASER_MIN_LINK_DENSITY or lengths.headline_links(node) < TEASER_MIN_LINKS:
+        return False
+    if len(css(node, _CARD_TITLE)) < TEASER_MIN_LINKS:
+        return False  # one query answers most blocks: no linked titles, no cards
+    for _ in range(TEASER_WRAPPER_LEVELS):
+        items = [c for c in node.iter() if c.is_element_node and lengths.text(c) > 0]
+        if len(items) != 1:
+            break
+        node = items[0]
+    cards = 0
+    for item in items:
+        links = lengths.links(item)
+        if (
+            lengths.headline_links(item)
+            and links * TEASER_CARD_LINK_SHARE >= lengths.text(item)
+            and css_first(item, _CARD_TITLE) is not None
+        ):
+            cards += 1
+    return cards >= TEASER_MIN_LINKS and 2 * cards >= len(items)
 
 
 def strip_inner_chrome(container: LexborNode) -> None:
@@ -422,4 +468,25 @@ def find_main_content(tree: LexborHTMLParser) -> LexborNode | None:
     candidates = score_candidates(body, lengths, masses)
     if not candidates:
         return None
-    return climb(candidates[0], masses, lengths)
+    container = climb(candidates[0], masses, lengths)
+    _drop_teaser_lists(container, lengths)
+    return container
+
+
+def _drop_teaser_lists(container: LexborNode, lengths: _Lengths) -> None:
+    """Remove the blocks of other stories' cards inside the winner, down a few levels: a rail
+    of teasers beside the article's column scores for the layout block holding both."""
+    if len(css(container, _CARD_TITLE)) < TEASER_MIN_LINKS:
+        return  # the usual article: no block in it can be a list of teasers
+    level = [container]
+    for _ in range(TEASER_WRAPPER_LEVELS):
+        below: list[LexborNode] = []
+        for node in level:
+            for child in node.iter():
+                if not child.is_element_node or lengths.headline_links(child) < TEASER_MIN_LINKS:
+                    continue
+                if _is_teaser_list(child, lengths.link_density(child), lengths):
+                    child.decompose()
+                else:
+                    below.append(child)
+        level = below

@@ -312,3 +312,32 @@ def test_a_long_block_named_as_a_caption_is_a_caption() -> None:
     article = parse(f"{body}{paras(2)}</div>")
     assert article.captions == (caption,)
     assert article.text.split("\n\n") == [sentence(1), sentence(2)]
+
+
+def _cards(count: int) -> str:
+    return "".join(
+        f"<div class='c'><h3><a href='/s/{n}'>Headline {n} of another story today</a></h3>"
+        f"<p>{sentence(100 + n, 18)}</p></div>"
+        for n in range(count)
+    )
+
+
+def test_an_unnamed_column_of_story_cards_beside_the_article_stays_out() -> None:
+    for column in (
+        f"<div class='col-8'>{paras(1, 2, 3)}</div>",
+        f"<div class='col-8'><div>{paras(1, 2)}</div><div>{paras(3)}</div></div>",
+    ):
+        body = f"<div class='row'>{column}<div class='col-4'>{_cards(8)}</div></div>"
+        assert parse(body).text.split("\n\n") == [sentence(1), sentence(2), sentence(3)]
+
+
+def test_a_roundup_whose_items_lead_with_links_keeps_them() -> None:
+    items = "".join(
+        f"<li><strong><a href='/s/{n}'>Headline {n} of another story today</a>.</strong> "
+        f"{sentence(n, 12)}</li>"
+        for n in range(6)
+    )
+    body = f"<article>{paras(90)}<ol>{items}</ol>{paras(91)}</article>"
+    head = "<meta property='og:type' content='article'>"
+    text = parse(body, head).text
+    assert "Headline 5 of another story today" in text and sentence(91) in text
