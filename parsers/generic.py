@@ -481,12 +481,15 @@ def _drop_teaser_lists(container: LexborNode, lengths: _Lengths) -> None:
     level = [container]
     for _ in range(TEASER_WRAPPER_LEVELS):
         below: list[LexborNode] = []
+        doomed: list[LexborNode] = []
         for node in level:
             for child in node.iter():
                 if not child.is_element_node or lengths.headline_links(child) < TEASER_MIN_LINKS:
                     continue
                 if _is_teaser_list(child, lengths.link_density(child), lengths):
-                    child.decompose()
+                    doomed.append(child)
                 else:
                     below.append(child)
+        for child in doomed:  # after the walk: never remove a node while iterating its siblings
+            child.decompose()
         level = below
