@@ -259,11 +259,10 @@ def _looks_like_listing(
     article_links = 0
     headline_links = 0
     for a in css(container, "a[href]"):
-        href = a.attributes.get("href") or ""
-        path = urlsplit(href).path
-        query = urlsplit(href).query.lower()
+        parts = urlsplit(a.attributes.get("href") or "")
+        path = parts.path
         if profile.article_path.match(path) or (
-            profile.legacy_article_path.match(path) and "itemid=" in query
+            profile.legacy_article_path.match(path) and "itemid=" in parts.query.lower()
         ):
             article_links += 1
         if len(collapse(a.text())) >= 30:

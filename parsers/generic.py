@@ -40,10 +40,10 @@ from vksnd.parsers.hints import (
 from vksnd.parsers.query import css, css_first
 from vksnd.parsers.textrules import ends_sentence
 
-FURNITURE_SELECTOR = (
-    "nav, aside, header, footer, script, style, noscript, template, iframe, svg, [hidden], "
-    ".hidden, .hide, .d-none, .sr-only, .visually-hidden"  # the common hiding classes
-)
+FURNITURE_SELECTOR = "nav, aside, header, footer, script, style, noscript, template, iframe, svg"
+# What a page hides by attribute or by the common hiding classes; looked for inside the
+# article's block only (class selectors over a whole page cost as much as the furniture query).
+HIDDEN_SELECTOR = "[hidden], .hidden, .hide, .d-none, .sr-only, .visually-hidden"
 MIN_PARAGRAPH_CHARS = 25
 HEADER_LINE_MAX = 200  # a heading up to this long may sit above an article's date line
 REPEAT_MAX_CHARS = 40  # a recurring line up to this long is chrome (drop_repeated_lines)
@@ -88,7 +88,8 @@ class Candidate:
 
 
 def strip_furniture(tree: LexborHTMLParser) -> None:
-    """Remove semantic furniture and what the page hides (microdata copies, popups)."""
+    """Remove semantic furniture and what the page hides by inline style (microdata copies,
+    popups)."""
     for node in css(tree, FURNITURE_SELECTOR):
         node.decompose()
     # inline styles read in Python: a substring selector tests every element of the page
@@ -390,9 +391,12 @@ def _is_teaser_list(node: LexborNode, density: float, lengths: _Lengths) -> bool
 
 
 def strip_inner_chrome(container: LexborNode) -> None:
-    """Remove the blocks around the text inside the article's block, known by their names
-    (bylines, share bars, newsletter boxes, author bios, "latest stories"), unless one holds
-    half the block's text: then the name describes the article, not a box in it."""
+    """Remove what the article's block hides, and the blocks around its text, known by their
+    names (bylines, share bars, newsletter boxes, author bios, "latest stories"), unless one
+    holds half the block's text: then the name describes the article, not a box in it."""
+    for node in css(container, HIDDEN_SELECTOR):
+        if node.mem_id != container.mem_id:
+            node.decompose()
     named = [n for n in css(container, "[class]") if is_inner_chrome(n.attrs["class"] or "")]
     named += [n for n in css(container, "[id]") if is_inner_chrome(n.id or "")]
     if not named:
