@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from vksnd.parsers.blocks import collapse
+from vksnd.parsers.cleanup import drop_leading_meta_lines, drop_repeated_lines, strip_inner_chrome
 from vksnd.parsers.dates import (
     DateSignal,
     from_listing,
@@ -40,14 +41,7 @@ from vksnd.parsers.declared import (
 from vksnd.parsers.decoding import html_for_parser
 from vksnd.parsers.dom import BR_MARK, DEFAULT_MAX_DEPTH, mark_breaks, walk_blocks
 from vksnd.parsers.errors import NotAnArticle, PageTooComplex, ParseError
-from vksnd.parsers.generic import (
-    drop_leading_meta_lines,
-    drop_repeated_lines,
-    find_main_content,
-    link_density,
-    strip_furniture,
-    strip_inner_chrome,
-)
+from vksnd.parsers.generic import find_main_content, link_density, strip_furniture
 from vksnd.parsers.hashing import content_hash
 from vksnd.parsers.metadata import (
     HEAD_META_KEYS,

@@ -16,9 +16,9 @@ is. Steps, all by structure and names, none by the words of the text:
    not links (title, date, byline come along; menus do not), or when the winner's siblings hold
    prose of their own (the article's other sections): then the siblings that are not article
    (link lists, furniture names) are removed and the parent is taken whole.
-4. **Inside the block** (``strip_inner_chrome``, ``drop_repeated_lines``): boxes named as chrome
-   (bylines, share bars, newsletters, bios, galleries, "latest stories") and short lines that
-   recur alone between paragraphs (ad labels) are removed.
+4. **Teasers out**: lists of other stories' cards (linked headings over summaries) lose as
+   candidates and are removed from the winner. The rest of the clean-up inside the winner is
+   ``parsers.cleanup``.
 """
 
 from __future__ import annotations
@@ -28,25 +28,17 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from vksnd.parsers.blocks import HEADING, IMAGE, PARA, Block, collapse
-from vksnd.parsers.declared import is_meta_line
+from vksnd.parsers.blocks import collapse
 from vksnd.parsers.hints import (
     element_name,
     furniture_words,
     is_content_name,
     is_hard_furniture,
-    is_inner_chrome,
 )
 from vksnd.parsers.query import css, css_first
-from vksnd.parsers.textrules import ends_sentence
 
 FURNITURE_SELECTOR = "nav, aside, header, footer, script, style, noscript, template, iframe, svg"
-# What a page hides by attribute or by the common hiding classes; looked for inside the
-# article's block only (class selectors over a whole page cost as much as the furniture query).
-HIDDEN_SELECTOR = "[hidden], .hidden, .hide, .d-none, .sr-only, .visually-hidden"
 MIN_PARAGRAPH_CHARS = 25
-HEADER_LINE_MAX = 200  # a heading up to this long may sit above an article's date line
-REPEAT_MAX_CHARS = 40  # a recurring line up to this long is chrome (drop_repeated_lines)
 LONG_RAW_TEXT = 600  # raw characters past which a paragraph's collapsed length is over the cap
 CLIMB_EXTRA_RATIO = 0.3
 CLIMB_EXTRA_LINK_DENSITY = 0.4
@@ -106,7 +98,8 @@ def _ink(text: str) -> int:
     return len(text) - text.count(" ") - text.count("\n") - text.count("\t")
 
 
-def _text_len(node: LexborNode) -> int:
+def text_len(node: LexborNode) -> int:
+    """A block's text length as every comparison here reads it (``_ink``)."""
     return _ink(node.text())
 
 
@@ -130,7 +123,7 @@ class _Lengths:
         key = node.mem_id
         length = self._texts.get(key)
         if length is None:
-            length = self._texts[key] = _text_len(node)
+            length = self._texts[key] = text_len(node)
         return length
 
     def links(self, node: LexborNode) -> int:
@@ -388,78 +381,6 @@ def _is_teaser_list(node: LexborNode, density: float, lengths: _Lengths) -> bool
         ):
             cards += 1
     return cards >= TEASER_MIN_LINKS and 2 * cards >= len(items)
-
-
-def strip_inner_chrome(container: LexborNode) -> None:
-    """Remove what the article's block hides, and the blocks around its text, known by their
-    names (bylines, share bars, newsletter boxes, author bios, "latest stories"), unless one
-    holds half the block's text: then the name describes the article, not a box in it."""
-    for node in css(container, HIDDEN_SELECTOR):
-        if node.mem_id != container.mem_id:
-            node.decompose()
-    named = [n for n in css(container, "[class]") if is_inner_chrome(n.attrs["class"] or "")]
-    named += [n for n in css(container, "[id]") if is_inner_chrome(n.id or "")]
-    if not named:
-        return
-    total = _text_len(container)
-    doomed: dict[int, LexborNode] = {}
-    for node in named:
-        if node.mem_id != container.mem_id and 2 * _text_len(node) <= total:
-            doomed[node.mem_id] = node
-    # decompose only the outermost: a node is never touched once its ancestor is freed
-    for key, node in list(doomed.items()):
-        parent = node.parent
-        while parent is not None and parent.mem_id != container.mem_id:
-            if parent.mem_id in doomed:
-                del doomed[key]
-                break
-            parent = parent.parent
-    for node in doomed.values():
-        node.decompose()
-
-
-def drop_repeated_lines(blocks: list[Block]) -> list[Block]:
-    """Short lines that recur in one article's text, each standing alone between longer
-    blocks, are page chrome between its paragraphs (ad labels, "read more" stubs), in any
-    language: a sentence is not printed twice. Runs of short lines (a menu, a schedule, a
-    recipe) repeat their labels legitimately and are kept."""
-    counts: dict[str, int] = {}
-    for block in blocks:
-        text = block.text
-        if block.kind is PARA and len(text) <= REPEAT_MAX_CHARS:
-            counts[text] = counts.get(text, 0) + 1
-    repeated = {t for t, n in counts.items() if n > 1 and not ends_sentence(t)}
-    if not repeated:
-        return blocks
-
-    def short(i: int) -> bool:
-        return (
-            0 <= i < len(blocks)
-            and bool(blocks[i].text)
-            and len(blocks[i].text) <= REPEAT_MAX_CHARS
-        )
-
-    def kept(i: int, block: Block) -> bool:
-        if block.kind is not PARA or block.text not in repeated or block.emphasized:
-            return True
-        after_image = i > 0 and blocks[i - 1].kind is IMAGE  # two photos, one caption
-        return after_image or short(i - 1) or short(i + 1)
-
-    return [b for i, b in enumerate(blocks) if kept(i, b)]
-
-
-def drop_leading_meta_lines(blocks: list[Block]) -> list[Block]:
-    """Date and byline lines above the article's first prose (the header zone of the text rules
-    knows the portal's forms; these are the forms of any site: month names, ``By`` lines)."""
-    out: list[Block] = []
-    for i, block in enumerate(blocks):
-        if block.kind is IMAGE or (block.kind is PARA and is_meta_line(block.text)):
-            if block.kind is not IMAGE:
-                continue
-        elif block.kind is not HEADING or len(block.text) > HEADER_LINE_MAX:
-            return out + blocks[i:]
-        out.append(block)
-    return out
 
 
 def find_main_content(tree: LexborHTMLParser) -> LexborNode | None:
