@@ -35,12 +35,11 @@ from datetime import date
 from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from vksnd.parsers.article import parse_article
+from vksnd.parsers.errors import ParseError
+from vksnd.parsers.profiles.vksndtc import PROFILE
 
-from parsers.article import parse_article  # noqa: E402
-from parsers.errors import ParseError  # noqa: E402
-from parsers.profiles.vksndtc import PROFILE  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 ENV_VAR = "VKSND_EXTRACTION_BENCH"
 DEFAULT_BENCH = ROOT.parent / "shared" / "extraction-bench"

@@ -20,11 +20,11 @@ from types import ModuleType
 
 import pytest
 
-from parsers.article import parse_article
-from parsers.errors import ParseError
-from parsers.profiles.vksndtc import PROFILE
+from vksnd.parsers.article import parse_article
+from vksnd.parsers.errors import ParseError
+from vksnd.parsers.profiles.vksndtc import PROFILE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BENCH = Path(os.environ.get("VKSND_EXTRACTION_BENCH") or ROOT.parent / "shared/extraction-bench")
 # No profile body selector matches: every page takes the generic path.
 GENERIC = dataclasses.replace(PROFILE, selectors=dataclasses.replace(PROFILE.selectors, body=()))
