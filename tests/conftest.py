@@ -2,10 +2,11 @@
 
 ``make_replica(**options)`` takes the CLI's options (``vksnd.fixtures.portal.replica_config``:
 articles, seed, latency_ms, fail_rate, faults, page_size, encodings, layouts, crawl_delay,
-listing_scheme, broken, redirects, ...) and returns a started ``ReplicaServer`` with
-``.base_url``, ``.site``, ``.truth()``, ``.publish(n)``, ``.edit(id)``, ``.set_faults(...)``,
-``.clear_faults()``, ``.requests()``, ``.clear_requests()``. Servers stop at teardown, and a test
-fails if a server thread raised something unexpected.
+listing_scheme, broken, redirects, site, variant, knobs, sitemap, feeds, ...) and returns a
+started ``ReplicaServer`` with ``.base_url``, ``.site``, ``.truth()``, ``.site_info()``,
+``.publish(n)``, ``.edit(id)``, ``.set_faults(...)``, ``.clear_faults()``, ``.requests()``,
+``.clear_requests()``. Servers stop at teardown, and a test fails if a server thread raised
+something unexpected.
 """
 
 from __future__ import annotations
