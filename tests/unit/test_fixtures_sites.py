@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, get_args
 
@@ -20,7 +21,12 @@ from vksnd.fixtures.model import Paragraph
 from vksnd.fixtures.portal.shaped_pages import ShapedRenderer
 from vksnd.fixtures.provincial_layouts import CLASS_POOL, Classes
 from vksnd.fixtures.seed_articles import VN_TZ
-from vksnd.fixtures.shaped_content import BVPL_CATEGORIES, build_articles, provincial_categories
+from vksnd.fixtures.shaped_content import (
+    BVPL_CATEGORIES,
+    build_articles,
+    provincial_categories,
+    provincial_stock,
+)
 from vksnd.fixtures.shaped_site import ShapedSite
 from vksnd.fixtures.shaped_urls import (
     ARTICLE_REGEXES,
@@ -146,14 +152,9 @@ def test_sites_take_only_their_knobs() -> None:
     bvpl = shape_for("baovephapluat", None, {"sitemap": "flat", "page_size": 5})
     assert bvpl is not None and (bvpl.sitemap, bvpl.page_size) == ("flat", 5)
     cards = shape_for("provincial", "cards", {"pager": "none"})
-    assert cards == Shape(**{**VARIANTS["cards"].knobs(), "pager": "none"} | _tuples("cards"))
+    assert cards == replace(VARIANTS["cards"], pager="none")
     with pytest.raises(ValueError, match="unknown variant"):
         variant_shape("nope")
-
-
-def _tuples(variant: str) -> dict[str, Any]:
-    shape = VARIANTS[variant]
-    return {"boxes": shape.boxes, "categories": shape.categories}
 
 
 def test_named_variants_share_no_regularity() -> None:
@@ -189,7 +190,7 @@ def test_article_urls_match_their_regex_with_the_right_groups(scheme: str, style
     categories = BVPL_CATEGORIES if scheme == "section" else provincial_categories(shape)
     regex = article_regex(shape)
     group = ARTICLE_REGEXES[shape.article_urls][1]
-    for article in build_articles(categories, 120, 3, _stock()):
+    for article in build_articles(categories, 120, 3, provincial_stock(Shape())):
         path = article_path(shape, article)
         match = regex.fullmatch(path)
         assert match, path
@@ -200,12 +201,6 @@ def test_article_urls_match_their_regex_with_the_right_groups(scheme: str, style
             assert int(match["category"]) == article.category.id
         else:
             assert "category" not in regex.groupindex
-
-
-def _stock() -> Any:
-    from vksnd.fixtures.shaped_content import provincial_stock
-
-    return provincial_stock(Shape())
 
 
 @pytest.mark.parametrize("listing", get_args(ListingUrls))
