@@ -398,6 +398,8 @@ def test_boxes_link_elsewhere() -> None:
 def test_bvpl_shape_is_fixed_but_for_discovery() -> None:
     assert BAOVEPHAPLUAT.article_urls == "section" and BAOVEPHAPLUAT.listing_urls == "p"
     assert BAOVEPHAPLUAT.feed_path == "/so-do-website/rss/{id}"
+    knobs = _site("baovephapluat", None).profile(BASE)["knobs"]
+    assert "listing_markup" not in knobs and knobs["feeds"] == "category-rss"
     at = datetime(2025, 6, 27, 9, 5, tzinfo=VN_TZ)
     assert _site("baovephapluat", None).date_line(at) == (
         "Cập nhật lúc 09:05, Thứ sáu, 27/06/2025 (GMT+7)"
