@@ -196,10 +196,6 @@ def from_listing(day: date) -> DateSignal:
     return DateSignal(datetime.combine(day, time(), VIETNAM_TZ), "listing", False)
 
 
-def is_plausible(value: datetime, now: datetime) -> bool:
-    return value.astimezone(VIETNAM_TZ).date() >= EARLIEST and value <= now + timedelta(days=1)
-
-
 def resolve_published(signals: list[DateSignal], now: datetime | None = None) -> datetime | None:
     """One date from all clues, or ``None`` when there is none or they disagree.
 
@@ -210,7 +206,7 @@ def resolve_published(signals: list[DateSignal], now: datetime | None = None) ->
     latest = (now or datetime.now(VIETNAM_TZ)) + _ONE_DAY
     kept: list[DateSignal] = []
     days: list[date] = []
-    for signal in signals:  # is_plausible(), with the day computed once per signal
+    for signal in signals:
         day = signal.value.astimezone(VIETNAM_TZ).date()
         if day >= EARLIEST and signal.value <= latest:
             kept.append(signal)

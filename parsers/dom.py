@@ -41,7 +41,6 @@ from vksnd.parsers.errors import PageTooComplex
 from vksnd.parsers.query import css, css_first
 
 BR_MARK = "\ue000"
-IMG_MARK = "\ue001"
 DEFAULT_MAX_DEPTH = 400
 IMAGE_TABLE_MAX_TEXT = 600
 SMALL_TABLE_TEXT = 2000  # raw text chars up to which a table is walked rather than queried

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from vksnd.crawler.crawl.pipeline import Offload, PageFetcher, Store, Tally, raw_page, validators
@@ -36,7 +36,6 @@ from vksnd.storage.records import UrlKind, UrlState
 log = logging.getLogger("vksnd.discovery")
 
 DEFAULT_MAX_PAGES = 10_000  # a runaway pager (a "next" link that loops) stops here
-DEFAULT_LISTING_RETRY = timedelta(minutes=5)  # a failed listing page, doubled per attempt
 DEFAULT_RESUME_SCAN = 20_000  # due URLs scanned for listing pages to resume from
 
 
@@ -141,10 +140,6 @@ Emit = Callable[[DiscoveredArticle], Awaitable[bool]]
 RetryAt = Callable[[int, FetchError], datetime]
 
 
-def default_retry_at(attempts: int, error: FetchError) -> datetime:
-    return datetime.now(UTC) + DEFAULT_LISTING_RETRY * (1 << min(attempts, 10))
-
-
 class ListingWalker:
     """Walks listing pages of each category and emits the article links its policy wants.
 
@@ -164,8 +159,8 @@ class ListingWalker:
         scope: ListingScope,
         tally: Tally,
         stop: asyncio.Event,
+        retry_at: RetryAt,
         record_pages: bool = True,
-        retry_at: RetryAt = default_retry_at,
     ) -> None:
         self._fetcher = fetcher
         self._store = store

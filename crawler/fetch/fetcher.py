@@ -102,20 +102,6 @@ class FetchStats:
         key = f"{status // 100}xx"
         self.by_status_class[key] = self.by_status_class.get(key, 0) + 1
 
-    def as_pairs(self) -> tuple[tuple[str, int], ...]:
-        pairs = [
-            ("requests", self.requests),
-            ("not_modified", self.not_modified),
-            ("retries", self.retries),
-            ("network_errors", self.network_errors),
-            ("timeouts", self.timeouts),
-            ("bytes_received", self.bytes_received),
-            ("robots_fetches", self.robots_fetches),
-            ("slowdowns", self.slowdowns),
-        ]
-        pairs.extend(sorted((f"status_{k}", v) for k, v in self.by_status_class.items()))
-        return tuple(pairs)
-
 
 def media_type(content_type: str | None) -> str | None:
     if content_type is None:

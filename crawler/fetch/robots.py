@@ -74,7 +74,6 @@ class RobotsCache:
     ttl: float
     error_ttl: float
     clock: Clock = time.monotonic
-    fetches: int = 0
     _rules: dict[str, RobotsRules] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
@@ -96,7 +95,6 @@ class RobotsCache:
             return rules
 
     async def _fetch(self, robots_url: str) -> RobotsRules:
-        self.fetches += 1
         now = self.clock()
         try:
             got = await self.load(robots_url)
