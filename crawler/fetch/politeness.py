@@ -61,9 +61,6 @@ class HostLimiter:
             return base * max(self.config.slowdown_factor, 1.0)
         return base
 
-    def is_slowed(self, host: str) -> bool:
-        return self.clock() < self._state(host).slow_until
-
     def set_crawl_delay(self, host: str, delay: float | None) -> None:
         self._state(host).crawl_delay = min(max(delay or 0.0, 0.0), MAX_CRAWL_DELAY)
 

@@ -79,7 +79,7 @@ class Daemon:
         self._stop = stop
         self._lock = asyncio.Lock()
         self._running: set[asyncio.Task[object]] = set()
-        self.passes: list[tuple[str, Tally]] = []
+        self.passes_ok = 0  # passes that finished without an error
 
     async def run(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
@@ -125,7 +125,7 @@ class Daemon:
                 await asyncio.gather(*self._running, return_exceptions=True)
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # the shutdown is scheduled on the loop: let it run
-            log.info("daemon stopped", extra={"event": "daemon_stop", "passes": len(self.passes)})
+            log.info("daemon stopped", extra={"event": "daemon_stop", "passes": self.passes_ok})
 
     async def _job(self, kind: str, run_pass: PassFn) -> None:
         task = asyncio.current_task()
@@ -145,7 +145,7 @@ class Daemon:
                         log.exception(f"before the {kind} pass", extra={"event": "observer_error"})
                 try:
                     tally = await run_pass(self._session, self._stop)
-                    self.passes.append((kind, tally))
+                    self.passes_ok += 1
                 except Exception as exc:  # one pass failing must not end the daemon
                     error = exc
                     log.exception(f"{kind} pass failed", extra={"event": f"{kind}_pass_error"})

@@ -15,6 +15,7 @@ from itertools import pairwise
 import pytest
 
 from support.loopback import Handler, Loopback, send
+from support.politeness import is_slowed
 from vksnd.crawler.config import PolitenessConfig, RetryConfig, Settings
 from vksnd.crawler.fetch.errors import (
     HttpStatusError,
@@ -83,12 +84,12 @@ async def test_slow_down_waits_retry_after_then_runs_slower_for_a_while() -> Non
     async with limiter.slot("h"):
         pass
     limiter.slow_down("h", retry_after=10.0)
-    assert limiter.is_slowed("h") and limiter.interval("h") == 2.0
+    assert is_slowed(limiter, "h") and limiter.interval("h") == 2.0
     before = fake.now
     async with limiter.slot("h"):
         assert fake.now - before == pytest.approx(10.0)
     fake.now += 60.0
-    assert not limiter.is_slowed("h") and limiter.interval("h") == 0.5
+    assert not is_slowed(limiter, "h") and limiter.interval("h") == 0.5
 
 
 async def test_crawl_delay_raises_the_interval_and_is_capped() -> None:
@@ -253,7 +254,7 @@ async def test_retry_after_is_waited_and_the_host_slowed(server: Loopback) -> No
     async with Fetcher(settings) as fetcher:
         result = await fetcher.fetch(server.url("/a"))
         host = server.host_key
-        assert fetcher.limiter.is_slowed(host)
+        assert is_slowed(fetcher.limiter, host)
         assert fetcher.limiter.interval(host) == pytest.approx(0.1)
         await fetcher.fetch(server.url("/a"))
     assert result.attempts == 2 and result.status == 200
