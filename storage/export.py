@@ -28,8 +28,8 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
+from vksnd.storage.columns import strings_from_json
 from vksnd.storage.errors import ExportError, translate_os_error, translate_sqlite_error
-from vksnd.storage.values import strings_from_json
 
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".export.lock"

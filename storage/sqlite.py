@@ -10,7 +10,7 @@ lets them read while this one writes.
 of statements for the whole batch): it is how a backfill or a bench reaches thousands of articles
 a second. A second connection checkpoints the WAL in the background (``checkpoint_every``), so a
 commit only appends to the WAL. The rules live in ``vksnd.storage.versions``, the writing in
-``vksnd.storage.batch``.
+``vksnd.storage.article_writes``.
 
 Timestamps go in as aware datetimes (naive ones are taken as UTC) and come back aware, in UTC.
 """
@@ -33,7 +33,23 @@ import aiosqlite
 from vksnd.parsers.records import Article
 from vksnd.storage import archive
 from vksnd.storage.archive import DEFAULT_COMPRESSION_LEVEL
-from vksnd.storage.batch import MARK_FETCHED_SQL, chunks, fetched_row, marks, page_row, store_batch
+from vksnd.storage.article_writes import (
+    MARK_FETCHED_SQL,
+    chunks,
+    fetched_row,
+    marks,
+    page_row,
+    store_batch,
+)
+from vksnd.storage.columns import (
+    article_key,
+    opt_date_from_db,
+    opt_date_to_db,
+    opt_ts_from_db,
+    opt_ts_to_db,
+    ts_from_db,
+    ts_to_db,
+)
 from vksnd.storage.errors import StorageError, translate_sqlite_error
 from vksnd.storage.records import (
     ArchivedPage,
@@ -49,15 +65,6 @@ from vksnd.storage.schema import (
     DEFAULT_BUSY_TIMEOUT_MS,
     DEFAULT_WAL_AUTOCHECKPOINT_PAGES,
     prepare_writer,
-)
-from vksnd.storage.values import (
-    article_key,
-    opt_date_from_db,
-    opt_date_to_db,
-    opt_ts_from_db,
-    opt_ts_to_db,
-    ts_from_db,
-    ts_to_db,
 )
 
 DEFAULT_ARCHIVE = True

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vksnd.crawler.crawl.discovery import BackfillPolicy, DiscoveredArticle, ListingWalker
-from vksnd.crawler.crawl.passes import Session, run_recorded
+from vksnd.crawler.crawl.passes import CrawlResources, run_recorded
 from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline, Tally
 from vksnd.storage.records import UrlKind
 
@@ -121,7 +121,7 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
 
 
 async def backfill(
-    session: Session,
+    resources: CrawlResources,
     request: BackfillRequest,
     stop: asyncio.Event,
     progress: TextIO | None = sys.stderr,
@@ -131,23 +131,23 @@ async def backfill(
 
     async def body(tally: Tally) -> None:
         state.tally = tally
-        config = dataclasses.replace(session.config, dry_run=request.dry_run)
+        config = dataclasses.replace(resources.config, dry_run=request.dry_run)
         pipeline = Pipeline(
-            fetcher=session.fetcher,
-            store=session.store,
-            pool=session.pool,
+            fetcher=resources.fetcher,
+            store=resources.store,
+            pool=resources.pool,
             config=config,
             tally=tally,
             stop=stop,
             window=DateWindow(request.since, request.until),
         )
-        scope = session.scope
+        scope = resources.scope
         if request.categories:
             scope = dataclasses.replace(scope, categories=request.categories)
         walker = ListingWalker(
-            fetcher=session.fetcher,
-            store=session.store,
-            offload=session.pool,
+            fetcher=resources.fetcher,
+            store=resources.store,
+            pool=resources.pool,
             scope=scope,
             tally=tally,
             stop=stop,
@@ -165,7 +165,7 @@ async def backfill(
                 return not stop.is_set()
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
 
-        policy = BackfillPolicy(session.store, request.since, request.until, resolve_date)
+        policy = BackfillPolicy(resources.store, request.since, request.until, resolve_date)
         shown = asyncio.Event()
         reporter = (
             asyncio.create_task(report_progress(state, progress, shown)) if progress else None
@@ -182,5 +182,5 @@ async def backfill(
                 if reporter is not None:
                     await reporter
 
-    await run_recorded(session, "backfill", body)
+    await run_recorded(resources, "backfill", body)
     return state

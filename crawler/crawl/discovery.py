@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 
-from vksnd.crawler.crawl.pipeline import Offload, PageFetcher, Store, Tally, raw_page, validators
+from vksnd.crawler.crawl.pipeline import PageFetcher, ParsePool, Store, Tally, raw_page, validators
 from vksnd.crawler.fetch.errors import FetchError, PermanentFetchError
 from vksnd.crawler.fetch.fetcher import FetchResult
 from vksnd.parsers.errors import ParseError
@@ -155,7 +155,7 @@ class ListingWalker:
         *,
         fetcher: PageFetcher,
         store: Store,
-        offload: Offload,
+        pool: ParsePool,
         scope: ListingScope,
         tally: Tally,
         stop: asyncio.Event,
@@ -164,7 +164,7 @@ class ListingWalker:
     ) -> None:
         self._fetcher = fetcher
         self._store = store
-        self._offload = offload
+        self._pool = pool
         self._scope = scope
         self._tally = tally
         self._stop = stop
@@ -300,7 +300,7 @@ class ListingWalker:
                 )
             return None
         self._tally.listing_pages += 1
-        listing = await self._offload.run(
+        listing = await self._pool.run(
             parse_listing_page, result.body, result.final_url, result.content_type, self._scope
         )
         if isinstance(listing, str):

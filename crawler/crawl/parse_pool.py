@@ -57,9 +57,6 @@ class ParsePool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-Offload = ParsePool
-
-
 def parse_article_page(
     body: bytes, url: str, content_type: str | None, listing_date: date | None
 ) -> Parsed:

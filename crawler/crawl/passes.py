@@ -8,8 +8,9 @@ the pipeline's steps (``vksnd.crawler.crawl.pipeline``) with its sources of URLs
   articles published in the last ``recheck_days`` (ETag / Last-Modified from the store);
 - retry: the frontier's due URLs only.
 
-A ``Session`` holds what outlives a pass in the daemon (store, fetcher, parse pool); each pass
-records itself as a run in the store with its counters.
+``CrawlResources`` are what outlives a pass in the daemon (the store, the fetcher and its
+connections, the parse pool), opened once by ``open_resources``; each pass records itself as a
+run in the store with its counters.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ DEFAULT_DUE_LIMIT = 5_000  # due URLs taken per pass; the rest wait for the next
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
+class CrawlResources:
     settings: Settings
     store: Store
     fetcher: Fetcher
@@ -69,32 +70,34 @@ def pipeline_config(
     settings: Settings, *, executor: ExecutorKind = "thread", dry_run: bool = False
 ) -> PipelineConfig:
     """Fetch workers match what the fetcher lets through (per-host and global limits)."""
-    concurrency = min(settings.politeness.concurrency, settings.fetch.global_concurrency)
-    return PipelineConfig(concurrency=concurrency, executor=executor, dry_run=dry_run)
+    workers = min(settings.politeness.concurrency, settings.fetch.global_concurrency)
+    return PipelineConfig(fetch_workers=workers, executor=executor, dry_run=dry_run)
 
 
 @asynccontextmanager
-async def open_session(settings: Settings, config: PipelineConfig) -> AsyncIterator[Session]:
+async def open_resources(
+    settings: Settings, config: PipelineConfig
+) -> AsyncIterator[CrawlResources]:
     settings.db.parent.mkdir(parents=True, exist_ok=True)
     store = await SqliteStore.open(settings.db)
     pool = ParsePool(config.executor, config.parse_workers)
     try:
         async with Fetcher(settings) as fetcher:
-            yield Session(settings, store, fetcher, pool, config)
+            yield CrawlResources(settings, store, fetcher, pool, config)
     finally:
         pool.close()
         await store.close()
 
 
 async def run_recorded(
-    session: Session,
+    resources: CrawlResources,
     kind: str,
     body: Callable[[Tally], Awaitable[None]],
 ) -> Tally:
     """Run ``body`` as one run in the store; log and record its counters however it ends."""
     tally = Tally()
-    dry = session.config.dry_run
-    run_id = None if dry else await session.store.start_run(kind)
+    dry = resources.config.dry_run
+    run_id = None if dry else await resources.store.start_run(kind)
     error: BaseException | None = None
     try:
         await body(tally)
@@ -103,7 +106,7 @@ async def run_recorded(
         raise
     finally:
         if run_id is not None:
-            await session.store.finish_run(
+            await resources.store.finish_run(
                 run_id,
                 tally.snapshot(),
                 ok=error is None,
@@ -121,12 +124,12 @@ async def run_recorded(
     return tally
 
 
-def _pipeline(session: Session, tally: Tally, stop: asyncio.Event) -> Pipeline:
+def _pipeline(resources: CrawlResources, tally: Tally, stop: asyncio.Event) -> Pipeline:
     return Pipeline(
-        fetcher=session.fetcher,
-        store=session.store,
-        pool=session.pool,
-        config=session.config,
+        fetcher=resources.fetcher,
+        store=resources.store,
+        pool=resources.pool,
+        config=resources.config,
         tally=tally,
         stop=stop,
     )
@@ -168,14 +171,14 @@ async def submit_rechecks(pipeline: Pipeline, records: list[UrlRecord]) -> int:
     return submitted
 
 
-async def incremental_pass(session: Session, stop: asyncio.Event) -> Tally:
+async def incremental_pass(resources: CrawlResources, stop: asyncio.Event) -> Tally:
     async def body(tally: Tally) -> None:
-        pipeline = _pipeline(session, tally, stop)
+        pipeline = _pipeline(resources, tally, stop)
         walker = ListingWalker(
-            fetcher=session.fetcher,
-            store=session.store,
-            offload=session.pool,
-            scope=session.scope,
+            fetcher=resources.fetcher,
+            store=resources.store,
+            pool=resources.pool,
+            scope=resources.scope,
             tally=tally,
             stop=stop,
             retry_at=pipeline.next_retry_at,
@@ -185,30 +188,30 @@ async def incremental_pass(session: Session, stop: asyncio.Event) -> Tally:
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
 
         # Re-checks are chosen before the walk, so articles stored by this pass are not re-read.
-        recent = await session.store.recent_article_urls(
-            datetime.now(UTC) - timedelta(days=session.settings.crawl.recheck_days)
+        recent = await resources.store.recent_article_urls(
+            datetime.now(UTC) - timedelta(days=resources.settings.crawl.recheck_days)
         )
         pipeline.start()
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(
-                    walker.walk_all(IncrementalPolicy(session.store), emit, resume=True)
+                    walker.walk_all(IncrementalPolicy(resources.store), emit, resume=True)
                 )
                 group.create_task(submit_rechecks(pipeline, recent))
-                group.create_task(submit_due(pipeline, session.store))
+                group.create_task(submit_due(pipeline, resources.store))
         finally:
             await pipeline.drain()
 
-    return await run_recorded(session, "crawl", body)
+    return await run_recorded(resources, "crawl", body)
 
 
-async def retry_pass(session: Session, stop: asyncio.Event) -> Tally:
+async def retry_pass(resources: CrawlResources, stop: asyncio.Event) -> Tally:
     async def body(tally: Tally) -> None:
-        pipeline = _pipeline(session, tally, stop)
+        pipeline = _pipeline(resources, tally, stop)
         pipeline.start()
         try:
-            await submit_due(pipeline, session.store)
+            await submit_due(pipeline, resources.store)
         finally:
             await pipeline.drain()
 
-    return await run_recorded(session, "retry", body)
+    return await run_recorded(resources, "retry", body)

@@ -1,6 +1,6 @@
 """The crawl pipeline: discover → fetch → parse → store, as named steps joined by bounded queues.
 
-    sources ──submit──▶ [fetch queue] ─fetch_step ×concurrency─▶ [parse queue]
+    sources ──submit──▶ [fetch queue] ─fetch_step ×fetch_workers─▶ [parse queue]
         ─parse_step ×parse_workers (executor)─▶ [store queue] ─store_step ×1─▶ SQLite
 
 Why this shape:
@@ -28,7 +28,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Protocol, TypeVar
 
 from vksnd.crawler.crawl.parse_pool import ExecutorKind as ExecutorKind
-from vksnd.crawler.crawl.parse_pool import Offload as Offload
 from vksnd.crawler.crawl.parse_pool import Parsed, parse_article_page, parse_article_pages
 from vksnd.crawler.crawl.parse_pool import ParsePool as ParsePool
 from vksnd.crawler.crawl.ports import ArticleStore, Frontier
@@ -55,7 +54,7 @@ log = logging.getLogger("vksnd.pipeline")
 
 VIETNAM = timezone(timedelta(hours=7))  # the portal's dates are Vietnam dates
 
-DEFAULT_CONCURRENCY = 4
+DEFAULT_FETCH_WORKERS = 4
 DEFAULT_PARSE_WORKERS = 2
 DEFAULT_STORE_BATCH = 32
 DEFAULT_PARSE_BATCH = 8
@@ -80,10 +79,11 @@ class PageFetcher(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    concurrency: int = DEFAULT_CONCURRENCY  # fetches in flight (the fetcher also limits per host)
+    fetch_workers: int = DEFAULT_FETCH_WORKERS  # tasks fetching at once (the fetcher has its own
+    # per-host and global limits: more workers than those let through only wait)
     parse_workers: int = DEFAULT_PARSE_WORKERS
     executor: ExecutorKind = "thread"
-    queue_size: int = 0  # 0: twice the concurrency
+    queue_size: int = 0  # 0: twice the fetch workers
     retry_base: timedelta = DEFAULT_RETRY_BASE
     retry_cap: timedelta = DEFAULT_RETRY_CAP
     dry_run: bool = False  # fetch and parse, write nothing
@@ -92,13 +92,13 @@ class PipelineConfig:
 
     @property
     def bound(self) -> int:
-        return self.queue_size or 2 * self.concurrency
+        return self.queue_size or 2 * self.fetch_workers
 
     @property
     def fetch_bound(self) -> int:
         """URLs waiting for a fetcher: a few listing pages' worth, so the fetchers stay busy
         while a listing walk waits on its next page or on the store (jobs are small)."""
-        return self.queue_size or FETCH_QUEUE_PER_FETCHER * self.concurrency
+        return self.queue_size or FETCH_QUEUE_PER_FETCHER * self.fetch_workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,13 +204,18 @@ def published_date(article: Article, fallback: date | None) -> date | None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Fetched:
+class _FetchedPage:
+    """A page on its way from the fetch step to the parse step."""
+
     job: FetchJob
     result: FetchResult
 
 
 @dataclass(frozen=True, slots=True)
-class _Done:
+class _PageOutcome:
+    """All a page got to before the store step: fetched and parsed, answered 304, or failed to
+    fetch (``error``)."""
+
     job: FetchJob
     result: FetchResult | None
     parsed: Parsed | None
@@ -239,8 +244,8 @@ class Pipeline:
         self._stop = stop
         self._window = window
         self._fetch_q: asyncio.Queue[FetchJob] = asyncio.Queue(config.fetch_bound)
-        self._parse_q: asyncio.Queue[_Fetched] = asyncio.Queue(config.bound)
-        self._store_q: asyncio.Queue[_Done] = asyncio.Queue(config.bound)
+        self._parse_q: asyncio.Queue[_FetchedPage] = asyncio.Queue(config.bound)
+        self._store_q: asyncio.Queue[_PageOutcome] = asyncio.Queue(config.bound)
         self._workers: list[asyncio.Task[None]] = []
         self._seen: set[str] = set()
         self._errors: list[BaseException] = []
@@ -248,7 +253,7 @@ class Pipeline:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        for i in range(self._config.concurrency):
+        for i in range(self._config.fetch_workers):
             self._workers.append(
                 asyncio.create_task(self._loop(self._fetch_q, self._fetch_step), name=f"fetch-{i}")
             )
@@ -297,8 +302,8 @@ class Pipeline:
             await self._store_step([fetched])
             return None
         parsed = await self._parse(fetched.job, fetched.result)
-        done = _Done(job, fetched.result, parsed)
-        await self._store_step([done])
+        outcome = _PageOutcome(job, fetched.result, parsed)
+        await self._store_step([outcome])
         if parsed.article is None:
             return None
         return published_date(parsed.article, job.listed_on)
@@ -321,20 +326,20 @@ class Pipeline:
         if self._stop.is_set():
             self._tally.dropped_on_stop += 1  # still pending in the frontier
             return
-        done = await self._fetch_one(job)
-        if done.result is not None and done.error is None and not done.result.not_modified:
-            await self._parse_q.put(_Fetched(job, done.result))
+        outcome = await self._fetch_one(job)
+        if outcome.result is not None and outcome.error is None and not outcome.result.not_modified:
+            await self._parse_q.put(_FetchedPage(job, outcome.result))
         else:
-            await self._store_q.put(done)
+            await self._store_q.put(outcome)
 
-    async def _fetch_one(self, job: FetchJob) -> _Done:
+    async def _fetch_one(self, job: FetchJob) -> _PageOutcome:
         try:
             result = await self._fetcher.fetch(
                 job.url, etag=job.etag, last_modified=job.last_modified
             )
         except FetchError as exc:
-            return _Done(job, None, None, exc)
-        return _Done(job, result, None)
+            return _PageOutcome(job, None, None, exc)
+        return _PageOutcome(job, result, None)
 
     async def _batch_loop(
         self,
@@ -360,39 +365,41 @@ class Pipeline:
                 for _ in batch:
                     queue.task_done()
 
-    async def _parse_step(self, batch: list[_Fetched]) -> None:
+    async def _parse_step(self, batch: list[_FetchedPage]) -> None:
         jobs = [
             (f.result.body, f.result.final_url, f.result.content_type, f.job.listed_on)
             for f in batch
         ]
         parsed = await self._pool.run(parse_article_pages, jobs)
         for fetched, one in zip(batch, parsed, strict=True):
-            await self._store_q.put(_Done(fetched.job, fetched.result, one))
+            await self._store_q.put(_PageOutcome(fetched.job, fetched.result, one))
 
     async def _parse(self, job: FetchJob, result: FetchResult) -> Parsed:
         return await self._pool.run(
             parse_article_page, result.body, result.final_url, result.content_type, job.listed_on
         )
 
-    async def _store_step(self, batch: list[_Done]) -> None:
-        requests: list[tuple[_Done, StoreRequest]] = []
-        for done in batch:
-            request = await self._settle(done)
+    async def _store_step(self, batch: list[_PageOutcome]) -> None:
+        requests: list[tuple[_PageOutcome, StoreRequest]] = []
+        for outcome in batch:
+            request = await self._record_outcome(outcome)
             if request is not None:
-                requests.append((done, request))
+                requests.append((outcome, request))
         if not requests:
             return
         results = await self._store.store_articles([request for _, request in requests])
-        for (done, _), stored in zip(requests, results, strict=True):
+        for (outcome, _), stored in zip(requests, results, strict=True):
             self._count(stored.outcome)
-            assert done.result is not None
-            _log_page(done.job, done.result, stored.outcome.value)
+            assert outcome.result is not None
+            _log_page(outcome.job, outcome.result, stored.outcome.value)
 
-    async def _settle(self, done: _Done) -> StoreRequest | None:
-        """Record everything but an article to store; return the article's store request."""
-        job, result = done.job, done.result
-        if done.error is not None:
-            await self._record_failure(job, done.error)
+    async def _record_outcome(self, outcome: _PageOutcome) -> StoreRequest | None:
+        """Record what the page came to (a failure, a 304, a page that is not an article, an
+        article out of the date window) and return None; an article to store comes back as its
+        store request instead, for the batch's one transaction."""
+        job, result = outcome.job, outcome.result
+        if outcome.error is not None:
+            await self._record_failure(job, outcome.error)
             return None
         assert result is not None
         if result.not_modified:
@@ -402,7 +409,7 @@ class Pipeline:
             _log_page(job, result, "not_modified")
             return None
         self._tally.pages_fetched += 1
-        parsed = done.parsed
+        parsed = outcome.parsed
         assert parsed is not None
         etag, last_modified = validators(result)
         if parsed.article is None:

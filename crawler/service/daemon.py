@@ -23,7 +23,7 @@ from typing import Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from vksnd.crawler.config import Settings
-from vksnd.crawler.crawl.passes import Session, incremental_pass, retry_pass
+from vksnd.crawler.crawl.passes import CrawlResources, incremental_pass, retry_pass
 from vksnd.crawler.crawl.pipeline import Tally
 from vksnd.storage.records import RunCounters
 
@@ -46,7 +46,7 @@ class Schedule:
         return cls(interval, jitter, timedelta(minutes=crawl.retry_pass_minutes))
 
 
-PassFn = Callable[[Session, asyncio.Event], Awaitable[Tally]]
+PassFn = Callable[[CrawlResources, asyncio.Event], Awaitable[Tally]]
 
 
 class PassObserver(Protocol):
@@ -68,12 +68,12 @@ class PassObserver(Protocol):
 class Daemon:
     def __init__(
         self,
-        session: Session,
+        resources: CrawlResources,
         schedule: Schedule,
         stop: asyncio.Event,
         observer: PassObserver | None = None,
     ) -> None:
-        self._session = session
+        self._resources = resources
         self._observer = observer
         self._schedule = schedule
         self._stop = stop
@@ -144,7 +144,7 @@ class Daemon:
                     except Exception:  # bookkeeping failing must not cost the pass
                         log.exception(f"before the {kind} pass", extra={"event": "observer_error"})
                 try:
-                    tally = await run_pass(self._session, self._stop)
+                    tally = await run_pass(self._resources, self._stop)
                     self.passes_ok += 1
                 except Exception as exc:  # one pass failing must not end the daemon
                     error = exc

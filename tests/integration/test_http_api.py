@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.crawl import cli, run_command, site_args, subprocess_env, truth_articles
 from vksnd.crawler.cli.main import build_parser
 from vksnd.crawler.config import PolitenessConfig, Settings
-from vksnd.crawler.crawl.passes import Session
+from vksnd.crawler.crawl.passes import CrawlResources
 from vksnd.crawler.crawl.pipeline import Tally
 from vksnd.crawler.fetch.errors import PermanentFetchError
 from vksnd.crawler.fetch.fetcher import Fetcher
@@ -470,12 +470,12 @@ async def test_the_daemon_reports_each_pass_to_the_monitor(crawled: Path, tmp_pa
     out = tmp_path / "corpus"
     monitor = PassMonitor(metrics, Health(timedelta(minutes=5)), db=crawled, export_dir=out)
     schedule = Schedule(timedelta(minutes=5), timedelta(0), timedelta(minutes=5))
-    daemon = Daemon(cast(Session, None), schedule, asyncio.Event(), monitor)
+    daemon = Daemon(cast(CrawlResources, None), schedule, asyncio.Event(), monitor)
 
-    async def failing(session: Session, stop: asyncio.Event) -> Tally:
+    async def failing(resources: CrawlResources, stop: asyncio.Event) -> Tally:
         raise RuntimeError("listing markup changed")
 
-    async def counting(session: Session, stop: asyncio.Event) -> Tally:
+    async def counting(resources: CrawlResources, stop: asyncio.Event) -> Tally:
         return Tally(pages_fetched=4, new_articles=3, parse_fallbacks=2)
 
     await daemon._job("crawl", failing)

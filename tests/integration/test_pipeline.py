@@ -37,7 +37,7 @@ async def pipeline_for(
     *,
     executor: ExecutorKind = "thread",
     stop: asyncio.Event | None = None,
-    concurrency: int = 4,
+    fetch_workers: int = 4,
     config: PipelineConfig | None = None,
 ) -> AsyncIterator[tuple[Pipeline, SqliteStore, Tally]]:
     store = await SqliteStore.open(settings.db)
@@ -47,7 +47,7 @@ async def pipeline_for(
         async with Fetcher(settings) as fetcher:
             pipeline = Pipeline(
                 fetcher=fetcher, store=store, pool=pool, tally=tally,
-                config=config or PipelineConfig(concurrency=concurrency, executor=executor),
+                config=config or PipelineConfig(fetch_workers=fetch_workers, executor=executor),
                 stop=stop or asyncio.Event(),
             )  # fmt: skip
             pipeline.start()
@@ -169,7 +169,7 @@ async def test_stop_finishes_pages_in_flight_and_leaves_the_rest_pending(
     urls = [a["canonical_url"] for a in replica.truth()["articles"]]
     stop = asyncio.Event()
     settings = fast_settings(replica.base_url, tmp_path / "v.db")
-    async with pipeline_for(settings, stop=stop, concurrency=2) as (pipeline, store, tally):
+    async with pipeline_for(settings, stop=stop, fetch_workers=2) as (pipeline, store, tally):
         await store.add_urls((u, UrlKind.ARTICLE, None) for u in urls)
 
         async def produce() -> None:
@@ -204,7 +204,7 @@ async def test_backpressure_keeps_the_queues_bounded(
     replica = make_replica(articles=40, seed=36, latency_ms=20)
     urls = [a["canonical_url"] for a in replica.truth()["articles"]]
     settings = fast_settings(replica.base_url, tmp_path / "v.db")
-    config = PipelineConfig(concurrency=2, queue_size=3, parse_batch=2, store_batch=3)
+    config = PipelineConfig(fetch_workers=2, queue_size=3, parse_batch=2, store_batch=3)
     async with pipeline_for(settings, config=config) as (pipeline, store, tally):
         await store.add_urls((u, UrlKind.ARTICLE, None) for u in urls)
         ahead: list[int] = []
@@ -215,6 +215,6 @@ async def test_backpressure_keeps_the_queues_bounded(
         await pipeline.drain()
     # Queued + in flight never exceeds the three queues plus what the workers hold: a page
     # per fetcher, a batch per parse worker, a batch in the store worker.
-    held = config.concurrency + config.parse_workers * config.parse_batch + config.store_batch
+    held = config.fetch_workers + config.parse_workers * config.parse_batch + config.store_batch
     assert max(ahead) <= config.fetch_bound + 2 * config.bound + held
     assert len(current_articles(settings.db)) == len(urls)

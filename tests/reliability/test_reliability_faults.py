@@ -45,7 +45,7 @@ from support.reliability import (
     unfinished_urls,
     wait_until,
 )
-from vksnd.crawler.crawl.passes import open_session, pipeline_config, retry_pass
+from vksnd.crawler.crawl.passes import open_resources, pipeline_config, retry_pass
 from vksnd.fixtures.portal import ReplicaServer
 
 MakeReplica = Any
@@ -135,8 +135,8 @@ def test_permanent_faults_are_recorded_then_the_retry_pass_ends_with_the_truth(
     settings = fast_settings(replica.base_url, fault_env)
 
     async def one_retry_pass() -> tuple[int, int]:
-        async with open_session(settings, pipeline_config(settings)) as session:
-            tally = await retry_pass(session, asyncio.Event())
+        async with open_resources(settings, pipeline_config(settings)) as resources:
+            tally = await retry_pass(resources, asyncio.Event())
         return tally.pages_fetched, tally.new_articles
 
     # Not due yet: the retry pass leaves them alone (their retry time is minutes away).

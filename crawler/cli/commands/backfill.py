@@ -19,7 +19,7 @@ from vksnd.crawler.cli.common import (
 )
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.backfill import BackfillRequest, BackfillState, backfill
-from vksnd.crawler.crawl.passes import open_session, pipeline_config
+from vksnd.crawler.crawl.passes import open_resources, pipeline_config
 from vksnd.crawler.crawl.pipeline import VIETNAM, ExecutorKind
 
 HELP = "Walk the listings back to --since and store every article in range (resumable)."
@@ -87,7 +87,7 @@ async def _backfill(
 ) -> tuple[bool, BackfillState]:
     stop = asyncio.Event()
     config = pipeline_config(settings, executor=executor, dry_run=request.dry_run)
-    async with open_session(settings, config) as session:
+    async with open_resources(settings, config) as resources:
         with stop_on_signals(stop):
-            state = await backfill(session, request, stop)
+            state = await backfill(resources, request, stop)
     return stop.is_set(), state

@@ -15,7 +15,7 @@ from vksnd.crawler.cli.common import (
     stop_on_signals,
 )
 from vksnd.crawler.config import Settings
-from vksnd.crawler.crawl.passes import incremental_pass, open_session, pipeline_config
+from vksnd.crawler.crawl.passes import incremental_pass, open_resources, pipeline_config
 from vksnd.crawler.crawl.pipeline import ExecutorKind, Tally
 
 HELP = "One incremental pass: new articles, edits of recent ones (conditional GETs), due retries."
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _crawl(settings: Settings, executor: ExecutorKind) -> tuple[bool, Tally]:
     stop = asyncio.Event()
-    async with open_session(settings, pipeline_config(settings, executor=executor)) as session:
+    async with open_resources(settings, pipeline_config(settings, executor=executor)) as resources:
         with stop_on_signals(stop):
-            tally = await incremental_pass(session, stop)
+            tally = await incremental_pass(resources, stop)
     return stop.is_set(), tally

@@ -19,7 +19,7 @@ from vksnd.crawler.cli.common import (
     stop_on_signals,
 )
 from vksnd.crawler.config import Settings
-from vksnd.crawler.crawl.passes import open_session, pipeline_config
+from vksnd.crawler.crawl.passes import open_resources, pipeline_config
 from vksnd.crawler.crawl.pipeline import ExecutorKind
 from vksnd.crawler.service.daemon import Daemon, Schedule
 from vksnd.crawler.service.http_api import DEFAULT_HOST, DEFAULT_PORT, HttpBindError, parse_bind
@@ -95,8 +95,8 @@ async def _daemon(settings: Settings, executor: ExecutorKind) -> None:
     stop = asyncio.Event()
     schedule = Schedule.from_settings(settings)
     async with (
-        open_session(settings, pipeline_config(settings, executor=executor)) as session,
-        service(settings, session.fetcher.stats, schedule.interval) as monitor,
+        open_resources(settings, pipeline_config(settings, executor=executor)) as resources,
+        service(settings, resources.fetcher.stats, schedule.interval) as monitor,
     ):
         with stop_on_signals(stop):
-            await Daemon(session, schedule, stop, monitor).run()
+            await Daemon(resources, schedule, stop, monitor).run()

@@ -21,8 +21,8 @@ from typing import Any
 import aiosqlite
 
 from vksnd.storage import archive
+from vksnd.storage.columns import article_key, published_to_db, strings_to_json, ts_to_db
 from vksnd.storage.records import RawPage, StoreRequest, StoreResult, UrlKind
-from vksnd.storage.values import article_key, published_to_db, strings_to_json, ts_to_db
 from vksnd.storage.versions import Snapshot, VersionPlanner, VersionRow
 
 # Below SQLite's default limit of variables per statement (32766) with a wide margin.
@@ -301,7 +301,7 @@ async def plan_pages(
     return page_ids, new_rows
 
 
-# -- reparse -----------------------------------------------------------------------------
+# -- rows shared with SqliteStore.record_page ----------------------------------------------
 
 
 MARK_FETCHED_SQL = (
