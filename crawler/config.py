@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from vksnd.parsers.article import DEFAULT_MAX_BYTES
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 from vksnd.parsers.urls import host_key
 
@@ -37,7 +38,7 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_POOL_TIMEOUT = 10.0
 DEFAULT_TOTAL_TIMEOUT = 60.0  # one attempt, headers + whole body
-DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = DEFAULT_MAX_BYTES  # the parser's own cap: it refuses larger pages
 DEFAULT_MAX_REDIRECTS = 5
 DEFAULT_RETRY_ATTEMPTS = 4
 DEFAULT_RETRY_MAX_DELAY = 120.0  # stop retrying a URL after this; the daemon retries it later

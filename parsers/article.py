@@ -50,7 +50,7 @@ from vksnd.parsers.metadata import (
     url_resolver,
 )
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
-from vksnd.parsers.query import css
+from vksnd.parsers.query import any_of, css
 from vksnd.parsers.records import Article
 from vksnd.parsers.textrules import CleanResult, apply_rules
 
@@ -254,7 +254,7 @@ def _strip_chrome(container: LexborNode, chrome: tuple[str, ...]) -> None:
                 if node.tag != "br":
                     node.decompose()
             return
-    for node in css(container, _joined(chrome)):
+    for node in css(container, any_of(chrome)):
         node.decompose()
     mark_breaks(container)
 
@@ -267,9 +267,4 @@ def _with_breaks(chrome: tuple[str, ...]) -> str | None:
     """``chrome`` joined with ``br``, or None when a selector is more than a tag or a class."""
     if not all(_SIMPLE_SELECTOR_RE.fullmatch(s) and s.lower() != "br" for s in chrome):
         return None
-    return _joined((*chrome, "br"))
-
-
-@functools.lru_cache(maxsize=32)
-def _joined(selectors: tuple[str, ...]) -> str:
-    return ", ".join(selectors)
+    return any_of((*chrome, "br"))

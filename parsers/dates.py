@@ -79,13 +79,25 @@ def _time_of(text: str) -> tuple[int, int, int] | None:
     return hour, minute, second
 
 
-_PLAIN_DMY_RE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+# ``dd/mm/yyyy`` alone, as listings print it beside a link and most date lines read.
+SLASH_DATE_RE = re.compile(r"(?<!\d)(\d{1,2})/(\d{1,2})/(\d{4})(?!\d)")
+
+
+def find_slash_date(text: str) -> date | None:
+    """The first valid ``dd/mm/yyyy`` in ``text`` (an invalid one, 31/02, is passed over)."""
+    for match in SLASH_DATE_RE.finditer(text):
+        day, month, year = (int(g) for g in match.groups())
+        try:
+            return date(year, month, day)
+        except ValueError:
+            continue
+    return None
 
 
 def parse_date_text(text: str) -> DateSignal | None:
     """The first date printed in ``text`` (with its time of day when one is printed)."""
     if len(text) <= 10:  # the commonest date line, a bare dd/mm/yyyy: no time to look for
-        plain = _PLAIN_DMY_RE.fullmatch(text)
+        plain = SLASH_DATE_RE.fullmatch(text)
         if plain is not None:
             value = _make(int(plain[3]), int(plain[2]), int(plain[1]))
             return DateSignal(value, "text", False) if value is not None else None

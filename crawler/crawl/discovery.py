@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 
-from vksnd.crawler.crawl.pipeline import PageFetcher, ParsePool, Store, Tally, raw_page, validators
+from vksnd.crawler.crawl.pipeline import PageFetcher, ParsePool, Store, Tally, raw_page
 from vksnd.crawler.fetch.errors import FetchError, PermanentFetchError
 from vksnd.crawler.fetch.fetcher import FetchResult
 from vksnd.parsers.errors import ParseError
@@ -315,8 +315,9 @@ class ListingWalker:
         return result, listing
 
     async def _record_listing(self, url: str, result: FetchResult) -> None:
-        etag, last_modified = validators(result)
-        await self._store.record_page(raw_page(url, result), UrlKind.LISTING, etag, last_modified)
+        await self._store.record_page(
+            raw_page(url, result), UrlKind.LISTING, result.etag, result.last_modified
+        )
 
 
 def parse_listing_page(

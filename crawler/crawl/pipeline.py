@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from vksnd.crawler.crawl.parse_pool import ExecutorKind as ExecutorKind
@@ -40,6 +40,7 @@ from vksnd.crawler.fetch.errors import (
     RobotsDisallowed,
 )
 from vksnd.crawler.fetch.fetcher import FetchResult
+from vksnd.parsers.dates import VIETNAM_TZ
 from vksnd.parsers.records import Article
 from vksnd.storage.records import (
     RawPage,
@@ -51,8 +52,6 @@ from vksnd.storage.records import (
 )
 
 log = logging.getLogger("vksnd.pipeline")
-
-VIETNAM = timezone(timedelta(hours=7))  # the portal's dates are Vietnam dates
 
 DEFAULT_FETCH_WORKERS = 4
 DEFAULT_PARSE_WORKERS = 2
@@ -184,23 +183,11 @@ def raw_page(url: str, result: FetchResult) -> RawPage:
     )
 
 
-def validators(result: FetchResult) -> tuple[str | None, str | None]:
-    """The ETag and Last-Modified to send back on the next conditional GET."""
-    etag = last_modified = None
-    for name, value in result.headers:
-        lowered = name.lower()
-        if lowered == "etag":
-            etag = value
-        elif lowered == "last-modified":
-            last_modified = value
-    return etag, last_modified
-
-
 def published_date(article: Article, fallback: date | None) -> date | None:
     when = article.published_at
     if when is None:
         return fallback
-    return when.astimezone(VIETNAM).date() if when.tzinfo else when.date()
+    return when.astimezone(VIETNAM_TZ).date() if when.tzinfo else when.date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +398,6 @@ class Pipeline:
         self._tally.pages_fetched += 1
         parsed = outcome.parsed
         assert parsed is not None
-        etag, last_modified = validators(result)
         if parsed.article is None:
             if parsed.not_article is not None:
                 self._tally.not_articles += 1
@@ -419,8 +405,8 @@ class Pipeline:
                     await self._store.record_page(
                         raw_page(job.url, result),
                         UrlKind.OTHER,
-                        etag,
-                        last_modified,
+                        result.etag,
+                        result.last_modified,
                         not_article=parsed.not_article,
                     )
                 _log_page(job, result, f"not_article:{parsed.not_article}")
@@ -443,7 +429,7 @@ class Pipeline:
         if self._config.dry_run:
             _log_page(job, result, "dry_run")
             return None
-        return StoreRequest(article, raw_page(job.url, result), etag, last_modified)
+        return StoreRequest(article, raw_page(job.url, result), result.etag, result.last_modified)
 
     def _count(self, outcome: StoreOutcome) -> None:
         if outcome is StoreOutcome.NEW:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -31,6 +30,7 @@ import httpx
 
 from vksnd.crawler.config import Settings
 from vksnd.crawler.fetch.capped_body import read_capped
+from vksnd.crawler.fetch.clock import Clock, Sleep
 from vksnd.crawler.fetch.errors import (
     FetchError,
     HttpStatusError,
@@ -47,8 +47,6 @@ from vksnd.crawler.fetch.retry import call_with_retries, parse_retry_after
 from vksnd.crawler.fetch.robots import RobotsCache, RobotsFile
 from vksnd.parsers.urls import host_key, in_scope
 
-Sleep = Callable[[float], Awaitable[None]]
-
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 ROBOTS_MAX_BYTES = 512 * 1024  # Google reads the first 500 KiB of a robots.txt
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
@@ -56,6 +54,12 @@ SLOWDOWN_STATUSES = frozenset({429, 503})
 # Idle connections are dropped well before servers usually close them (Apache 5 s, IIS 120 s,
 # the replica 30 s): reusing one the server just closed costs a failed attempt.
 KEEPALIVE_EXPIRY = 4.0
+
+
+def header_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The first value of header ``name``, whatever the case of the names in ``headers``."""
+    wanted = name.lower()
+    return next((value for key, value in headers if key.lower() == wanted), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +76,7 @@ class FetchResult:
     not_modified: bool
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        return next((value for key, value in self.headers if key == wanted), None)
+        return header_value(self.headers, name)
 
     @property
     def etag(self) -> str | None:
@@ -148,7 +151,7 @@ class Fetcher:
         settings: Settings,
         *,
         sleep: Sleep = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.settings = settings
         self.scope_hosts = settings.scope_hosts

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from vksnd.crawler.config import PolitenessConfig
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
+from vksnd.crawler.fetch.clock import Clock, Sleep
 
 MAX_CRAWL_DELAY = 300.0  # a larger Crawl-delay would stall the crawl; we cap it and say so
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
+from vksnd.crawler.fetch.clock import Clock
 from vksnd.crawler.fetch.errors import (
     PermanentFetchError,
     RetryableFetchError,
@@ -30,8 +31,6 @@ from vksnd.crawler.fetch.errors import (
     RobotsUnavailable,
 )
 from vksnd.parsers.urls import host_key
-
-Clock = Callable[[], float]
 
 
 @dataclass(frozen=True, slots=True)

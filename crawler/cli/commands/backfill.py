@@ -20,7 +20,8 @@ from vksnd.crawler.cli.common import (
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.backfill import BackfillRequest, BackfillState, backfill
 from vksnd.crawler.crawl.passes import open_resources, pipeline_config
-from vksnd.crawler.crawl.pipeline import VIETNAM, ExecutorKind
+from vksnd.crawler.crawl.pipeline import ExecutorKind
+from vksnd.parsers.dates import VIETNAM_TZ
 
 HELP = "Walk the listings back to --since and store every article in range (resumable)."
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load(args)
     if settings is None:
         return EXIT_USAGE
-    until = args.until or datetime.now(VIETNAM).date()
+    until = args.until or datetime.now(VIETNAM_TZ).date()
     if until < args.since:
         print(f"vksnd: --until {until} is before --since {args.since}", file=sys.stderr)
         return EXIT_USAGE

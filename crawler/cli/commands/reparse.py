@@ -19,9 +19,9 @@ from pathlib import Path
 
 from vksnd.crawler.cli.common import add_db_arguments, db_path, iso_day
 from vksnd.crawler.config import ConfigError
+from vksnd.crawler.fetch.fetcher import header_value
 from vksnd.parsers.article import parse_article
 from vksnd.parsers.errors import NotAnArticle, ParseError
-from vksnd.storage.archive import content_type_of
 from vksnd.storage.errors import StorageError
 from vksnd.storage.records import StoreOutcome
 from vksnd.storage.sqlite import SqliteStore
@@ -65,7 +65,7 @@ async def reparse(path: Path, since: datetime | None) -> ReparseReport:
                 article = parse_article(
                     page.body,
                     page.url,
-                    content_type_of(page.headers),
+                    header_value(page.headers, "content-type"),
                     listing_date=page.listed_on,
                 )
             except NotAnArticle as exc:
