@@ -51,7 +51,7 @@ from vksnd.parsers.metadata import (
 )
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 from vksnd.parsers.query import any_of, css
-from vksnd.parsers.records import Article
+from vksnd.parsers.records import GENERIC_EXTRACTOR, Article, Extractor
 from vksnd.parsers.textrules import CleanResult, apply_rules
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -145,7 +145,7 @@ def _parse(
     resolve = url_resolver(base, origin if base == url else None)
 
     result: CleanResult | None = None
-    extractor = f"profile:{profile.name}"
+    extractor = Extractor(profile.name)
     author: str | None = None
     container = first_match(tree, profile.selectors.body)
     if container is not None:
@@ -166,7 +166,7 @@ def _parse(
         if result is None:
             author = None
     if result is None:
-        extractor = "generic"
+        extractor = GENERIC_EXTRACTOR
         result, page_dates = _generic(tree, url, resolve, limits, profile)
         signals.extend(page_dates)
     if not result.text:

@@ -127,7 +127,7 @@ async def store_batch(
                     p.article.text,
                     strings_to_json(p.article.captions),
                     strings_to_json(p.article.images),
-                    p.article.extractor,
+                    p.article.extractor.label,
                     p.supersedes,
                     None,  # superseded_by: linked below, once the newer row exists
                     p.reverts_to,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -49,6 +49,15 @@ class UrlRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NewUrl:
+    """A URL for the frontier: canonical, what it is, and the date a listing showed beside it."""
+
+    url: str
+    kind: UrlKind
+    listed_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RawPage:
     """A fetched response kept in the archive so pages can be re-extracted without refetching."""
 
@@ -68,8 +77,16 @@ class StoreResult:
     content_hash: str
 
 
-@dataclass(frozen=True, slots=True)
+def _detail() -> int:
+    """A counter a run's summary line leaves out (its log line and stored counters keep it)."""
+    return field(default=0, metadata={"detail": True})
+
+
+@dataclass(slots=True)
 class RunCounters:
+    """What one run counted. The run's steps add to it as pages go by (one object per run,
+    mutable while the run lasts); storage keeps it with the run, metrics add finished runs up."""
+
     listing_pages: int = 0
     pages_fetched: int = 0
     not_modified: int = 0
@@ -79,7 +96,23 @@ class RunCounters:
     unchanged: int = 0
     failures: int = 0
     skipped: int = 0
-    extra: tuple[tuple[str, int], ...] = field(default=())
+    not_articles: int = _detail()  # fetched for an article, not one (listing, error page...)
+    out_of_range: int = _detail()  # articles outside a backfill's dates: left pending
+    dropped_on_stop: int = _detail()  # queued when a stop came: left pending
+    parse_fallbacks: int = _detail()  # articles the site profile missed (generic extractor)
+
+    @property
+    def stored(self) -> int:
+        return self.new_articles + self.new_versions
+
+    def headline(self) -> dict[str, int]:
+        """Every counter but the details, zero or not: what a run's summary line shows."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata}
+
+    def nonzero_details(self) -> dict[str, int]:
+        return {
+            f.name: value for f in fields(self) if f.metadata and (value := getattr(self, f.name))
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -53,6 +53,7 @@ from vksnd.storage.columns import (
 from vksnd.storage.errors import StorageError, translate_sqlite_error
 from vksnd.storage.records import (
     ArchivedPage,
+    NewUrl,
     RawPage,
     RunCounters,
     StoreRequest,
@@ -281,17 +282,24 @@ class SqliteStore:
 
     # -- frontier ----------------------------------------------------------------------------
 
-    async def add_urls(self, urls: Iterable[tuple[str, UrlKind, date | None]]) -> int:
+    async def add_urls(self, urls: Iterable[NewUrl]) -> int:
         """Insert unknown URLs as pending, fill an empty ``listed_on``; returns how many new."""
-        items = list({url: (url, kind, listed) for url, kind, listed in urls}.values())
+        items = list({new.url: new for new in urls}.values())
         if not items:
             return 0
         now = _now()
         rows = [
-            (url, kind.value, UrlState.PENDING.value, opt_date_to_db(listed), now, article_key(url))
-            for url, kind, listed in items
+            (
+                new.url,
+                new.kind.value,
+                UrlState.PENDING.value,
+                opt_date_to_db(new.listed_on),
+                now,
+                article_key(new.url),
+            )
+            for new in items
         ]
-        dated = [(opt_date_to_db(listed), url) for url, _kind, listed in items if listed]
+        dated = [(opt_date_to_db(new.listed_on), new.url) for new in items if new.listed_on]
         async with self._transaction() as conn:
             cursor = await conn.executemany(
                 "INSERT INTO urls (url, kind, state, listed_on, first_seen_at, article_key)"
@@ -534,7 +542,6 @@ class SqliteStore:
         self, run_id: int, counters: RunCounters, *, ok: bool, error: str | None = None
     ) -> None:
         payload = asdict(counters)
-        payload["extra"] = dict(counters.extra)
         async with self._transaction() as conn:
             await conn.execute(
                 "UPDATE runs SET finished_at = ?, ok = ?, error = ?, counters = ? WHERE id = ?",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 
-from vksnd.crawler.crawl.pipeline import PageFetcher, ParsePool, Store, Tally, raw_page
+from vksnd.crawler.crawl.pipeline import PageFetcher, ParsePool, Store, raw_page
 from vksnd.crawler.fetch.errors import FetchError, PermanentFetchError
 from vksnd.crawler.fetch.fetcher import FetchResult
 from vksnd.parsers.errors import ParseError
@@ -31,7 +31,7 @@ from vksnd.parsers.listing import parse_listing
 from vksnd.parsers.profiles.vksndtc import SiteProfile
 from vksnd.parsers.records import Listing
 from vksnd.parsers.urls import canonicalize, listing_page_number, listing_url
-from vksnd.storage.records import UrlKind, UrlState
+from vksnd.storage.records import NewUrl, RunCounters, UrlKind, UrlState
 
 log = logging.getLogger("vksnd.discovery")
 
@@ -157,7 +157,7 @@ class ListingWalker:
         store: Store,
         pool: ParsePool,
         scope: ListingScope,
-        tally: Tally,
+        counters: RunCounters,
         stop: asyncio.Event,
         retry_at: RetryAt,
         record_pages: bool = True,
@@ -166,7 +166,7 @@ class ListingWalker:
         self._store = store
         self._pool = pool
         self._scope = scope
-        self._tally = tally
+        self._counters = counters
         self._stop = stop
         self._record_pages = record_pages
         self._retry_at = retry_at
@@ -225,7 +225,7 @@ class ListingWalker:
             walked.add(url)
             page += 1
             if self._record_pages:
-                await self._store.add_urls([(url, UrlKind.LISTING, None)])
+                await self._store.add_urls([NewUrl(url, UrlKind.LISTING)])
             fetched = await self._fetch_listing(url)
             if fetched is None:
                 break
@@ -234,7 +234,7 @@ class ListingWalker:
             self._note_dates(cat_id, items)
             if items and self._record_pages:
                 await self._store.add_urls(
-                    (item.url, UrlKind.ARTICLE, item.listed_on) for item in items
+                    NewUrl(item.url, UrlKind.ARTICLE, item.listed_on) for item in items
                 )
             wanted, done = await policy.triage(items)
             if start is not None and page == 1:
@@ -245,7 +245,7 @@ class ListingWalker:
             following = None if done or not items else listing.next_page_url
             if self._record_pages:
                 if following is not None:  # pending before this page turns fetched
-                    await self._store.add_urls([(following, UrlKind.LISTING, None)])
+                    await self._store.add_urls([NewUrl(following, UrlKind.LISTING)])
                 await self._record_listing(url, result)
             url = following
         self.finished.add(cat_id)
@@ -279,7 +279,7 @@ class ListingWalker:
         try:
             result = await self._fetcher.fetch(url)
         except FetchError as exc:
-            self._tally.failures += 1
+            self._counters.failures += 1
             log.warning(
                 "listing fetch failed",
                 extra={
@@ -299,12 +299,12 @@ class ListingWalker:
                     url, exc.reason, exc.status, retry_at, permanent=permanent
                 )
             return None
-        self._tally.listing_pages += 1
+        self._counters.listing_pages += 1
         listing = await self._pool.run(
             parse_listing_page, result.body, result.final_url, result.content_type, self._scope
         )
         if isinstance(listing, str):
-            self._tally.failures += 1
+            self._counters.failures += 1
             log.warning(
                 "listing not parsed",
                 extra={"event": "listing_unparsed", "url": url, "outcome": listing},

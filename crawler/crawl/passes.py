@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,10 +37,9 @@ from vksnd.crawler.crawl.pipeline import (
     Pipeline,
     PipelineConfig,
     Store,
-    Tally,
 )
 from vksnd.crawler.fetch.fetcher import Fetcher
-from vksnd.storage.records import UrlKind, UrlRecord
+from vksnd.storage.records import RunCounters, UrlKind, UrlRecord
 from vksnd.storage.sqlite import SqliteStore
 
 log = logging.getLogger("vksnd.pass")
@@ -89,18 +89,24 @@ async def open_resources(
         await store.close()
 
 
+def summary(counters: RunCounters) -> str:
+    """A run's counters in one line for people: every headline counter, zero or not."""
+    return ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in counters.headline().items())
+
+
 async def run_recorded(
     resources: CrawlResources,
     kind: str,
-    body: Callable[[Tally], Awaitable[None]],
-) -> Tally:
+    body: Callable[[RunCounters], Awaitable[None]],
+) -> RunCounters:
     """Run ``body`` as one run in the store; log and record its counters however it ends."""
-    tally = Tally()
+    counters = RunCounters()
+    started = time.monotonic()
     dry = resources.config.dry_run
     run_id = None if dry else await resources.store.start_run(kind)
     error: BaseException | None = None
     try:
-        await body(tally)
+        await body(counters)
     except BaseException as exc:
         error = exc
         raise
@@ -108,29 +114,30 @@ async def run_recorded(
         if run_id is not None:
             await resources.store.finish_run(
                 run_id,
-                tally.snapshot(),
+                counters,
                 ok=error is None,
                 error=None if error is None else f"{type(error).__name__}: {error}",
             )
         log.info(
-            f"{kind} pass finished: {tally.summary()}",
+            f"{kind} pass finished: {summary(counters)}",
             extra={
                 "event": f"{kind}_pass",
                 "outcome": "ok" if error is None else "error",
-                "duration_ms": tally.elapsed_ms(),
-                **tally.as_fields(),
+                "duration_ms": round((time.monotonic() - started) * 1000),
+                **counters.headline(),
+                **counters.nonzero_details(),
             },
         )
-    return tally
+    return counters
 
 
-def _pipeline(resources: CrawlResources, tally: Tally, stop: asyncio.Event) -> Pipeline:
+def _pipeline(resources: CrawlResources, counters: RunCounters, stop: asyncio.Event) -> Pipeline:
     return Pipeline(
         fetcher=resources.fetcher,
         store=resources.store,
         pool=resources.pool,
         config=resources.config,
-        tally=tally,
+        counters=counters,
         stop=stop,
     )
 
@@ -171,15 +178,15 @@ async def submit_rechecks(pipeline: Pipeline, records: list[UrlRecord]) -> int:
     return submitted
 
 
-async def incremental_pass(resources: CrawlResources, stop: asyncio.Event) -> Tally:
-    async def body(tally: Tally) -> None:
-        pipeline = _pipeline(resources, tally, stop)
+async def incremental_pass(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
+    async def body(counters: RunCounters) -> None:
+        pipeline = _pipeline(resources, counters, stop)
         walker = ListingWalker(
             fetcher=resources.fetcher,
             store=resources.store,
             pool=resources.pool,
             scope=resources.scope,
-            tally=tally,
+            counters=counters,
             stop=stop,
             retry_at=pipeline.next_retry_at,
         )
@@ -205,9 +212,9 @@ async def incremental_pass(resources: CrawlResources, stop: asyncio.Event) -> Ta
     return await run_recorded(resources, "crawl", body)
 
 
-async def retry_pass(resources: CrawlResources, stop: asyncio.Event) -> Tally:
-    async def body(tally: Tally) -> None:
-        pipeline = _pipeline(resources, tally, stop)
+async def retry_pass(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
+    async def body(counters: RunCounters) -> None:
+        pipeline = _pipeline(resources, counters, stop)
         pipeline.start()
         try:
             await submit_due(pipeline, resources.store)

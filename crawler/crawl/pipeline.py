@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from vksnd.crawler.crawl.parse_pool import ExecutorKind as ExecutorKind
-from vksnd.crawler.crawl.parse_pool import Parsed, parse_article_page, parse_article_pages
+from vksnd.crawler.crawl.parse_pool import (
+    Parsed,
+    ParseJob,
+    parse_article_page,
+    parse_article_pages,
+)
 from vksnd.crawler.crawl.parse_pool import ParsePool as ParsePool
 from vksnd.crawler.crawl.ports import ArticleStore, Frontier
 from vksnd.crawler.fetch.errors import (
@@ -121,57 +125,6 @@ class FetchJob:
     attempts: int | None = None  # previous failed attempts, when the caller knows them
 
 
-# Tally's counters that RunCounters has fields for, and those it carries in ``extra``.
-_RUN_COUNTERS = tuple(f.name for f in fields(RunCounters) if f.name != "extra")
-_EXTRA_COUNTERS = ("not_articles", "out_of_range", "dropped_on_stop", "parse_fallbacks")
-
-
-@dataclass(slots=True)
-class Tally:
-    """Mutable counters of one run; ``snapshot`` freezes them into ``RunCounters``."""
-
-    listing_pages: int = 0
-    pages_fetched: int = 0
-    not_modified: int = 0
-    new_articles: int = 0
-    new_versions: int = 0
-    duplicates: int = 0
-    unchanged: int = 0
-    failures: int = 0
-    skipped: int = 0
-    not_articles: int = 0
-    out_of_range: int = 0
-    dropped_on_stop: int = 0
-    parse_fallbacks: int = 0  # articles the site profile missed (generic extractor)
-    started: float = field(default_factory=time.monotonic)
-
-    def snapshot(self) -> RunCounters:
-        extra = tuple((name, getattr(self, name)) for name in _EXTRA_COUNTERS)
-        return RunCounters(
-            **{name: getattr(self, name) for name in _RUN_COUNTERS},
-            extra=tuple((name, value) for name, value in extra if value),
-        )
-
-    def as_fields(self) -> dict[str, int]:
-        """The counters as flat log fields: every ``RunCounters`` one, and the non-zero extras."""
-        counters = self.snapshot()
-        flat = {name: getattr(counters, name) for name in _RUN_COUNTERS}
-        flat.update(counters.extra)
-        return flat
-
-    def elapsed_ms(self) -> int:
-        return round((time.monotonic() - self.started) * 1000)
-
-    @property
-    def stored(self) -> int:
-        return self.new_articles + self.new_versions
-
-    def summary(self) -> str:
-        return ", ".join(
-            f"{name.replace('_', ' ')} {getattr(self, name)}" for name in _RUN_COUNTERS
-        )
-
-
 def raw_page(url: str, result: FetchResult) -> RawPage:
     return RawPage(
         url=url,
@@ -219,7 +172,7 @@ class Pipeline:
         store: Store,
         pool: ParsePool,
         config: PipelineConfig,
-        tally: Tally,
+        counters: RunCounters,
         stop: asyncio.Event,
         window: DateWindow | None = None,
     ) -> None:
@@ -227,7 +180,7 @@ class Pipeline:
         self._store = store
         self._pool = pool
         self._config = config
-        self._tally = tally
+        self._counters = counters
         self._stop = stop
         self._window = window
         self._fetch_q: asyncio.Queue[FetchJob] = asyncio.Queue(config.fetch_bound)
@@ -311,7 +264,7 @@ class Pipeline:
 
     async def _fetch_step(self, job: FetchJob) -> None:
         if self._stop.is_set():
-            self._tally.dropped_on_stop += 1  # still pending in the frontier
+            self._counters.dropped_on_stop += 1  # still pending in the frontier
             return
         outcome = await self._fetch_one(job)
         if outcome.result is not None and outcome.error is None and not outcome.result.not_modified:
@@ -353,18 +306,14 @@ class Pipeline:
                     queue.task_done()
 
     async def _parse_step(self, batch: list[_FetchedPage]) -> None:
-        jobs = [
-            (f.result.body, f.result.final_url, f.result.content_type, f.job.listed_on)
-            for f in batch
-        ]
-        parsed = await self._pool.run(parse_article_pages, jobs)
+        parsed = await self._pool.run(
+            parse_article_pages, [_parse_job(page.job, page.result) for page in batch]
+        )
         for fetched, one in zip(batch, parsed, strict=True):
             await self._store_q.put(_PageOutcome(fetched.job, fetched.result, one))
 
     async def _parse(self, job: FetchJob, result: FetchResult) -> Parsed:
-        return await self._pool.run(
-            parse_article_page, result.body, result.final_url, result.content_type, job.listed_on
-        )
+        return await self._pool.run(parse_article_page, _parse_job(job, result))
 
     async def _store_step(self, batch: list[_PageOutcome]) -> None:
         requests: list[tuple[_PageOutcome, StoreRequest]] = []
@@ -390,17 +339,17 @@ class Pipeline:
             return None
         assert result is not None
         if result.not_modified:
-            self._tally.not_modified += 1
+            self._counters.not_modified += 1
             if not self._config.dry_run:
                 await self._store.record_not_modified(job.url, result.fetched_at)
             _log_page(job, result, "not_modified")
             return None
-        self._tally.pages_fetched += 1
+        self._counters.pages_fetched += 1
         parsed = outcome.parsed
         assert parsed is not None
         if parsed.article is None:
             if parsed.not_article is not None:
-                self._tally.not_articles += 1
+                self._counters.not_articles += 1
                 if not self._config.dry_run:
                     await self._store.record_page(
                         raw_page(job.url, result),
@@ -411,7 +360,7 @@ class Pipeline:
                     )
                 _log_page(job, result, f"not_article:{parsed.not_article}")
             else:
-                self._tally.failures += 1
+                self._counters.failures += 1
                 if not self._config.dry_run:
                     await self._store.record_failure(
                         job.url, parsed.error or "parse error", result.status, None, permanent=True
@@ -419,11 +368,11 @@ class Pipeline:
                 _log_page(job, result, f"parse_error:{parsed.error}")
             return None
         article = parsed.article
-        if not article.extractor.startswith("profile:"):
-            self._tally.parse_fallbacks += 1
+        if article.extractor.generic:
+            self._counters.parse_fallbacks += 1
         when = published_date(article, job.listed_on)
         if self._window is not None and (when is None or not self._window.holds(when)):
-            self._tally.out_of_range += 1  # left pending: an incremental crawl may take it
+            self._counters.out_of_range += 1  # left pending: an incremental crawl may take it
             _log_page(job, result, "out_of_range")
             return None
         if self._config.dry_run:
@@ -433,20 +382,20 @@ class Pipeline:
 
     def _count(self, outcome: StoreOutcome) -> None:
         if outcome is StoreOutcome.NEW:
-            self._tally.new_articles += 1
+            self._counters.new_articles += 1
         elif outcome is StoreOutcome.NEW_VERSION:
-            self._tally.new_versions += 1
+            self._counters.new_versions += 1
         elif outcome is StoreOutcome.DUPLICATE:
-            self._tally.duplicates += 1
+            self._counters.duplicates += 1
         else:
-            self._tally.unchanged += 1
+            self._counters.unchanged += 1
 
     async def _record_failure(self, job: FetchJob, error: FetchError) -> None:
         permanent = isinstance(error, PermanentFetchError)
         if isinstance(error, NotHtml | RobotsDisallowed | OutOfScope):
-            self._tally.skipped += 1
+            self._counters.skipped += 1
         else:
-            self._tally.failures += 1
+            self._counters.failures += 1
         log.warning(
             "fetch failed",
             extra={
@@ -477,6 +426,10 @@ class Pipeline:
         if isinstance(error, RetryableFetchError) and error.retry_after is not None:
             delay = max(delay, timedelta(seconds=error.retry_after))
         return datetime.now(UTC) + delay
+
+
+def _parse_job(job: FetchJob, result: FetchResult) -> ParseJob:
+    return ParseJob(result.body, result.final_url, result.content_type, job.listed_on)
 
 
 def _log_page(job: FetchJob, result: FetchResult, outcome: str) -> None:

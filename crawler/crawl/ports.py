@@ -8,15 +8,22 @@ writing one class that satisfies ``ArticleStore`` and ``Frontier``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Protocol
 
 from vksnd.parsers.records import Article
-from vksnd.storage.records import RawPage, RunCounters, StoreResult, UrlKind, UrlRecord
+from vksnd.storage.records import (
+    NewUrl,
+    RawPage,
+    RunCounters,
+    StoreResult,
+    UrlKind,
+    UrlRecord,
+)
 
 
 class Frontier(Protocol):
-    async def add_urls(self, urls: Iterable[tuple[str, UrlKind, date | None]]) -> int:
+    async def add_urls(self, urls: Iterable[NewUrl]) -> int:
         """Insert unknown canonical URLs as pending (known ones are left alone, but a listing
         date fills an empty ``listed_on``). Returns how many were new."""
         ...

@@ -24,7 +24,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.passes import CrawlResources, incremental_pass, retry_pass
-from vksnd.crawler.crawl.pipeline import Tally
 from vksnd.storage.records import RunCounters
 
 log = logging.getLogger("vksnd.daemon")
@@ -46,7 +45,7 @@ class Schedule:
         return cls(interval, jitter, timedelta(minutes=crawl.retry_pass_minutes))
 
 
-PassFn = Callable[[CrawlResources, asyncio.Event], Awaitable[Tally]]
+PassFn = Callable[[CrawlResources, asyncio.Event], Awaitable[RunCounters]]
 
 
 class PassObserver(Protocol):
@@ -136,7 +135,7 @@ class Daemon:
                 if self._stop.is_set():
                     return
                 started = time.monotonic()
-                tally: Tally | None = None
+                counters: RunCounters | None = None
                 error: Exception | None = None
                 if self._observer is not None:
                     try:
@@ -144,7 +143,7 @@ class Daemon:
                     except Exception:  # bookkeeping failing must not cost the pass
                         log.exception(f"before the {kind} pass", extra={"event": "observer_error"})
                 try:
-                    tally = await run_pass(self._resources, self._stop)
+                    counters = await run_pass(self._resources, self._stop)
                     self.passes_ok += 1
                 except Exception as exc:  # one pass failing must not end the daemon
                     error = exc
@@ -152,7 +151,7 @@ class Daemon:
                 if self._observer is not None:  # inside the lock: the export ends first
                     await self._observer.pass_finished(
                         kind,
-                        counters=None if tally is None else tally.snapshot(),
+                        counters=counters,
                         duration_s=time.monotonic() - started,
                         error=error,
                     )

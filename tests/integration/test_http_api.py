@@ -32,7 +32,6 @@ from support.crawl import cli, run_command, site_args, subprocess_env, truth_art
 from vksnd.crawler.cli.main import build_parser
 from vksnd.crawler.config import PolitenessConfig, Settings
 from vksnd.crawler.crawl.passes import CrawlResources
-from vksnd.crawler.crawl.pipeline import Tally
 from vksnd.crawler.fetch.errors import PermanentFetchError
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.crawler.service.daemon import Daemon, Schedule
@@ -209,7 +208,7 @@ async def test_metrics_parse_and_come_from_the_counters(crawled: Path) -> None:
         metrics.record_pass(
             "crawl", ok=True, duration_s=2.5, finished_at=1_700_000_000.0,
             counters=RunCounters(pages_fetched=9, new_articles=5, new_versions=2, duplicates=1,
-                                 failures=3, extra=(("parse_fallbacks", 4),)),
+                                 failures=3, parse_fallbacks=4),
         )  # fmt: skip
         metrics.record_pass("retry", ok=False, duration_s=0.5, counters=None, finished_at=0.0)
         server = HttpApi(crawled, metrics, Health(timedelta(minutes=30)))
@@ -472,11 +471,11 @@ async def test_the_daemon_reports_each_pass_to_the_monitor(crawled: Path, tmp_pa
     schedule = Schedule(timedelta(minutes=5), timedelta(0), timedelta(minutes=5))
     daemon = Daemon(cast(CrawlResources, None), schedule, asyncio.Event(), monitor)
 
-    async def failing(resources: CrawlResources, stop: asyncio.Event) -> Tally:
+    async def failing(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
         raise RuntimeError("listing markup changed")
 
-    async def counting(resources: CrawlResources, stop: asyncio.Event) -> Tally:
-        return Tally(pages_fetched=4, new_articles=3, parse_fallbacks=2)
+    async def counting(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
+        return RunCounters(pages_fetched=4, new_articles=3, parse_fallbacks=2)
 
     await daemon._job("crawl", failing)
     report = monitor.health.report(None, "not read")

@@ -136,8 +136,8 @@ def test_permanent_faults_are_recorded_then_the_retry_pass_ends_with_the_truth(
 
     async def one_retry_pass() -> tuple[int, int]:
         async with open_resources(settings, pipeline_config(settings)) as resources:
-            tally = await retry_pass(resources, asyncio.Event())
-        return tally.pages_fetched, tally.new_articles
+            counters = await retry_pass(resources, asyncio.Event())
+        return counters.pages_fetched, counters.new_articles
 
     # Not due yet: the retry pass leaves them alone (their retry time is minutes away).
     assert asyncio.run(one_retry_pass()) == (0, 0)

@@ -45,7 +45,7 @@ from support.reliability import (
 )
 from vksnd.fixtures.portal import ReplicaServer
 from vksnd.storage.export import LOCK_NAME, MANIFEST_NAME
-from vksnd.storage.records import UrlKind
+from vksnd.storage.records import NewUrl, UrlKind
 from vksnd.storage.sqlite import SqliteStore
 
 MakeReplica = Any
@@ -290,15 +290,15 @@ async def test_a_write_cancelled_before_its_transaction_began_leaves_the_store_u
     async with await SqliteStore.open(tmp_path / "v.db") as store:
         # Keep the database thread busy so the write's BEGIN waits in its queue, then cancel it.
         busy = asyncio.ensure_future(store._conn.execute(SLOW_QUERY))
-        write = asyncio.ensure_future(store.add_urls([("https://vksndtc.gov.vn/a-d2-t1.html",
-                                                         UrlKind.ARTICLE, None)]))  # fmt: skip
+        write = asyncio.ensure_future(store.add_urls([NewUrl("https://vksndtc.gov.vn/a-d2-t1.html",
+                                                               UrlKind.ARTICLE)]))  # fmt: skip
         await asyncio.sleep(0.01)
         write.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await write
         await busy
-        added = await store.add_urls([("https://vksndtc.gov.vn/a-d2-t2.html",
-                                       UrlKind.ARTICLE, None)])  # fmt: skip
+        added = await store.add_urls([NewUrl("https://vksndtc.gov.vn/a-d2-t2.html",
+                                             UrlKind.ARTICLE)])  # fmt: skip
     assert added == 1
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vksnd.parsers.hashing import content_hash
-from vksnd.parsers.records import Article
+from vksnd.parsers.records import Article, Extractor
 from vksnd.storage.records import RawPage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def make_article(
         captions=captions,
         images=(),
         content_hash=content_hash(text),
-        extractor="profile:vksndtc",
+        extractor=Extractor("vksndtc"),
     )
 
 

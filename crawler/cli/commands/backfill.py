@@ -19,7 +19,7 @@ from vksnd.crawler.cli.common import (
 )
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.backfill import BackfillRequest, BackfillState, backfill
-from vksnd.crawler.crawl.passes import open_resources, pipeline_config
+from vksnd.crawler.crawl.passes import open_resources, pipeline_config, summary
 from vksnd.crawler.crawl.pipeline import ExecutorKind
 from vksnd.parsers.dates import VIETNAM_TZ
 
@@ -70,14 +70,14 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(outcome, int):
         return outcome
     stopped, state = outcome
-    tally = state.tally
+    counters = state.counters
     if request.dry_run:
         print(
             f"backfill (dry run): {state.planned} articles to fetch in {request.since}.."
-            f"{request.until}; {tally.listing_pages} listing pages walked"
+            f"{request.until}; {counters.listing_pages} listing pages walked"
         )
     else:
-        print(f"backfill: {tally.summary()}")
+        print(f"backfill: {summary(counters)}")
     if stopped:
         return EXIT_INTERRUPTED
     return EXIT_OK  # failed URLs are in the summary and the store, retried later

@@ -58,6 +58,7 @@ def article_json(article: Article) -> str:
     data["published_at"] = article.published_at.isoformat() if article.published_at else None
     data["captions"] = list(article.captions)
     data["images"] = list(article.images)
+    data["extractor"] = article.extractor.label
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
