@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 
+from vksnd.crawler.config import DEFAULT_LISTING_MAX_PAGES
 from vksnd.crawler.crawl.pipeline import PageFetcher, ParsePool, Store, raw_page
 from vksnd.crawler.fetch.errors import FetchError, PermanentFetchError
 from vksnd.crawler.fetch.fetcher import FetchResult
@@ -35,7 +36,6 @@ from vksnd.storage.records import NewUrl, RunCounters, UrlKind, UrlState
 
 log = logging.getLogger("vksnd.discovery")
 
-DEFAULT_MAX_PAGES = 10_000  # a runaway pager (a "next" link that loops) stops here
 DEFAULT_RESUME_SCAN = 20_000  # due URLs scanned for listing pages to resume from
 
 
@@ -56,7 +56,7 @@ class ListingScope:
     scope_hosts: frozenset[str]
     profile: SiteProfile
     categories: tuple[int, ...]
-    max_pages: int = DEFAULT_MAX_PAGES
+    max_pages: int = DEFAULT_LISTING_MAX_PAGES
 
 
 class WalkPolicy(Protocol):

@@ -16,13 +16,13 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, TypeVar, TypeVarTuple, Unpack
+from typing import TypeVar, TypeVarTuple, Unpack
 
+from vksnd.crawler.config import ExecutorKind
 from vksnd.parsers.article import parse_article
 from vksnd.parsers.errors import NotAnArticle, ParseError
 from vksnd.parsers.records import Article
 
-ExecutorKind = Literal["thread", "process"]
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 

@@ -31,7 +31,6 @@ from vksnd.crawler.crawl.discovery import (
     ListingWalker,
 )
 from vksnd.crawler.crawl.pipeline import (
-    ExecutorKind,
     FetchJob,
     ParsePool,
     Pipeline,
@@ -43,8 +42,6 @@ from vksnd.storage.records import RunCounters, UrlKind, UrlRecord
 from vksnd.storage.sqlite import SqliteStore
 
 log = logging.getLogger("vksnd.pass")
-
-DEFAULT_DUE_LIMIT = 5_000  # due URLs taken per pass; the rest wait for the next one
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +60,23 @@ class CrawlResources:
             scope_hosts=settings.scope_hosts,
             profile=settings.profile,
             categories=settings.crawl.categories,
+            max_pages=settings.crawl.listing_max_pages,
         )
 
 
-def pipeline_config(
-    settings: Settings, *, executor: ExecutorKind = "thread", dry_run: bool = False
-) -> PipelineConfig:
+def pipeline_config(settings: Settings, *, dry_run: bool = False) -> PipelineConfig:
     """Fetch workers match what the fetcher lets through (per-host and global limits)."""
-    workers = min(settings.politeness.concurrency, settings.fetch.global_concurrency)
-    return PipelineConfig(fetch_workers=workers, executor=executor, dry_run=dry_run)
+    crawl = settings.crawl
+    return PipelineConfig(
+        fetch_workers=min(settings.politeness.host_concurrency, settings.fetch.global_concurrency),
+        parse_workers=crawl.parse_workers,
+        executor=crawl.parse_executor,
+        failed_url_backoff=timedelta(minutes=crawl.failed_url_backoff_minutes),
+        failed_url_backoff_max=timedelta(minutes=crawl.failed_url_backoff_max_minutes),
+        dry_run=dry_run,
+        store_batch=crawl.store_batch,
+        parse_batch=crawl.parse_batch,
+    )
 
 
 @asynccontextmanager
@@ -79,7 +84,7 @@ async def open_resources(
     settings: Settings, config: PipelineConfig
 ) -> AsyncIterator[CrawlResources]:
     settings.db.parent.mkdir(parents=True, exist_ok=True)
-    store = await SqliteStore.open(settings.db)
+    store = await SqliteStore.open(settings.db, settings.storage.store_config())
     pool = ParsePool(config.executor, config.parse_workers)
     try:
         async with Fetcher(settings) as fetcher:
@@ -142,7 +147,7 @@ def _pipeline(resources: CrawlResources, counters: RunCounters, stop: asyncio.Ev
     )
 
 
-async def submit_due(pipeline: Pipeline, store: Store, limit: int = DEFAULT_DUE_LIMIT) -> int:
+async def submit_due(pipeline: Pipeline, store: Store, limit: int) -> int:
     """Pending and failed-and-due article URLs (listings are re-walked by discovery instead)."""
     submitted = 0
     for record in await store.due_urls(datetime.now(UTC), limit):
@@ -205,7 +210,9 @@ async def incremental_pass(resources: CrawlResources, stop: asyncio.Event) -> Ru
                     walker.walk_all(IncrementalPolicy(resources.store), emit, resume=True)
                 )
                 group.create_task(submit_rechecks(pipeline, recent))
-                group.create_task(submit_due(pipeline, resources.store))
+                group.create_task(
+                    submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
+                )
         finally:
             await pipeline.drain()
 
@@ -217,7 +224,7 @@ async def retry_pass(resources: CrawlResources, stop: asyncio.Event) -> RunCount
         pipeline = _pipeline(resources, counters, stop)
         pipeline.start()
         try:
-            await submit_due(pipeline, resources.store)
+            await submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
         finally:
             await pipeline.drain()
 

@@ -26,7 +26,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, TypeVar
 
-from vksnd.crawler.crawl.parse_pool import ExecutorKind as ExecutorKind
+from vksnd.crawler.config import (
+    DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES,
+    DEFAULT_FAILED_URL_BACKOFF_MINUTES,
+    DEFAULT_GLOBAL_CONCURRENCY,
+    DEFAULT_HOST_CONCURRENCY,
+    DEFAULT_PARSE_BATCH,
+    DEFAULT_PARSE_EXECUTOR,
+    DEFAULT_PARSE_WORKERS,
+    DEFAULT_STORE_BATCH,
+    ExecutorKind,
+)
 from vksnd.crawler.crawl.parse_pool import (
     Parsed,
     ParseJob,
@@ -57,13 +67,7 @@ from vksnd.storage.records import (
 
 log = logging.getLogger("vksnd.pipeline")
 
-DEFAULT_FETCH_WORKERS = 4
-DEFAULT_PARSE_WORKERS = 2
-DEFAULT_STORE_BATCH = 32
-DEFAULT_PARSE_BATCH = 8
 FETCH_QUEUE_PER_FETCHER = 8
-DEFAULT_RETRY_BASE = timedelta(minutes=5)
-DEFAULT_RETRY_CAP = timedelta(days=1)
 
 _T = TypeVar("_T")
 
@@ -82,13 +86,15 @@ class PageFetcher(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    fetch_workers: int = DEFAULT_FETCH_WORKERS  # tasks fetching at once (the fetcher has its own
-    # per-host and global limits: more workers than those let through only wait)
+    # Tasks fetching at once: what the fetcher lets through (its per-host and global limits);
+    # more workers would only wait.
+    fetch_workers: int = min(DEFAULT_HOST_CONCURRENCY, DEFAULT_GLOBAL_CONCURRENCY)
     parse_workers: int = DEFAULT_PARSE_WORKERS
-    executor: ExecutorKind = "thread"
+    executor: ExecutorKind = DEFAULT_PARSE_EXECUTOR
     queue_size: int = 0  # 0: twice the fetch workers
-    retry_base: timedelta = DEFAULT_RETRY_BASE
-    retry_cap: timedelta = DEFAULT_RETRY_CAP
+    # a failed URL is due again after this, doubled per attempt, up to the max
+    failed_url_backoff: timedelta = timedelta(minutes=DEFAULT_FAILED_URL_BACKOFF_MINUTES)
+    failed_url_backoff_max: timedelta = timedelta(minutes=DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES)
     dry_run: bool = False  # fetch and parse, write nothing
     store_batch: int = DEFAULT_STORE_BATCH  # articles per transaction, at most
     parse_batch: int = DEFAULT_PARSE_BATCH  # waiting pages sent to the executor at once, at most
@@ -422,7 +428,9 @@ class Pipeline:
         """Exponential by attempts (base, 2×base, 4×base…) up to the cap; never sooner than
         the server's Retry-After."""
         config = self._config
-        delay = min(config.retry_cap, config.retry_base * (1 << min(attempts, 30)))
+        delay = min(
+            config.failed_url_backoff_max, config.failed_url_backoff * (1 << min(attempts, 30))
+        )
         if isinstance(error, RetryableFetchError) and error.retry_after is not None:
             delay = max(delay, timedelta(seconds=error.retry_after))
         return datetime.now(UTC) + delay

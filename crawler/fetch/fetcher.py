@@ -48,12 +48,8 @@ from vksnd.crawler.fetch.robots import RobotsCache, RobotsFile
 from vksnd.parsers.urls import host_key, in_scope
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-ROBOTS_MAX_BYTES = 512 * 1024  # Google reads the first 500 KiB of a robots.txt
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 SLOWDOWN_STATUSES = frozenset({429, 503})
-# Idle connections are dropped well before servers usually close them (Apache 5 s, IIS 120 s,
-# the replica 30 s): reusing one the server just closed costs a failed attempt.
-KEEPALIVE_EXPIRY = 4.0
 
 
 def header_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
@@ -128,7 +124,7 @@ def build_client(
         limits=httpx.Limits(
             max_connections=size,
             max_keepalive_connections=size,
-            keepalive_expiry=KEEPALIVE_EXPIRY,
+            keepalive_expiry=fetch.keepalive_expiry,
         ),
         headers={
             "User-Agent": fetch.user_agent,
@@ -408,7 +404,11 @@ class Fetcher:
         self.stats.robots_fetches += 1
         try:
             result = await self._fetch_once(
-                robots_url, {}, accept_not_html=True, limit=ROBOTS_MAX_BYTES, check_robots=False
+                robots_url,
+                {},
+                accept_not_html=True,
+                limit=self.settings.fetch.robots_max_bytes,
+                check_robots=False,
             )
         except HttpStatusError as error:  # other errors are judged by RobotsCache
             return RobotsFile(error.status or 400, "")

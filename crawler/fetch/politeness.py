@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from vksnd.crawler.config import PolitenessConfig
 from vksnd.crawler.fetch.clock import Clock, Sleep
 
-MAX_CRAWL_DELAY = 300.0  # a larger Crawl-delay would stall the crawl; we cap it and say so
-
 
 @dataclass(slots=True)
 class _HostState:
@@ -47,7 +45,7 @@ class HostLimiter:
     def _state(self, host: str) -> _HostState:
         state = self._hosts.get(host)
         if state is None:
-            state = _HostState(asyncio.Semaphore(self.config.concurrency))
+            state = _HostState(asyncio.Semaphore(self.config.host_concurrency))
             self._hosts[host] = state
         return state
 
@@ -60,7 +58,7 @@ class HostLimiter:
         return base
 
     def set_crawl_delay(self, host: str, delay: float | None) -> None:
-        self._state(host).crawl_delay = min(max(delay or 0.0, 0.0), MAX_CRAWL_DELAY)
+        self._state(host).crawl_delay = min(max(delay or 0.0, 0.0), self.config.max_crawl_delay)
 
     def slow_down(self, host: str, retry_after: float | None) -> None:
         """The server pushed back: wait ``retry_after`` (already capped) and go slower a while."""

@@ -7,9 +7,10 @@
 
 aiohttp serves it from the daemon's own event loop, so it needs no thread and sees the live
 ``Metrics``/``Health`` objects. ``/healthz`` and ``/metrics`` share one database snapshot for up
-to ``STATS_TTL`` seconds, taken again at once when a pass has finished: the storage totals scan
-the page archive (~0.1 s warm, seconds cold on a 300 MB database), and a healthcheck every few
-seconds plus a Prometheus scrape must not turn into a constant table scan beside the crawl.
+to ``http_stats_ttl`` seconds (a setting), taken again at once when a pass has finished: the
+storage totals scan the page archive (~0.1 s warm, seconds cold on a 300 MB database), and a
+healthcheck every few seconds plus a Prometheus scrape must not turn into a constant table scan
+beside the crawl.
 Concurrent requests wait for the one read in progress instead of starting their own.
 
 Every database read goes through storage's reader API
@@ -38,6 +39,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from vksnd.crawler.config import DEFAULT_HTTP_MAX_READS, DEFAULT_HTTP_STATS_TTL
 from vksnd.crawler.service.health import Health
 from vksnd.crawler.service.metrics import Metrics
 from vksnd.storage.errors import StorageError
@@ -52,10 +54,8 @@ DEFAULT_PORT = 8787
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 MAX_SEQ = 2**62  # beyond any seq SQLite can hold; larger input is an error, not an overflow
-MAX_CONCURRENT_READS = 4
 SHUTDOWN_TIMEOUT = 5.0  # seconds for requests in flight at stop
 FAILURE_REASONS_SHOWN = 50
-STATS_TTL = 10.0  # seconds a database snapshot serves /healthz and /metrics
 FEED_PARAMS = frozenset({"after_seq", "limit"})
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 _BIND = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>[0-9]{1,5})$")
@@ -217,12 +217,18 @@ class HttpApi:
     """Start with ``await api.start(host, port)`` inside the daemon's loop; ``await api.stop()``."""
 
     def __init__(
-        self, db: Path, metrics: Metrics, health: Health, *, stats_ttl: float = STATS_TTL
+        self,
+        db: Path,
+        metrics: Metrics,
+        health: Health,
+        *,
+        stats_ttl: float = DEFAULT_HTTP_STATS_TTL,
+        max_reads: int = DEFAULT_HTTP_MAX_READS,
     ) -> None:
         self._db = db
         self._metrics = metrics
         self._health = health
-        self._reads = asyncio.Semaphore(MAX_CONCURRENT_READS)
+        self._reads = asyncio.Semaphore(max_reads)
         self.stats = StatsCache(stats_ttl, lambda: health.passes)
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None

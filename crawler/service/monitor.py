@@ -121,7 +121,13 @@ async def service(
     api: HttpApi | None = None
     if settings.http_bind is not None:
         host, port = parse_bind(settings.http_bind)
-        api = HttpApi(settings.db, metrics, monitor.health)
+        api = HttpApi(
+            settings.db,
+            metrics,
+            monitor.health,
+            stats_ttl=settings.service.http_stats_ttl,
+            max_reads=settings.service.http_max_reads,
+        )
         await api.start(host, port)
     try:
         yield monitor

@@ -146,11 +146,11 @@ async def test_retry_pass_fetches_failed_urls_once_their_time_has_come(
         load_settings({}, {}, None),
         base_url=replica.base_url,
         db=tmp_path / "v.db",
-        politeness=PolitenessConfig(rate=2000, concurrency=8),
+        politeness=PolitenessConfig(rate=2000, host_concurrency=8),
         retry=RetryConfig(attempts=1, initial=0, max_wait=0, jitter=0),
     )
     # A zero base delay: the failed URL is due again at once.
-    config = replace(pipeline_config(settings), retry_base=timedelta(0))
+    config = replace(pipeline_config(settings), failed_url_backoff=timedelta(0))
     async with open_resources(settings, config) as resources:
         first = await incremental_pass(resources, asyncio.Event())
         record = await resources.store.get_url(victim["canonical_url"])
@@ -174,7 +174,7 @@ async def test_a_pass_stopped_mid_walk_is_walked_on_by_the_next_one(
         load_settings({}, {}, None),
         base_url=replica.base_url,
         db=tmp_path / "v.db",
-        politeness=PolitenessConfig(rate=2000, concurrency=1),
+        politeness=PolitenessConfig(rate=2000, host_concurrency=1),
     )
     async with open_resources(settings, pipeline_config(settings)) as resources:
         stop = asyncio.Event()

@@ -29,7 +29,7 @@ def settings_for(replica: ReplicaServer, *, rate: float = 200.0, **fetch: Any) -
     return Settings(
         base_url=replica.base_url,
         fetch=replace(FetchConfig(), **fetch),
-        politeness=PolitenessConfig(rate=rate, concurrency=4),
+        politeness=PolitenessConfig(rate=rate, host_concurrency=4),
         retry=RetryConfig(attempts=4, initial=0.01, max_wait=0.05, jitter=0.0),
     )
 

@@ -129,7 +129,9 @@ async def test_failures_are_stored_with_reason_and_a_growing_retry_time(
 
 
 def test_retry_delay_doubles_up_to_the_cap_and_respects_retry_after() -> None:
-    config = PipelineConfig(retry_base=timedelta(minutes=5), retry_cap=timedelta(hours=1))
+    config = PipelineConfig(
+        failed_url_backoff=timedelta(minutes=5), failed_url_backoff_max=timedelta(hours=1)
+    )
     pipeline = Pipeline(
         fetcher=None, store=None, pool=None, config=config, counters=RunCounters(),  # type: ignore[arg-type]
         stop=asyncio.Event(),

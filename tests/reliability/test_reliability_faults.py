@@ -193,7 +193,7 @@ def test_a_failed_listing_page_is_walked_again_by_the_next_pass(
 
 def _crawl_subprocess(replica: ReplicaServer, db: Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        cli("crawl", *site_args(replica.base_url, db), *ATTEMPTS, "--concurrency", "2"),
+        cli("crawl", *site_args(replica.base_url, db), *ATTEMPTS, "--host-concurrency", "2"),
         cwd=cwd, env=subprocess_env(**FAULT_ENV), stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -250,7 +250,7 @@ def test_listings_shifting_during_a_backfill_miss_nothing_and_double_nothing(
     replica = make_replica(articles=100, seed=47, redirects=0, page_size=5, latency_ms=10)
     before = truth_articles(replica.truth(), date(2000, 1, 1))
     argv = ("backfill", *site_args(replica.base_url, fault_env), *ATTEMPTS,
-            "--since", "2000-01-01", "--concurrency", "2")  # fmt: skip
+            "--since", "2000-01-01", "--host-concurrency", "2")  # fmt: skip
     proc = subprocess.Popen(
         cli(*argv), cwd=fault_env.parent, env=subprocess_env(**FAULT_ENV),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -109,7 +109,7 @@ def test_backfill_killed_ten_times_ends_with_the_truth(
     by_key = {str(a["id"]): a for a in expected}
     db = tmp_path / "v.db"
     argv = ("backfill", *site_args(replica.base_url, db), "--since", "2000-01-01",
-            "--concurrency", "4", "--global-concurrency", "4")  # fmt: skip
+            "--host-concurrency", "4", "--global-concurrency", "4")  # fmt: skip
     rng = random.Random(7061)
     targets = sorted(rng.sample(range(5, len(expected) - 10), KILLS))
     kills = 0
@@ -212,7 +212,7 @@ def test_export_and_stats_while_the_daemon_writes(
     db, out = tmp_path / "v.db", tmp_path / "corpus"
     everything = len(truth_articles(replica.truth()))
     proc = _start(("run", *site_args(replica.base_url, db), "--interval", "1s", "--jitter", "0",
-                   "--concurrency", "2"), tmp_path)  # fmt: skip
+                   "--host-concurrency", "2"), tmp_path)  # fmt: skip
     errors: list[str] = []
     runs = {"export": 0, "stats": 0}
 
@@ -266,7 +266,7 @@ def test_daemon_killed_in_its_first_deep_pass_resumes_the_walk(
         articles=60, seed=64, latency_ms=20, redirects=0, page_size=5
     )
     db = tmp_path / "v.db"
-    argv = ("crawl", *site_args(replica.base_url, db), "--concurrency", "1",
+    argv = ("crawl", *site_args(replica.base_url, db), "--host-concurrency", "1",
             "--global-concurrency", "1")  # fmt: skip
     proc = _start(argv, tmp_path)
     try:

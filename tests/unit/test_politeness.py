@@ -218,7 +218,7 @@ async def test_crawl_delay_is_honoured(server: Loopback) -> None:
 
 async def test_rate_limit_holds_at_the_server(server: Loopback) -> None:
     n, rate = 8, 5.0
-    async with Fetcher(polite(server, rate=rate, concurrency=4)) as fetcher:
+    async with Fetcher(polite(server, rate=rate, host_concurrency=4)) as fetcher:
         await fetcher.fetch(server.url("/a"))  # robots.txt and the first page
         server.seen.clear()
         await asyncio.gather(*(fetcher.fetch(server.url(f"/{c}")) for c in "bcdefghi"))
@@ -236,7 +236,7 @@ async def test_per_host_concurrency_is_capped(server: Loopback) -> None:
 
     for name in "abcdefgh":
         server.routes[f"/{name}"] = slow
-    async with Fetcher(polite(server, rate=1000.0, concurrency=2)) as fetcher:
+    async with Fetcher(polite(server, rate=1000.0, host_concurrency=2)) as fetcher:
         await asyncio.gather(*(fetcher.fetch(server.url(f"/{c}")) for c in "abcdefgh"))
     assert server.max_in_flight == 2
 

@@ -11,7 +11,7 @@ from vksnd.crawler.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    add_runtime_arguments,
+    add_settings_arguments,
     iso_day,
     load,
     run_reporting,
@@ -20,14 +20,13 @@ from vksnd.crawler.cli.common import (
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.backfill import BackfillRequest, BackfillState, backfill
 from vksnd.crawler.crawl.passes import open_resources, pipeline_config, summary
-from vksnd.crawler.crawl.pipeline import ExecutorKind
 from vksnd.parsers.dates import VIETNAM_TZ
 
 HELP = "Walk the listings back to --since and store every article in range (resumable)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_runtime_arguments(parser)
+    add_settings_arguments(parser)
     group = parser.add_argument_group("range")
     group.add_argument("--since", type=iso_day, required=True, help="oldest date, YYYY-MM-DD")
     group.add_argument(
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         categories=tuple(args.category_ids) if args.category_ids else None,
         dry_run=args.dry_run,
     )
-    outcome = run_reporting("backfill", lambda: _backfill(settings, request, args.parse_executor))
+    outcome = run_reporting("backfill", lambda: _backfill(settings, request))
     if isinstance(outcome, int):
         return outcome
     stopped, state = outcome
@@ -83,11 +82,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK  # failed URLs are in the summary and the store, retried later
 
 
-async def _backfill(
-    settings: Settings, request: BackfillRequest, executor: ExecutorKind
-) -> tuple[bool, BackfillState]:
+async def _backfill(settings: Settings, request: BackfillRequest) -> tuple[bool, BackfillState]:
     stop = asyncio.Event()
-    config = pipeline_config(settings, executor=executor, dry_run=request.dry_run)
+    config = pipeline_config(settings, dry_run=request.dry_run)
     async with open_resources(settings, config) as resources:
         with stop_on_signals(stop):
             state = await backfill(resources, request, stop)
