@@ -34,8 +34,8 @@ from pathlib import Path
 from vksnd.fixtures.text_bank import seed_sentences
 from vksnd.parsers.hashing import content_hash
 from vksnd.parsers.records import Article, Extractor
-from vksnd.storage.export import ExportFilter, export_corpus
-from vksnd.storage.records import RawPage, StoreRequest, StoreResult
+from vksnd.storage.export import export_corpus
+from vksnd.storage.records import ExportFilter, RawPage, StoreRequest, StoreResult
 from vksnd.storage.schema import open_reader
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
 

@@ -83,7 +83,7 @@ DEFAULT_STORE_BATCH = 32  # articles per transaction, at most
 # service
 DEFAULT_HTTP_STATS_TTL = 10.0  # seconds a database snapshot serves /healthz and /metrics
 DEFAULT_HTTP_MAX_READS = 4  # database reads the HTTP API runs at once
-# storage: the engine's own defaults
+# storage: the engine's own defaults (its StoreConfig)
 _STORE = StoreConfig()
 
 ExecutorKind = Literal["thread", "process"]
@@ -352,7 +352,8 @@ class CrawlConfig:
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
-    """The store's knobs (``vksnd.storage.sqlite.StoreConfig`` holds their defaults)."""
+    """The store's knobs; their defaults are the engine's (``StoreConfig``), and
+    ``vksnd.crawler.crawl.storage_engine`` hands them over."""
 
     archive_pages: bool = setting(_STORE.archive, _to_bool, "keep raw pages (for reparse)")
     archive_compression_level: int = setting(
@@ -364,14 +365,6 @@ class StorageConfig:
     db_checkpoint_every: int = setting(
         _STORE.checkpoint_every, _int_between(0, 10**9), "articles between WAL checkpoints"
     )
-
-    def store_config(self) -> StoreConfig:
-        return StoreConfig(
-            archive=self.archive_pages,
-            compression_level=self.archive_compression_level,
-            busy_timeout_ms=self.db_busy_timeout_ms,
-            checkpoint_every=self.db_checkpoint_every,
-        )
 
 
 @dataclass(frozen=True, slots=True)

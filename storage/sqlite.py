@@ -37,12 +37,12 @@ from vksnd.storage.article_writes import (
     MARK_FETCHED_SQL,
     chunks,
     fetched_row,
-    marks,
     page_row,
     store_batch,
 )
 from vksnd.storage.columns import (
     article_key,
+    marks,
     opt_date_from_db,
     opt_date_to_db,
     opt_ts_from_db,
@@ -111,22 +111,22 @@ async def _close_all(*conns: aiosqlite.Connection | None) -> None:
             await conn.close()
 
 
-def _url_record(row: sqlite3.Row | tuple[Any, ...]) -> UrlRecord:
+def _url_record(row: sqlite3.Row) -> UrlRecord:
     return UrlRecord(
-        url=row[0],
-        kind=UrlKind(row[1]),
-        state=UrlState(row[2]),
-        http_status=row[3],
-        etag=row[4],
-        last_modified=row[5],
-        attempts=row[6],
-        last_error=row[7],
-        next_retry_at=opt_ts_from_db(row[8]),
-        listed_on=opt_date_from_db(row[9]),
-        first_seen_at=ts_from_db(row[10]),
-        last_fetched_at=opt_ts_from_db(row[11]),
-        article_id=row[12],
-        not_article=row[13],
+        url=row["url"],
+        kind=UrlKind(row["kind"]),
+        state=UrlState(row["state"]),
+        http_status=row["http_status"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        next_retry_at=opt_ts_from_db(row["next_retry_at"]),
+        listed_on=opt_date_from_db(row["listed_on"]),
+        first_seen_at=ts_from_db(row["first_seen_at"]),
+        last_fetched_at=opt_ts_from_db(row["last_fetched_at"]),
+        article_id=row["article_id"],
+        not_article=row["not_article"],
     )
 
 
@@ -323,7 +323,7 @@ class SqliteStore:
             rows = await self._fetchall(
                 f"SELECT url FROM article_urls WHERE url IN ({marks(len(chunk))})", chunk
             )
-            found.update(row[0] for row in rows)
+            found.update(row["url"] for row in rows)
         return found
 
     async def due_urls(self, now: datetime, limit: int) -> list[UrlRecord]:
@@ -497,7 +497,7 @@ class SqliteStore:
         while True:
             rows = await self._fetchall(
                 "SELECT p.id, p.url, p.final_url, p.status, p.headers, p.codec, p.body,"
-                " p.fetched_at, a.id, au.content_hash, u.listed_on, u.not_article"
+                " p.fetched_at, a.id AS article_id, au.content_hash, u.listed_on, u.not_article"
                 " FROM pages p"
                 " LEFT JOIN urls u ON u.url = p.url"
                 " LEFT JOIN article_urls au ON au.url = p.url"
@@ -512,19 +512,19 @@ class SqliteStore:
                 return
             for row in rows:
                 yield ArchivedPage(
-                    page_id=row[0],
-                    url=row[1],
-                    final_url=row[2],
-                    status=row[3],
-                    headers=archive.decode_headers(row[4]),
-                    body=archive.decode_body(row[5], row[6]),
-                    fetched_at=ts_from_db(row[7]),
-                    listed_on=opt_date_from_db(row[10]),
-                    article_id=row[8],
-                    content_hash=row[9],
-                    not_article=row[11],
+                    page_id=row["id"],
+                    url=row["url"],
+                    final_url=row["final_url"],
+                    status=row["status"],
+                    headers=archive.decode_headers(row["headers"]),
+                    body=archive.decode_body(row["codec"], row["body"]),
+                    fetched_at=ts_from_db(row["fetched_at"]),
+                    listed_on=opt_date_from_db(row["listed_on"]),
+                    article_id=row["article_id"],
+                    content_hash=row["content_hash"],
+                    not_article=row["not_article"],
                 )
-            after = rows[-1][0]
+            after = rows[-1]["id"]
 
     # -- runs --------------------------------------------------------------------------------
 

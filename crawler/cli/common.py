@@ -190,9 +190,10 @@ def load(args: argparse.Namespace) -> Settings | None:
     return settings
 
 
-def db_path(args: argparse.Namespace) -> Path:
-    """The database the command uses: ``--db`` > ``VKSND_DB`` > TOML ``db`` > default."""
-    return load_settings({"db": args.db}, os.environ, args.config).db
+def storage_settings(args: argparse.Namespace) -> Settings:
+    """The settings of a storage command (``add_db_arguments``): the database is ``--db`` >
+    ``VKSND_DB`` > TOML ``db`` > default, the rest from the environment and the file."""
+    return load_settings({"db": args.db}, os.environ, args.config)
 
 
 @contextlib.contextmanager

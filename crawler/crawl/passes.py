@@ -35,11 +35,11 @@ from vksnd.crawler.crawl.pipeline import (
     ParsePool,
     Pipeline,
     PipelineConfig,
-    Store,
 )
+from vksnd.crawler.crawl.ports import Store
+from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.storage.records import RunCounters, UrlKind, UrlRecord
-from vksnd.storage.sqlite import SqliteStore
 
 log = logging.getLogger("vksnd.pass")
 
@@ -84,7 +84,7 @@ async def open_resources(
     settings: Settings, config: PipelineConfig
 ) -> AsyncIterator[CrawlResources]:
     settings.db.parent.mkdir(parents=True, exist_ok=True)
-    store = await SqliteStore.open(settings.db, settings.storage.store_config())
+    store = await open_store(settings.db, settings.storage)
     pool = ParsePool(config.executor, config.parse_workers)
     try:
         async with Fetcher(settings) as fetcher:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, TypeVar
@@ -44,7 +44,7 @@ from vksnd.crawler.crawl.parse_pool import (
     parse_article_pages,
 )
 from vksnd.crawler.crawl.parse_pool import ParsePool as ParsePool
-from vksnd.crawler.crawl.ports import ArticleStore, Frontier
+from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.fetch.errors import (
     FetchError,
     NotHtml,
@@ -61,7 +61,6 @@ from vksnd.storage.records import (
     RunCounters,
     StoreOutcome,
     StoreRequest,
-    StoreResult,
     UrlKind,
 )
 
@@ -70,12 +69,6 @@ log = logging.getLogger("vksnd.pipeline")
 FETCH_QUEUE_PER_FETCHER = 8
 
 _T = TypeVar("_T")
-
-
-class Store(Frontier, ArticleStore, Protocol):
-    """Everything the pipeline asks of storage, plus storing articles in batches."""
-
-    async def store_articles(self, requests: Sequence[StoreRequest]) -> list[StoreResult]: ...
 
 
 class PageFetcher(Protocol):

@@ -21,8 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from vksnd.crawler.fetch.fetcher import FetchStats
-from vksnd.storage.records import RunCounters
-from vksnd.storage.stats import StorageStats
+from vksnd.storage.records import RunCounters, StorageStats
 
 PREFIX = "vksnd"
 # A pass takes seconds on the replica and up to hours on a first crawl of the portal.

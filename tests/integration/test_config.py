@@ -23,6 +23,7 @@ from vksnd.crawler.config import (
     scope_for,
 )
 from vksnd.crawler.crawl.passes import pipeline_config
+from vksnd.crawler.crawl.storage_engine import store_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,7 +163,7 @@ def test_tunables_are_settings_that_reach_their_users(tmp_path: Path) -> None:
     config = pipeline_config(settings)
     assert (config.executor, config.store_batch) == ("process", 4)
     assert config.failed_url_backoff == timedelta(minutes=1)
-    assert settings.storage.store_config().archive is False
+    assert store_config(settings.storage).archive is False
     assert settings.log_level == "DEBUG"
     assert settings.crawl.listing_max_pages == 3
 

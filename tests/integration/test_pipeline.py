@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,9 +22,9 @@ from vksnd.crawler.crawl.pipeline import (
 from vksnd.crawler.fetch.errors import RetryableFetchError
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.fixtures.portal import ReplicaServer
+from vksnd.storage.reader import SqliteReader
 from vksnd.storage.records import NewUrl, RunCounters, UrlKind, UrlState
 from vksnd.storage.sqlite import SqliteStore
-from vksnd.storage.stats import collect_stats
 
 MakeReplica = Callable[..., ReplicaServer]
 
@@ -158,8 +157,8 @@ async def test_a_page_that_is_not_an_article_is_recorded_as_a_page(
     assert [r.not_article if r else None for r in records] == ["listing"]  # the reason is kept
     assert counters.not_articles == 1 and counters.failures == 0
     assert current_articles(tmp_path / "v.db") == []
-    with closing(sqlite3.connect(tmp_path / "v.db")) as conn:
-        stats = collect_stats(conn, tmp_path / "v.db")
+    with SqliteReader.open(tmp_path / "v.db") as reader:
+        stats = reader.stats()
     assert stats.not_articles_by_reason == (("listing", 1),)
 
 
