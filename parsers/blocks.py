@@ -19,8 +19,11 @@ class Kind(enum.Enum):
     HEADING = "heading"  # h1–h6 inside the body: kept as a paragraph, never taken for a caption
 
 
-# Python 3.11 reads ``Kind.IMAGE`` through the enum's metaclass (~70 ns, a plain global is
-# ~5 ns); the loops that test every block's kind, several times a page, use these instead.
+# Python 3.11 reads ``Kind.IMAGE`` through the enum's metaclass (~100 ns, a plain global is
+# ~6 ns); the loops that test every block's kind, several times a page, use these instead. It
+# pays: with ``Kind.X`` everywhere the parser took 4-13% longer per page (bench/parse.py's pages,
+# issue 13), where dropping dom's ``tuple.__new__`` and dates' hand-written ISO check did not
+# show at all (those two are gone).
 PARA, LIST, TABLE, IMAGE, CAPTION, HEADING = (
     Kind.PARA, Kind.LIST, Kind.TABLE, Kind.IMAGE, Kind.CAPTION, Kind.HEADING
 )  # fmt: skip

@@ -151,34 +151,8 @@ def _offset_tz(raw: str) -> tzinfo | None:
     return timezone(sign * timedelta(minutes=minutes))
 
 
-def _canonical_iso(text: str) -> datetime | None:
-    """``YYYY-MM-DDTHH:MM:SS±HH:MM``, the form CMSs write, read by the C ``fromisoformat``;
-    None for any other shape (or an offset past ±14 h, or hour 24), which the regex reads."""
-    if not (
-        len(text) == 25
-        and text[4] == text[7] == "-"
-        and text[10] == "T"
-        and text[13] == text[16] == text[22] == ":"
-        and text[19] in "+-"
-        and text.isascii()
-        and (text[20:22] < "14" or text[20:25] == "14:00")
-        and text[11:13] < "24"
-    ):
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 def parse_iso(text: str, source: str = "iso") -> DateSignal | None:
     """ISO 8601 date or datetime; a missing offset means Vietnam time."""
-    value = _canonical_iso(text)
-    if value is not None:
-        try:
-            return DateSignal(value.astimezone(VIETNAM_TZ), source, True)
-        except OverflowError:  # year 0001 or 9999 shifted past datetime's range
-            return None
     match = _ISO_RE.match(text)
     if match is None:
         return None

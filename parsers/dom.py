@@ -323,7 +323,6 @@ class _Walker:
         ]
         blocks, inline, visit = self.blocks, self.inline, self.visit
         plain = not self.drop_link_lists
-        new_block, para = tuple.__new__, PARA  # Block(PARA, text) without __new__'s frame
         while stack:
             children, parent, depth = stack[-1]
             for child in children:
@@ -360,7 +359,7 @@ class _Walker:
                     else:
                         text = collapse(raw)
                         if text:
-                            blocks.append(new_block(Block, (para, text, None, True, False)))
+                            blocks.append(Block(PARA, text))
                     continue
                 if visit(child):
                     if depth + 1 >= self.max_depth:
