@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.crawl import cli, run_command, site_args, subprocess_env, truth_articles
 from support.storage import Readers
 from vksnd.crawler.cli.main import build_parser
-from vksnd.crawler.config import PolitenessConfig, Settings
+from vksnd.crawler.config import PolitenessConfig, RetryConfig, Settings
 from vksnd.crawler.crawl.passes import CrawlResources
 from vksnd.crawler.fetch.errors import PermanentFetchError
 from vksnd.crawler.fetch.fetcher import Fetcher
@@ -196,9 +196,12 @@ def _value(families: dict[str, Any], name: str, **labels: str) -> float:
 
 async def test_metrics_parse_and_come_from_the_counters(crawled: Path) -> None:
     replica = ReplicaServer(replica_config(articles=5, seed=62, redirects=0)).start()
+    # one article answers 503 once: one retry, so the retries counter has something to show
+    replica.set_faults(kinds=("503",), rate=1.0, count=1, path_regex=r"-t\d+")
     try:
-        fast = PolitenessConfig(rate=1000.0)
-        settings = Settings(base_url=replica.base_url, db=crawled, politeness=fast)
+        fast = PolitenessConfig(rate=1000.0, slowdown_seconds=0.0)
+        no_wait = RetryConfig(initial=0.0, max_wait=0.0, jitter=0.0)
+        settings = Settings(base_url=replica.base_url, db=crawled, politeness=fast, retry=no_wait)
         metrics = Metrics()
         async with Fetcher(settings) as fetcher:
             metrics.watch_fetcher(fetcher.stats)
@@ -233,7 +236,8 @@ async def test_metrics_parse_and_come_from_the_counters(crawled: Path) -> None:
     )  # robots.txt + three articles
     assert _value(families, "vksnd_fetch_responses", status_class="4xx") == 1
     assert _value(families, "vksnd_fetch_bytes") == stats.bytes_received > 0
-    assert _value(families, "vksnd_fetch_retries") == stats.retries
+    assert _value(families, "vksnd_fetch_retries") == stats.retries == 1
+    assert _value(families, "vksnd_fetch_responses", status_class="5xx") == 1
     assert _value(families, "vksnd_articles_stored") == 5
     assert _value(families, "vksnd_versions_stored") == 2
     assert _value(families, "vksnd_duplicates") == 1
