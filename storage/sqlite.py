@@ -2,9 +2,9 @@
 
 One instance owns one long-lived aiosqlite connection, the only writer of its process. Every
 write is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any error), serialized by an
-asyncio lock so concurrent tasks never interleave statements of two transactions. Readers in
-other processes (export, stats) use their own connections (``storage.schema.open_reader``); WAL
-lets them read while this one writes.
+asyncio lock so concurrent tasks never interleave statements of two transactions. Readers (stats,
+the feed, export) use connections of their own (``storage.reader.SqliteReader``); WAL lets them
+read while this one writes. Rows come back as ``sqlite3.Row`` and are read by column name.
 
 ``store_articles`` is the batch form of ``store_article`` (same rules, one transaction, a handful
 of statements for the whole batch): it is how a backfill or a bench reaches thousands of articles

@@ -24,7 +24,8 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 
 from vksnd.crawler.config import DEFAULT_LISTING_MAX_PAGES
-from vksnd.crawler.crawl.pipeline import PageFetcher, ParsePool, raw_page
+from vksnd.crawler.crawl.parse_pool import ParsePool
+from vksnd.crawler.crawl.pipeline import PageFetcher, raw_page
 from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.fetch.errors import FetchError, PermanentFetchError
 from vksnd.crawler.fetch.fetcher import FetchResult

@@ -30,12 +30,8 @@ from vksnd.crawler.crawl.discovery import (
     ListingScope,
     ListingWalker,
 )
-from vksnd.crawler.crawl.pipeline import (
-    FetchJob,
-    ParsePool,
-    Pipeline,
-    PipelineConfig,
-)
+from vksnd.crawler.crawl.parse_pool import ParsePool
+from vksnd.crawler.crawl.pipeline import FetchJob, Pipeline, PipelineConfig
 from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher

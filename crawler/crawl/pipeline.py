@@ -40,10 +40,10 @@ from vksnd.crawler.config import (
 from vksnd.crawler.crawl.parse_pool import (
     Parsed,
     ParseJob,
+    ParsePool,
     parse_article_page,
     parse_article_pages,
 )
-from vksnd.crawler.crawl.parse_pool import ParsePool as ParsePool
 from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.fetch.errors import (
     FetchError,

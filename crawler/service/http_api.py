@@ -208,7 +208,7 @@ class HttpApi:
         self._metrics = metrics
         self._health = health
         self._reads = asyncio.Semaphore(max_reads)
-        self.stats = StatsCache(stats_ttl, lambda: health.passes)
+        self._snapshot = StatsCache(stats_ttl, lambda: health.passes)
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
 
@@ -253,7 +253,7 @@ class HttpApi:
             return await asyncio.to_thread(fn, *args)
 
     async def _stats(self) -> Stats:
-        return await self.stats.get(lambda: self._read(read_stats, self._open_reader))
+        return await self._snapshot.get(lambda: self._read(read_stats, self._open_reader))
 
     async def _healthz(self, request: web.Request) -> web.Response:
         stats, error = await self._stats()

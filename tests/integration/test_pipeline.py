@@ -11,14 +11,9 @@ from pathlib import Path
 import pytest
 
 from support.crawl import current_articles, fast_settings
-from vksnd.crawler.config import Settings
-from vksnd.crawler.crawl.pipeline import (
-    ExecutorKind,
-    FetchJob,
-    ParsePool,
-    Pipeline,
-    PipelineConfig,
-)
+from vksnd.crawler.config import ExecutorKind, Settings
+from vksnd.crawler.crawl.parse_pool import ParsePool
+from vksnd.crawler.crawl.pipeline import FetchJob, Pipeline, PipelineConfig
 from vksnd.crawler.fetch.errors import RetryableFetchError
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.fixtures.portal import ReplicaServer

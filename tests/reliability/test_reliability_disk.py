@@ -33,8 +33,8 @@ from support.crawl import (
 )
 from support.reliability import FAULT_ENV, assert_sound, assert_stored_are_right
 from vksnd.crawler.config import Settings
+from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.passes import CrawlResources, incremental_pass, pipeline_config
-from vksnd.crawler.crawl.pipeline import ParsePool
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.fixtures.portal import ReplicaServer
 from vksnd.storage.errors import DiskFull
