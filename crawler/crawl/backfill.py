@@ -27,7 +27,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vksnd.crawler.crawl.discovery import BackfillPolicy, DiscoveredArticle, ListingWalker
 from vksnd.crawler.crawl.passes import CrawlResources, run_recorded
-from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline
+from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob
 from vksnd.storage.records import RunCounters, UrlKind
 
 DEFAULT_REPORT_SECONDS = 10.0  # plain progress lines
@@ -132,28 +132,13 @@ async def backfill(
 
     async def body(counters: RunCounters) -> None:
         state.counters = counters
-        config = dataclasses.replace(resources.config, dry_run=request.dry_run)
-        pipeline = Pipeline(
-            fetcher=resources.fetcher,
-            store=resources.store,
-            pool=resources.pool,
-            config=config,
-            counters=counters,
-            stop=stop,
-            window=DateWindow(request.since, request.until),
-        )
+        window = DateWindow(request.since, request.until)
+        pipeline = resources.pipeline(counters, stop, window=window, dry_run=request.dry_run)
         scope = resources.scope
         if request.categories:
             scope = dataclasses.replace(scope, categories=request.categories)
-        walker = ListingWalker(
-            fetcher=resources.fetcher,
-            store=resources.store,
-            pool=resources.pool,
-            scope=scope,
-            counters=counters,
-            stop=stop,
-            record_pages=not request.dry_run,
-            retry_at=pipeline.next_retry_at,
+        walker = resources.listing_walker(
+            pipeline, stop, scope=scope, record_pages=not request.dry_run
         )
         state.walker = walker
 

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from vksnd.crawler.config import Settings
@@ -31,7 +31,7 @@ from vksnd.crawler.crawl.discovery import (
     ListingWalker,
 )
 from vksnd.crawler.crawl.parse_pool import ParsePool
-from vksnd.crawler.crawl.pipeline import FetchJob, Pipeline, PipelineConfig
+from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline, PipelineConfig
 from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
@@ -57,6 +57,46 @@ class CrawlResources:
             profile=settings.profile,
             categories=settings.crawl.categories,
             max_pages=settings.crawl.listing_max_pages,
+        )
+
+    def pipeline(
+        self,
+        counters: RunCounters,
+        stop: asyncio.Event,
+        *,
+        window: DateWindow | None = None,
+        dry_run: bool | None = None,
+    ) -> Pipeline:
+        """A pass's pipeline on these resources (``dry_run`` None: as configured)."""
+        config = self.config if dry_run is None else replace(self.config, dry_run=dry_run)
+        return Pipeline(
+            fetcher=self.fetcher,
+            store=self.store,
+            pool=self.pool,
+            config=config,
+            counters=counters,
+            stop=stop,
+            window=window,
+        )
+
+    def listing_walker(
+        self,
+        pipeline: Pipeline,
+        stop: asyncio.Event,
+        *,
+        scope: ListingScope | None = None,
+        record_pages: bool = True,
+    ) -> ListingWalker:
+        """The walk feeding ``pipeline``: its counters, its backoff for failed pages."""
+        return ListingWalker(
+            fetcher=self.fetcher,
+            store=self.store,
+            pool=self.pool,
+            scope=scope or self.scope,
+            counters=pipeline.counters,
+            stop=stop,
+            retry_at=pipeline.next_retry_at,
+            record_pages=record_pages,
         )
 
 
@@ -132,17 +172,6 @@ async def run_recorded(
     return counters
 
 
-def _pipeline(resources: CrawlResources, counters: RunCounters, stop: asyncio.Event) -> Pipeline:
-    return Pipeline(
-        fetcher=resources.fetcher,
-        store=resources.store,
-        pool=resources.pool,
-        config=resources.config,
-        counters=counters,
-        stop=stop,
-    )
-
-
 async def submit_due(pipeline: Pipeline, store: Store, limit: int) -> int:
     """Pending and failed-and-due article URLs (listings are re-walked by discovery instead)."""
     submitted = 0
@@ -181,16 +210,8 @@ async def submit_rechecks(pipeline: Pipeline, records: list[UrlRecord]) -> int:
 
 async def incremental_pass(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
     async def body(counters: RunCounters) -> None:
-        pipeline = _pipeline(resources, counters, stop)
-        walker = ListingWalker(
-            fetcher=resources.fetcher,
-            store=resources.store,
-            pool=resources.pool,
-            scope=resources.scope,
-            counters=counters,
-            stop=stop,
-            retry_at=pipeline.next_retry_at,
-        )
+        pipeline = resources.pipeline(counters, stop)
+        walker = resources.listing_walker(pipeline, stop)
 
         async def emit(item: DiscoveredArticle) -> bool:
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
@@ -217,7 +238,7 @@ async def incremental_pass(resources: CrawlResources, stop: asyncio.Event) -> Ru
 
 async def retry_pass(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
     async def body(counters: RunCounters) -> None:
-        pipeline = _pipeline(resources, counters, stop)
+        pipeline = resources.pipeline(counters, stop)
         pipeline.start()
         try:
             await submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)

@@ -179,7 +179,7 @@ class Pipeline:
         self._store = store
         self._pool = pool
         self._config = config
-        self._counters = counters
+        self.counters = counters  # the run's, added to as pages go by
         self._stop = stop
         self._window = window
         self._fetch_q: asyncio.Queue[FetchJob] = asyncio.Queue(config.fetch_bound)
@@ -263,7 +263,7 @@ class Pipeline:
 
     async def _fetch_step(self, job: FetchJob) -> None:
         if self._stop.is_set():
-            self._counters.dropped_on_stop += 1  # still pending in the frontier
+            self.counters.dropped_on_stop += 1  # still pending in the frontier
             return
         outcome = await self._fetch_one(job)
         if outcome.result is not None and outcome.error is None and not outcome.result.not_modified:
@@ -338,17 +338,17 @@ class Pipeline:
             return None
         assert result is not None
         if result.not_modified:
-            self._counters.not_modified += 1
+            self.counters.not_modified += 1
             if not self._config.dry_run:
                 await self._store.record_not_modified(job.url, result.fetched_at)
             _log_page(job, result, "not_modified")
             return None
-        self._counters.pages_fetched += 1
+        self.counters.pages_fetched += 1
         parsed = outcome.parsed
         assert parsed is not None
         if parsed.article is None:
             if parsed.not_article is not None:
-                self._counters.not_articles += 1
+                self.counters.not_articles += 1
                 if not self._config.dry_run:
                     await self._store.record_page(
                         raw_page(job.url, result),
@@ -359,7 +359,7 @@ class Pipeline:
                     )
                 _log_page(job, result, f"not_article:{parsed.not_article}")
             else:
-                self._counters.failures += 1
+                self.counters.failures += 1
                 if not self._config.dry_run:
                     await self._store.record_failure(
                         job.url, parsed.error or "parse error", result.status, None, permanent=True
@@ -368,10 +368,10 @@ class Pipeline:
             return None
         article = parsed.article
         if article.extractor.generic:
-            self._counters.parse_fallbacks += 1
+            self.counters.parse_fallbacks += 1
         when = published_date(article, job.listed_on)
         if self._window is not None and (when is None or not self._window.holds(when)):
-            self._counters.out_of_range += 1  # left pending: an incremental crawl may take it
+            self.counters.out_of_range += 1  # left pending: an incremental crawl may take it
             _log_page(job, result, "out_of_range")
             return None
         if self._config.dry_run:
@@ -381,20 +381,20 @@ class Pipeline:
 
     def _count(self, outcome: StoreOutcome) -> None:
         if outcome is StoreOutcome.NEW:
-            self._counters.new_articles += 1
+            self.counters.new_articles += 1
         elif outcome is StoreOutcome.NEW_VERSION:
-            self._counters.new_versions += 1
+            self.counters.new_versions += 1
         elif outcome is StoreOutcome.DUPLICATE:
-            self._counters.duplicates += 1
+            self.counters.duplicates += 1
         else:
-            self._counters.unchanged += 1
+            self.counters.unchanged += 1
 
     async def _record_failure(self, job: FetchJob, error: FetchError) -> None:
         permanent = isinstance(error, PermanentFetchError)
         if isinstance(error, NotHtml | RobotsDisallowed | OutOfScope):
-            self._counters.skipped += 1
+            self.counters.skipped += 1
         else:
-            self._counters.failures += 1
+            self.counters.failures += 1
         log.warning(
             "fetch failed",
             extra={
