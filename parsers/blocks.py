@@ -20,10 +20,10 @@ class Kind(enum.Enum):
 
 
 # Python 3.11 reads ``Kind.IMAGE`` through the enum's metaclass (~100 ns, a plain global is
-# ~6 ns); the loops that test every block's kind, several times a page, use these instead. It
-# pays: with ``Kind.X`` everywhere the parser took 4-13% longer per page (bench/parse.py's pages,
-# issue 13), where dropping dom's ``tuple.__new__`` and dates' hand-written ISO check did not
-# show at all (those two are gone).
+# ~6 ns); the loops that test every block's kind, several times a page, use these instead.
+# Measured (issue 13: bench/parse.py's 300 pages, paired processes, a quiet machine): ``Kind.X``
+# everywhere costs ~1.5% per page, inside the ±2% two runs of the same code differ by. By the
+# house rule they should go; kept until the extractor work (#16) rewriting their ~45 users lands.
 PARA, LIST, TABLE, IMAGE, CAPTION, HEADING = (
     Kind.PARA, Kind.LIST, Kind.TABLE, Kind.IMAGE, Kind.CAPTION, Kind.HEADING
 )  # fmt: skip
