@@ -160,7 +160,7 @@ class Throughput:
 def vksnd_crawl(server: Replica, concurrency: int, executor: str) -> Throughput:
     with tempfile.TemporaryDirectory() as tmp:
         argv = [sys.executable, "-m", "vksnd.crawler", "crawl", "--base-url", server.url,
-                "--db", str(Path(tmp) / "bench.db"), "--concurrency", str(concurrency),
+                "--db", str(Path(tmp) / "bench.db"), "--host-concurrency", str(concurrency),
                 "--global-concurrency", str(concurrency), "--parse-executor", executor,
                 "--log-format", "json", *LIFTED]  # fmt: skip
         stderr, cpu, replica_cpu = run_measured(argv, server, tmp)
@@ -339,7 +339,7 @@ def bench_rss(executor: str, concurrency: int = 16) -> RssRun:
     with replica(RSS_ARTICLES, 0) as server, tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "rss.db"
         argv = [sys.executable, "-m", "vksnd.crawler", "backfill", "--since", "1990-01-01",
-                "--base-url", server.url, "--db", str(db), "--concurrency", str(concurrency),
+                "--base-url", server.url, "--db", str(db), "--host-concurrency", str(concurrency),
                 "--global-concurrency", str(concurrency), "--parse-executor", executor,
                 *LIFTED]  # fmt: skip
         started = time.monotonic()

@@ -33,9 +33,9 @@ from pathlib import Path
 
 from vksnd.fixtures.text_bank import seed_sentences
 from vksnd.parsers.hashing import content_hash
-from vksnd.parsers.records import Article
-from vksnd.storage.export import ExportFilter, export_corpus
-from vksnd.storage.records import RawPage, StoreRequest, StoreResult
+from vksnd.parsers.records import Article, Extractor
+from vksnd.storage.export import export_corpus
+from vksnd.storage.records import ExportFilter, RawPage, StoreRequest, StoreResult
 from vksnd.storage.schema import open_reader
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
 
@@ -190,7 +190,7 @@ class Corpus:
                 captions=(),
                 images=(),
                 content_hash=content_hash(text),
-                extractor="profile:vksndtc",
+                extractor=Extractor("vksndtc"),
             )
             yield StoreRequest(article, self._page(url, title, text, when), f'"{i}"', None)
 

@@ -5,6 +5,11 @@ globals). Every setting has one flat key used everywhere: the TOML key (``rate =
 environment variable (``VKSND_RATE``) and the argparse ``dest`` (``--rate``). ``resolve_settings``
 also says where each value came from, which ``vksnd config`` prints.
 
+Each setting is declared once, as a field of the frozen dataclasses below with its converter and
+help in the field's metadata (``setting(...)``); the table of flat keys (``KEYS``) is derived from
+those fields, so a new field is a new key and the two cannot drift. A key is the field's name
+unless the metadata names another (the ``retry_`` keys of ``RetryConfig``).
+
 Scope: when the base URL is the real portal (one of the profile's hosts) the scope is all the
 profile's host aliases; any other base URL (the replica on ``127.0.0.1:PORT``) is its own and only
 host:port, so a test crawl can never wander onto the real site.
@@ -20,41 +25,70 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from vksnd.parsers.article import DEFAULT_MAX_BYTES
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 from vksnd.parsers.urls import host_key
+from vksnd.storage.sqlite import StoreConfig
 
 DEFAULT_BASE_URL = "https://vksndtc.gov.vn"
 DEFAULT_DB = Path("./data/vksnd.db")
 DEFAULT_CONFIG_PATH = Path("./vksnd.toml")
 DEFAULT_CONTACT_URL = "https://github.com/vksnd/vksnd"
-DEFAULT_RATE = 2.0  # requests per second per host
-DEFAULT_CONCURRENCY = 4  # requests in flight per host
-DEFAULT_GLOBAL_CONCURRENCY = 16
+DEFAULT_LOG_FORMAT: Literal["text", "json"] = "text"
+DEFAULT_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+# fetch
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_POOL_TIMEOUT = 10.0
 DEFAULT_TOTAL_TIMEOUT = 60.0  # one attempt, headers + whole body
-DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = DEFAULT_MAX_BYTES  # the parser's own cap: it refuses larger pages
 DEFAULT_MAX_REDIRECTS = 5
+DEFAULT_GLOBAL_CONCURRENCY = 16  # requests in flight, all hosts together
+DEFAULT_ROBOTS_MAX_BYTES = 512 * 1024  # Google reads the first 500 KiB of a robots.txt
+# Idle connections are dropped well before servers usually close them (Apache 5 s, IIS 120 s,
+# the replica 30 s): reusing one the server just closed costs a failed attempt.
+DEFAULT_KEEPALIVE_EXPIRY = 4.0
+# politeness
+DEFAULT_RATE = 2.0  # requests per second per host
+DEFAULT_HOST_CONCURRENCY = 4  # requests in flight per host
+DEFAULT_OBEY_ROBOTS = True
+DEFAULT_ROBOTS_TTL = 86400.0  # robots.txt fetched once per host per day
+DEFAULT_ROBOTS_ERROR_TTL = 300.0  # robots.txt 5xx/unreachable: disallow, ask again after this
+DEFAULT_SLOWDOWN_SECONDS = 300.0  # after a 429/503 the host runs at rate / slowdown_factor...
+DEFAULT_SLOWDOWN_FACTOR = 4.0  # ...for this long
+DEFAULT_MAX_CRAWL_DELAY = 300.0  # a longer robots.txt Crawl-delay would stall the crawl: capped
+# retry (within one fetch)
 DEFAULT_RETRY_ATTEMPTS = 4
 DEFAULT_RETRY_MAX_DELAY = 120.0  # stop retrying a URL after this; the daemon retries it later
 DEFAULT_RETRY_INITIAL = 1.0
 DEFAULT_RETRY_MAX_WAIT = 30.0
 DEFAULT_RETRY_JITTER = 1.0
 DEFAULT_RETRY_AFTER_CAP = 300.0
-DEFAULT_SLOWDOWN_SECONDS = 300.0  # after a 429/503 the host runs at rate / slowdown_factor...
-DEFAULT_SLOWDOWN_FACTOR = 4.0  # ...for this long
-DEFAULT_ROBOTS_TTL = 86400.0  # robots.txt fetched once per host per day
-DEFAULT_ROBOTS_ERROR_TTL = 300.0  # robots.txt 5xx/unreachable: disallow, ask again after this
+# crawl
 DEFAULT_RECHECK_DAYS = 14
 DEFAULT_INTERVAL_MINUTES = 30.0
 DEFAULT_INTERVAL_JITTER = 120.0
 DEFAULT_RETRY_PASS_MINUTES = 60.0
-DEFAULT_LOG_FORMAT: Literal["text", "json"] = "text"
-DEFAULT_OBEY_ROBOTS = True
+DEFAULT_DUE_LIMIT = 5_000  # due URLs taken per pass; the rest wait for the next one
+DEFAULT_LISTING_MAX_PAGES = 10_000  # a runaway pager (a "next" link that loops) stops here
+DEFAULT_FAILED_URL_BACKOFF_MINUTES = 5.0  # a failed URL is due again after this, doubled...
+DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES = 1440.0  # ...per attempt, up to this
+DEFAULT_PARSE_EXECUTOR: Literal["thread", "process"] = "thread"  # see bench/crawl.py
+DEFAULT_PARSE_WORKERS = 2
+DEFAULT_PARSE_BATCH = 8  # waiting pages sent to the parse executor at once, at most
+DEFAULT_STORE_BATCH = 32  # articles per transaction, at most
+# service
+DEFAULT_HTTP_STATS_TTL = 10.0  # seconds a database snapshot serves /healthz and /metrics
+DEFAULT_HTTP_MAX_READS = 4  # database reads the HTTP API runs at once
+# storage: the engine's own defaults (its StoreConfig)
+_STORE = StoreConfig()
+
+ExecutorKind = Literal["thread", "process"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -79,94 +113,7 @@ def default_user_agent(contact_url: str = DEFAULT_CONTACT_URL) -> str:
     return f"vksnd/{package_version()} (+{contact_url}; research crawler)"
 
 
-@dataclass(frozen=True, slots=True)
-class FetchConfig:
-    user_agent: str = dataclasses.field(default_factory=default_user_agent)
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    read_timeout: float = DEFAULT_READ_TIMEOUT
-    pool_timeout: float = DEFAULT_POOL_TIMEOUT
-    total_timeout: float = DEFAULT_TOTAL_TIMEOUT
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    max_redirects: int = DEFAULT_MAX_REDIRECTS
-    global_concurrency: int = DEFAULT_GLOBAL_CONCURRENCY
-
-
-@dataclass(frozen=True, slots=True)
-class PolitenessConfig:
-    rate: float = DEFAULT_RATE
-    concurrency: int = DEFAULT_CONCURRENCY
-    obey_robots: bool = DEFAULT_OBEY_ROBOTS
-    robots_ttl: float = DEFAULT_ROBOTS_TTL
-    robots_error_ttl: float = DEFAULT_ROBOTS_ERROR_TTL
-    slowdown_seconds: float = DEFAULT_SLOWDOWN_SECONDS
-    slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR
-
-
-@dataclass(frozen=True, slots=True)
-class RetryConfig:
-    attempts: int = DEFAULT_RETRY_ATTEMPTS
-    max_delay: float = DEFAULT_RETRY_MAX_DELAY
-    initial: float = DEFAULT_RETRY_INITIAL
-    max_wait: float = DEFAULT_RETRY_MAX_WAIT
-    jitter: float = DEFAULT_RETRY_JITTER
-    retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP
-
-
-@dataclass(frozen=True, slots=True)
-class CrawlConfig:
-    recheck_days: int = DEFAULT_RECHECK_DAYS
-    interval_minutes: float = DEFAULT_INTERVAL_MINUTES
-    interval_jitter: float = DEFAULT_INTERVAL_JITTER  # seconds
-    retry_pass_minutes: float = DEFAULT_RETRY_PASS_MINUTES
-    listing_url_template: str = PROFILE.listing_url_template
-    categories: tuple[int, ...] = tuple(c[0] for c in PROFILE.categories)
-    export_dir: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    base_url: str = DEFAULT_BASE_URL
-    db: Path = DEFAULT_DB
-    log_format: Literal["text", "json"] = DEFAULT_LOG_FORMAT
-    http_bind: str | None = None  # host:port for the metrics/health endpoint, off by default
-    fetch: FetchConfig = dataclasses.field(default_factory=FetchConfig)
-    politeness: PolitenessConfig = dataclasses.field(default_factory=PolitenessConfig)
-    retry: RetryConfig = dataclasses.field(default_factory=RetryConfig)
-    crawl: CrawlConfig = dataclasses.field(default_factory=CrawlConfig)
-
-    @property
-    def scope_hosts(self) -> frozenset[str]:
-        return scope_for(self.base_url, PROFILE)
-
-    @property
-    def profile(self) -> SiteProfile:
-        """The site profile with the configured listing template."""
-        if self.crawl.listing_url_template == PROFILE.listing_url_template:
-            return PROFILE
-        return dataclasses.replace(PROFILE, listing_url_template=self.crawl.listing_url_template)
-
-
-def scope_for(base_url: str, profile: SiteProfile = PROFILE) -> frozenset[str]:
-    key = host_key(base_url)
-    if key is None:
-        return frozenset()
-    if key in profile.hosts:
-        return frozenset(profile.hosts)
-    return frozenset({key})
-
-
-# --- the flat keys --------------------------------------------------------------------------
-
-Section = Literal["", "fetch", "politeness", "retry", "crawl"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Key:
-    name: str  # flat key: TOML key, env suffix, argparse dest
-    section: Section  # "" = a field of Settings itself
-    field: str
-    convert: Callable[[object], object]
-    help: str
+# --- converters: a raw value (flag, env string, TOML value) -> the field's type ---------------
 
 
 def _to_str(value: object) -> object:
@@ -224,12 +171,6 @@ def _to_bool(value: object) -> object:
     raise ValueError("expected true or false")
 
 
-def _to_log_format(value: object) -> object:
-    if value not in ("text", "json"):
-        raise ValueError("expected 'text' or 'json'")
-    return value
-
-
 def _to_base_url(value: object) -> object:
     text = str(_to_str(value)).rstrip("/")
     parts = urlsplit(text)
@@ -265,49 +206,254 @@ def _to_template(value: object) -> object:
     return text
 
 
-KEYS: tuple[_Key, ...] = (
-    _Key("base_url", "", "base_url", _to_base_url, "portal (or replica) origin"),
-    _Key("db", "", "db", _to_path, "SQLite database file"),
-    _Key("log_format", "", "log_format", _to_log_format, "text or json"),
-    _Key("http_bind", "", "http_bind", _to_opt_str, "host:port of the metrics endpoint"),
-    _Key("user_agent", "fetch", "user_agent", _to_str, "User-Agent header"),
-    _Key("connect_timeout", "fetch", "connect_timeout", _positive(float), "seconds"),
-    _Key("read_timeout", "fetch", "read_timeout", _positive(float), "seconds"),
-    _Key("pool_timeout", "fetch", "pool_timeout", _positive(float), "seconds"),
-    _Key("total_timeout", "fetch", "total_timeout", _positive(float), "seconds per attempt"),
-    _Key("max_body_bytes", "fetch", "max_body_bytes", _positive(int), "decompressed body cap"),
-    _Key("max_redirects", "fetch", "max_redirects", _positive(int), "hops per fetch"),
-    _Key("global_concurrency", "fetch", "global_concurrency", _positive(int), "all hosts"),
-    _Key("rate", "politeness", "rate", _positive(float), "requests/s per host"),
-    _Key("concurrency", "politeness", "concurrency", _positive(int), "in flight per host"),
-    _Key("obey_robots", "politeness", "obey_robots", _to_bool, "obey robots.txt"),
-    _Key("robots_ttl", "politeness", "robots_ttl", _positive(float), "seconds"),
-    _Key("robots_error_ttl", "politeness", "robots_error_ttl", _positive(float), "seconds"),
-    _Key("slowdown_seconds", "politeness", "slowdown_seconds", _non_negative_float, "seconds"),
-    _Key("slowdown_factor", "politeness", "slowdown_factor", _positive(float), ">= 1"),
-    _Key("retry_attempts", "retry", "attempts", _positive(int), "attempts per fetch"),
-    _Key("retry_max_delay", "retry", "max_delay", _positive(float), "seconds per fetch"),
-    _Key("retry_initial", "retry", "initial", _non_negative_float, "first backoff, seconds"),
-    _Key("retry_max_wait", "retry", "max_wait", _non_negative_float, "longest backoff, seconds"),
-    _Key("retry_jitter", "retry", "jitter", _non_negative_float, "seconds"),
-    _Key("retry_after_cap", "retry", "retry_after_cap", _non_negative_float, "seconds"),
-    _Key("recheck_days", "crawl", "recheck_days", _positive(int), "re-check recent articles"),
-    _Key("interval_minutes", "crawl", "interval_minutes", _positive(float), "daemon interval"),
-    _Key("interval_jitter", "crawl", "interval_jitter", _non_negative_float, "seconds"),
-    _Key("retry_pass_minutes", "crawl", "retry_pass_minutes", _positive(float), "minutes"),
-    _Key(
-        "listing_url_template",
-        "crawl",
-        "listing_url_template",
-        _to_template,
-        "{cat} {slug} {section} {page}",
-    ),
-    _Key("categories", "crawl", "categories", _to_categories, "category ids"),
-    _Key("export_dir", "crawl", "export_dir", _to_opt_path, "export directory"),
-)
+def _choice(*options: str, upper: bool = False) -> Callable[[object], object]:
+    def convert(value: object) -> object:
+        text = value.strip().upper() if upper and isinstance(value, str) else value
+        if text not in options:
+            raise ValueError("expected " + " or ".join(repr(o) for o in options))
+        return text
+
+    return convert
+
+
+def _int_between(low: int, high: int) -> Callable[[object], object]:
+    def convert(value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError("expected an integer")
+        number = int(value)
+        if not low <= number <= high:
+            raise ValueError(f"expected an integer from {low} to {high}")
+        return number
+
+    return convert
+
+
+# --- settings: fields of the frozen dataclasses, declared once ------------------------------
+
+_SETTING = "vksnd.setting"
+
+
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """What a settings field's metadata holds."""
+
+    convert: Callable[[object], object]
+    help: str
+    key: str | None  # the flat key when it is not the field's name
+
+
+def setting(default: T, convert: Callable[[object], object], help: str, *, key: str = "") -> T:
+    """A settings field: its default, how a raw value becomes one, and a line of help."""
+    declared = _Declared(convert, help, key or None)
+    field: T = dataclasses.field(default=default, metadata={_SETTING: declared})
+    return field
+
+
+def setting_from(factory: Callable[[], T], convert: Callable[[object], object], help: str) -> T:
+    """``setting`` with a default computed when the object is made."""
+    declared = _Declared(convert, help, None)
+    field: T = dataclasses.field(default_factory=factory, metadata={_SETTING: declared})
+    return field
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    user_agent: str = setting_from(default_user_agent, _to_str, "User-Agent header")
+    connect_timeout: float = setting(DEFAULT_CONNECT_TIMEOUT, _positive(float), "seconds")
+    read_timeout: float = setting(DEFAULT_READ_TIMEOUT, _positive(float), "seconds")
+    pool_timeout: float = setting(DEFAULT_POOL_TIMEOUT, _positive(float), "seconds")
+    total_timeout: float = setting(
+        DEFAULT_TOTAL_TIMEOUT, _positive(float), "seconds per attempt, all of the body"
+    )
+    max_body_bytes: int = setting(DEFAULT_MAX_BODY_BYTES, _positive(int), "decompressed body cap")
+    max_redirects: int = setting(DEFAULT_MAX_REDIRECTS, _positive(int), "hops per fetch")
+    global_concurrency: int = setting(
+        DEFAULT_GLOBAL_CONCURRENCY, _positive(int), "requests in flight, all hosts together"
+    )
+    robots_max_bytes: int = setting(
+        DEFAULT_ROBOTS_MAX_BYTES, _positive(int), "robots.txt read up to this"
+    )
+    keepalive_expiry: float = setting(
+        DEFAULT_KEEPALIVE_EXPIRY, _non_negative_float, "seconds an idle connection is kept"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PolitenessConfig:
+    rate: float = setting(DEFAULT_RATE, _positive(float), "requests/s per host")
+    host_concurrency: int = setting(
+        DEFAULT_HOST_CONCURRENCY, _positive(int), "requests in flight per host"
+    )
+    obey_robots: bool = setting(DEFAULT_OBEY_ROBOTS, _to_bool, "obey robots.txt")
+    robots_ttl: float = setting(DEFAULT_ROBOTS_TTL, _positive(float), "seconds")
+    robots_error_ttl: float = setting(DEFAULT_ROBOTS_ERROR_TTL, _positive(float), "seconds")
+    slowdown_seconds: float = setting(DEFAULT_SLOWDOWN_SECONDS, _non_negative_float, "seconds")
+    slowdown_factor: float = setting(DEFAULT_SLOWDOWN_FACTOR, _positive(float), ">= 1")
+    max_crawl_delay: float = setting(
+        DEFAULT_MAX_CRAWL_DELAY, _non_negative_float, "cap on robots.txt Crawl-delay, seconds"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """Retries within one fetch (the frontier's backoff for failed URLs is ``CrawlConfig``'s)."""
+
+    attempts: int = setting(
+        DEFAULT_RETRY_ATTEMPTS, _positive(int), "attempts per fetch", key="retry_attempts"
+    )
+    max_delay: float = setting(
+        DEFAULT_RETRY_MAX_DELAY, _positive(float), "seconds per fetch", key="retry_max_delay"
+    )
+    initial: float = setting(
+        DEFAULT_RETRY_INITIAL, _non_negative_float, "first backoff, seconds", key="retry_initial"
+    )
+    max_wait: float = setting(
+        DEFAULT_RETRY_MAX_WAIT,
+        _non_negative_float,
+        "longest backoff, seconds",
+        key="retry_max_wait",
+    )
+    jitter: float = setting(
+        DEFAULT_RETRY_JITTER, _non_negative_float, "seconds", key="retry_jitter"
+    )
+    retry_after_cap: float = setting(DEFAULT_RETRY_AFTER_CAP, _non_negative_float, "seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlConfig:
+    recheck_days: int = setting(DEFAULT_RECHECK_DAYS, _positive(int), "re-check recent articles")
+    interval_minutes: float = setting(DEFAULT_INTERVAL_MINUTES, _positive(float), "daemon interval")
+    interval_jitter: float = setting(DEFAULT_INTERVAL_JITTER, _non_negative_float, "seconds")
+    retry_pass_minutes: float = setting(DEFAULT_RETRY_PASS_MINUTES, _positive(float), "minutes")
+    listing_url_template: str = setting(
+        PROFILE.listing_url_template, _to_template, "{cat} {slug} {section} {page}"
+    )
+    categories: tuple[int, ...] = setting(
+        tuple(c[0] for c in PROFILE.categories), _to_categories, "category ids"
+    )
+    export_dir: Path | None = setting(None, _to_opt_path, "export directory")
+    due_limit: int = setting(DEFAULT_DUE_LIMIT, _positive(int), "due URLs taken per pass")
+    listing_max_pages: int = setting(
+        DEFAULT_LISTING_MAX_PAGES, _positive(int), "listing pages walked per category, at most"
+    )
+    failed_url_backoff_minutes: float = setting(
+        DEFAULT_FAILED_URL_BACKOFF_MINUTES, _positive(float), "first wait before a failed URL"
+    )
+    failed_url_backoff_max_minutes: float = setting(
+        DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES, _positive(float), "longest such wait"
+    )
+    parse_executor: ExecutorKind = setting(
+        DEFAULT_PARSE_EXECUTOR, _choice("thread", "process"), "where pages are parsed"
+    )
+    parse_workers: int = setting(DEFAULT_PARSE_WORKERS, _positive(int), "parse executor size")
+    parse_batch: int = setting(DEFAULT_PARSE_BATCH, _positive(int), "pages per parse call")
+    store_batch: int = setting(DEFAULT_STORE_BATCH, _positive(int), "articles per transaction")
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """The store's knobs; their defaults are the engine's (``StoreConfig``), and
+    ``vksnd.crawler.crawl.storage_engine`` hands them over."""
+
+    archive_pages: bool = setting(_STORE.archive, _to_bool, "keep raw pages (for reparse)")
+    archive_compression_level: int = setting(
+        _STORE.compression_level, _int_between(0, 9), "0: stored as fetched"
+    )
+    db_busy_timeout_ms: int = setting(
+        _STORE.busy_timeout_ms, _positive(int), "wait for another writer's lock, ms"
+    )
+    db_checkpoint_every: int = setting(
+        _STORE.checkpoint_every, _int_between(0, 10**9), "articles between WAL checkpoints"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    http_stats_ttl: float = setting(
+        DEFAULT_HTTP_STATS_TTL, _non_negative_float, "seconds /healthz and /metrics reuse a read"
+    )
+    http_max_reads: int = setting(DEFAULT_HTTP_MAX_READS, _positive(int), "reads at once")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    base_url: str = setting(DEFAULT_BASE_URL, _to_base_url, "portal (or replica) origin")
+    db: Path = setting(DEFAULT_DB, _to_path, "SQLite database file")
+    log_format: Literal["text", "json"] = setting(
+        DEFAULT_LOG_FORMAT, _choice("text", "json"), "text or json"
+    )
+    log_level: LogLevel = setting(
+        DEFAULT_LOG_LEVEL,
+        _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
+        "DEBUG: a line per page",
+    )
+    # host:port for /healthz, /metrics and the feed, off by default
+    http_bind: str | None = setting(None, _to_opt_str, "host:port of the HTTP API")
+    fetch: FetchConfig = dataclasses.field(default_factory=FetchConfig)
+    politeness: PolitenessConfig = dataclasses.field(default_factory=PolitenessConfig)
+    retry: RetryConfig = dataclasses.field(default_factory=RetryConfig)
+    crawl: CrawlConfig = dataclasses.field(default_factory=CrawlConfig)
+    storage: StorageConfig = dataclasses.field(default_factory=StorageConfig)
+    service: ServiceConfig = dataclasses.field(default_factory=ServiceConfig)
+
+    @property
+    def scope_hosts(self) -> frozenset[str]:
+        return scope_for(self.base_url, PROFILE)
+
+    @property
+    def profile(self) -> SiteProfile:
+        """The site profile with the configured listing template."""
+        if self.crawl.listing_url_template == PROFILE.listing_url_template:
+            return PROFILE
+        return dataclasses.replace(PROFILE, listing_url_template=self.crawl.listing_url_template)
+
+
+def scope_for(base_url: str, profile: SiteProfile = PROFILE) -> frozenset[str]:
+    key = host_key(base_url)
+    if key is None:
+        return frozenset()
+    if key in profile.hosts:
+        return frozenset(profile.hosts)
+    return frozenset({key})
+
+
+# --- the flat keys, derived from the fields -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    name: str  # flat key: TOML key, env suffix, argparse dest
+    section: str  # the Settings field holding the section ("" = a field of Settings itself)
+    field: str
+    convert: Callable[[object], object]
+    help: str
+
+
+def _keys_of(holder: type[Any], section: str) -> list[Key]:
+    keys: list[Key] = []
+    for field in dataclasses.fields(holder):
+        declared = field.metadata.get(_SETTING)
+        if isinstance(declared, _Declared):
+            name = declared.key or field.name
+            keys.append(Key(name, section, field.name, declared.convert, declared.help))
+        elif section == "" and dataclasses.is_dataclass(field.default_factory):
+            keys.extend(_keys_of(field.default_factory, field.name))
+        else:
+            raise TypeError(f"{holder.__name__}.{field.name} is neither a setting nor a section")
+    return keys
+
+
+KEYS: tuple[Key, ...] = tuple(_keys_of(Settings, ""))
+SECTIONS: dict[str, type[Any]] = {
+    field.name: field.default_factory  # type: ignore[misc]
+    for field in dataclasses.fields(Settings)
+    if _SETTING not in field.metadata
+}
 # Not a settings field: only used to build the default User-Agent.
 CONTACT_URL_KEY = "contact_url"
 KEY_NAMES = frozenset(k.name for k in KEYS) | {CONTACT_URL_KEY}
+# Keys that were renamed: an old name in a file or the environment is refused, not ignored.
+RENAMED_KEYS = {"concurrency": "host_concurrency"}
 ENV_PREFIX = "VKSND_"
 
 
@@ -325,6 +471,12 @@ class ResolvedSettings:
     config_path: Path | None
 
 
+def _refuse_renamed(name: str, value: object, source: str) -> None:
+    new = RENAMED_KEYS.get(name)
+    if new is not None:
+        raise ConfigError(name, value, source, f"renamed to {new} ({ENV_PREFIX}{new.upper()})")
+
+
 def _read_toml(path: Path) -> dict[str, object]:
     try:
         with path.open("rb") as handle:
@@ -338,6 +490,8 @@ def _read_toml(path: Path) -> dict[str, object]:
     if not isinstance(table, dict):
         raise ConfigError("vksnd", table, f"file {path}", "expected a table")
     unknown = sorted(set(table) - KEY_NAMES)
+    for name in unknown:
+        _refuse_renamed(name, table[name], f"file {path}")
     if unknown:
         raise ConfigError(unknown[0], table[unknown[0]], f"file {path}", "unknown setting")
     return dict(table)
@@ -351,6 +505,9 @@ def resolve_settings(
     if path is None and DEFAULT_CONFIG_PATH.is_file():
         path = DEFAULT_CONFIG_PATH
     file_values = _read_toml(path) if path is not None else {}
+    for old in RENAMED_KEYS:
+        if env.get(ENV_PREFIX + old.upper(), "") != "":
+            _refuse_renamed(old, env[ENV_PREFIX + old.upper()], f"env {ENV_PREFIX}{old.upper()}")
 
     def pick(name: str) -> tuple[object, str] | None:
         if cli.get(name) is not None:
@@ -362,9 +519,7 @@ def resolve_settings(
             return file_values[name], f"file {path}"
         return None
 
-    chosen: dict[Section, dict[str, object]] = {
-        s: {} for s in ("", "fetch", "politeness", "retry", "crawl")
-    }
+    chosen: dict[str, dict[str, object]] = {section: {} for section in ("", *SECTIONS)}
     values: list[SettingValue] = []
     contact = pick(CONTACT_URL_KEY)
     contact_url = DEFAULT_CONTACT_URL
@@ -389,16 +544,8 @@ def resolve_settings(
         chosen[key.section][key.field] = converted
         values.append(SettingValue(key.name, converted, source))
 
-    try:
-        settings = Settings(
-            **chosen[""],  # type: ignore[arg-type]
-            fetch=FetchConfig(**chosen["fetch"]),  # type: ignore[arg-type]
-            politeness=PolitenessConfig(**chosen["politeness"]),  # type: ignore[arg-type]
-            retry=RetryConfig(**chosen["retry"]),  # type: ignore[arg-type]
-            crawl=CrawlConfig(**chosen["crawl"]),  # type: ignore[arg-type]
-        )
-    except TypeError as exc:  # pragma: no cover - KEYS and the dataclasses disagree
-        raise ConfigError("settings", chosen, "code", str(exc)) from exc
+    sections = {name: holder(**chosen[name]) for name, holder in SECTIONS.items()}
+    settings = Settings(**chosen[""], **sections)  # type: ignore[arg-type]
     given = {v.key for v in values}
     values.extend(
         SettingValue(key.name, current_value(settings, key.name), "default")
@@ -427,50 +574,3 @@ def current_value(settings: Settings, name: str) -> object:
             holder: object = settings if key.section == "" else getattr(settings, key.section)
             return getattr(holder, key.field)
     raise KeyError(name)
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags every networked command shares; all default to None so lower layers apply."""
-    group = parser.add_argument_group("settings (flags > VKSND_* env > TOML file > defaults)")
-    group.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help=f"TOML settings file (default {DEFAULT_CONFIG_PATH} if present)",
-    )
-    group.add_argument(
-        "--base-url",
-        dest="base_url",
-        default=None,
-        help=f"portal origin (default {DEFAULT_BASE_URL})",
-    )
-    group.add_argument("--db", type=Path, default=None, help=f"database (default {DEFAULT_DB})")
-    group.add_argument("--user-agent", dest="user_agent", default=None)
-    group.add_argument(
-        "--contact-url",
-        dest="contact_url",
-        default=None,
-        help=f"contact URL in the default User-Agent ({DEFAULT_CONTACT_URL})",
-    )
-    group.add_argument(
-        "--rate", type=float, default=None, help=f"requests/s per host (default {DEFAULT_RATE})"
-    )
-    group.add_argument(
-        "--concurrency",
-        type=int,
-        default=None,
-        help=f"requests in flight per host (default {DEFAULT_CONCURRENCY})",
-    )
-    group.add_argument("--global-concurrency", dest="global_concurrency", type=int, default=None)
-    group.add_argument("--max-body-bytes", dest="max_body_bytes", type=int, default=None)
-    group.add_argument("--retry-attempts", dest="retry_attempts", type=int, default=None)
-    group.add_argument("--read-timeout", dest="read_timeout", type=float, default=None)
-    group.add_argument(
-        "--ignore-robots",
-        dest="obey_robots",
-        action="store_const",
-        const=False,
-        default=None,
-        help="do not obey robots.txt (benchmarks against the replica)",
-    )
-    group.add_argument("--log-format", dest="log_format", choices=("text", "json"), default=None)

@@ -60,8 +60,8 @@ from vksnd.parsers.metadata import (
     url_resolver,
 )
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
-from vksnd.parsers.query import css
-from vksnd.parsers.records import Article
+from vksnd.parsers.query import any_of, css
+from vksnd.parsers.records import GENERIC_EXTRACTOR, Article, Extractor
 from vksnd.parsers.textrules import CleanResult, apply_rules
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -155,7 +155,7 @@ def _parse(
     resolve = url_resolver(base, origin if base == url else None)
 
     result: CleanResult | None = None
-    extractor = f"profile:{profile.name}"
+    extractor = Extractor(profile.name)
     author: str | None = None
     container = first_match(tree, profile.selectors.body)
     if container is not None:
@@ -176,7 +176,7 @@ def _parse(
         if result is None:
             author = None
     if result is None:
-        extractor = "generic"
+        extractor = GENERIC_EXTRACTOR
         result, signals, author = _generic(tree, url, resolve, limits, profile, head, signals)
     else:  # the generic path reads the head itself, with more keys
         signals = head_dates(tree, head) + signals
@@ -189,7 +189,7 @@ def _parse(
         canonical_url=canonical,
         title=unicodedata.normalize("NFC", title or ""),
         published_at=resolve_published(signals, now),
-        author=author or (result.byline if extractor != "generic" else None),
+        author=author or (result.byline if not extractor.generic else None),
         category=category_of(url, tree, profile, path),
         text=result.text,
         captions=result.captions,
@@ -288,7 +288,7 @@ def _strip_chrome(container: LexborNode, chrome: tuple[str, ...]) -> None:
                 if node.tag != "br":
                     node.decompose()
             return
-    for node in css(container, _joined(chrome)):
+    for node in css(container, any_of(chrome)):
         node.decompose()
     mark_breaks(container)
 
@@ -301,9 +301,4 @@ def _with_breaks(chrome: tuple[str, ...]) -> str | None:
     """``chrome`` joined with ``br``, or None when a selector is more than a tag or a class."""
     if not all(_SIMPLE_SELECTOR_RE.fullmatch(s) and s.lower() != "br" for s in chrome):
         return None
-    return _joined((*chrome, "br"))
-
-
-@functools.lru_cache(maxsize=32)
-def _joined(selectors: tuple[str, ...]) -> str:
-    return ", ".join(selectors)
+    return any_of((*chrome, "br"))

@@ -19,8 +19,11 @@ class Kind(enum.Enum):
     HEADING = "heading"  # h1–h6 inside the body: kept as a paragraph, never taken for a caption
 
 
-# Python 3.11 reads ``Kind.IMAGE`` through the enum's metaclass (~70 ns, a plain global is
-# ~5 ns); the loops that test every block's kind, several times a page, use these instead.
+# Python 3.11 reads ``Kind.IMAGE`` through the enum's metaclass (~100 ns, a plain global is
+# ~6 ns); the loops that test every block's kind, several times a page, use these instead.
+# Measured (issue 13: bench/parse.py's 300 pages, paired processes, a quiet machine): ``Kind.X``
+# everywhere costs ~1.5% per page, inside the ±2% two runs of the same code differ by. By the
+# house rule they should go; kept until the extractor work (#16) rewriting their ~45 users lands.
 PARA, LIST, TABLE, IMAGE, CAPTION, HEADING = (
     Kind.PARA, Kind.LIST, Kind.TABLE, Kind.IMAGE, Kind.CAPTION, Kind.HEADING
 )  # fmt: skip

@@ -79,13 +79,25 @@ def _time_of(text: str) -> tuple[int, int, int] | None:
     return hour, minute, second
 
 
-_PLAIN_DMY_RE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+# ``dd/mm/yyyy`` alone, as listings print it beside a link and most date lines read.
+SLASH_DATE_RE = re.compile(r"(?<!\d)(\d{1,2})/(\d{1,2})/(\d{4})(?!\d)")
+
+
+def find_slash_date(text: str) -> date | None:
+    """The first valid ``dd/mm/yyyy`` in ``text`` (an invalid one, 31/02, is passed over)."""
+    for match in SLASH_DATE_RE.finditer(text):
+        day, month, year = (int(g) for g in match.groups())
+        try:
+            return date(year, month, day)
+        except ValueError:
+            continue
+    return None
 
 
 def parse_date_text(text: str) -> DateSignal | None:
     """The first date printed in ``text`` (with its time of day when one is printed)."""
     if len(text) <= 10:  # the commonest date line, a bare dd/mm/yyyy: no time to look for
-        plain = _PLAIN_DMY_RE.fullmatch(text)
+        plain = SLASH_DATE_RE.fullmatch(text)
         if plain is not None:
             value = _make(int(plain[3]), int(plain[2]), int(plain[1]))
             return DateSignal(value, "text", False) if value is not None else None
@@ -139,34 +151,8 @@ def _offset_tz(raw: str) -> tzinfo | None:
     return timezone(sign * timedelta(minutes=minutes))
 
 
-def _canonical_iso(text: str) -> datetime | None:
-    """``YYYY-MM-DDTHH:MM:SS±HH:MM``, the form CMSs write, read by the C ``fromisoformat``;
-    None for any other shape (or an offset past ±14 h, or hour 24), which the regex reads."""
-    if not (
-        len(text) == 25
-        and text[4] == text[7] == "-"
-        and text[10] == "T"
-        and text[13] == text[16] == text[22] == ":"
-        and text[19] in "+-"
-        and text.isascii()
-        and (text[20:22] < "14" or text[20:25] == "14:00")
-        and text[11:13] < "24"
-    ):
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 def parse_iso(text: str, source: str = "iso") -> DateSignal | None:
     """ISO 8601 date or datetime; a missing offset means Vietnam time."""
-    value = _canonical_iso(text)
-    if value is not None:
-        try:
-            return DateSignal(value.astimezone(VIETNAM_TZ), source, True)
-        except OverflowError:  # year 0001 or 9999 shifted past datetime's range
-            return None
     match = _ISO_RE.match(text)
     if match is None:
         return None
@@ -196,10 +182,6 @@ def from_listing(day: date) -> DateSignal:
     return DateSignal(datetime.combine(day, time(), VIETNAM_TZ), "listing", False)
 
 
-def is_plausible(value: datetime, now: datetime) -> bool:
-    return value.astimezone(VIETNAM_TZ).date() >= EARLIEST and value <= now + timedelta(days=1)
-
-
 def resolve_published(signals: list[DateSignal], now: datetime | None = None) -> datetime | None:
     """One date from all clues, or ``None`` when there is none or they disagree.
 
@@ -210,7 +192,7 @@ def resolve_published(signals: list[DateSignal], now: datetime | None = None) ->
     latest = (now or datetime.now(VIETNAM_TZ)) + _ONE_DAY
     kept: list[DateSignal] = []
     days: list[date] = []
-    for signal in signals:  # is_plausible(), with the day computed once per signal
+    for signal in signals:
         day = signal.value.astimezone(VIETNAM_TZ).date()
         if day >= EARLIEST and signal.value <= latest:
             kept.append(signal)

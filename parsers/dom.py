@@ -42,7 +42,6 @@ from vksnd.parsers.query import css, css_first
 from vksnd.parsers.textrules import ends_sentence
 
 BR_MARK = "\ue000"
-IMG_MARK = "\ue001"
 DEFAULT_MAX_DEPTH = 400
 IMAGE_TABLE_MAX_TEXT = 600
 SMALL_TABLE_TEXT = 2000  # raw text chars up to which a table is walked rather than queried
@@ -385,7 +384,6 @@ class _Walker:
         ]
         blocks, inline, visit = self.blocks, self.inline, self.visit
         plain = not self.drop_link_lists
-        new_block, para = tuple.__new__, PARA  # Block(PARA, text) without __new__'s frame
         while stack:
             children, parent, depth = stack[-1]
             for child in children:
@@ -422,7 +420,7 @@ class _Walker:
                     else:
                         text = collapse(raw)
                         if text:
-                            blocks.append(new_block(Block, (para, text, None, True, False)))
+                            blocks.append(Block(PARA, text))
                     continue
                 if visit(child):
                     if depth + 1 >= self.max_depth:

@@ -15,6 +15,8 @@ import hashlib
 import re
 import unicodedata
 
+from vksnd.parsers.blocks import collapse
+
 # OpenSSL 3 looks the digest up again on every ``hashlib.sha256()`` (a provider fetch, the
 # dearest part of hashing a short text); copying a ready context skips it.
 _SHA256 = hashlib.sha256()
@@ -78,7 +80,7 @@ def fold_tone_placement(text: str) -> str:
 def canonical_form(text: str) -> str:
     """The hash input: NFC, whitespace collapsed to single spaces, tone placement folded."""
     nfc = unicodedata.normalize("NFC", text)
-    return fold_tone_placement(" ".join(nfc.split()))
+    return fold_tone_placement(collapse(nfc))
 
 
 def content_hash(text: str, *, lines_collapsed: bool = False) -> str:

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from vksnd.parsers.blocks import collapse
+from vksnd.parsers.dates import SLASH_DATE_RE, find_slash_date
 from vksnd.parsers.decoding import decode_body
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 from vksnd.parsers.query import css, css_first
@@ -55,26 +57,12 @@ SUMMARY_SELECTORS = (".summary", ".sapo", ".desc", ".description", "p")
 _FILE_SUFFIX = re.compile(
     r"\.(?:pdf|docx?|xlsx?|pptx?|zip|rar|jpe?g|png|gif|webp|svg|mp[34]|avi|wmv)$", re.IGNORECASE
 )
-_DATE = re.compile(r"(?<!\d)(\d{1,2})/(\d{1,2})/(\d{4})(?!\d)")
-_SPACE = re.compile(r"\s+")
 
 
 def _clean(text: str | None, limit: int) -> str | None:
     if not text:
         return None
-    collapsed = _SPACE.sub(" ", text.replace("\xa0", " ")).strip()
-    return collapsed[:limit] or None
-
-
-def find_date(text: str) -> date | None:
-    """The first valid ``dd/mm/yyyy`` in ``text``."""
-    for match in _DATE.finditer(text):
-        day, month, year = (int(g) for g in match.groups())
-        try:
-            return date(year, month, day)
-        except ValueError:
-            continue
-    return None
+    return collapse(text)[:limit] or None
 
 
 def _base_url(
@@ -115,7 +103,7 @@ def _item_of(link: LexborNode, item_ids: set[int], stop: LexborNode | None) -> L
     while node is not None and (stop is None or node.mem_id != stop.mem_id):
         if node.mem_id in item_ids:
             return node
-        if fallback is None and node.tag in ITEM_BLOCKS and _DATE.search(node.text() or ""):
+        if fallback is None and node.tag in ITEM_BLOCKS and SLASH_DATE_RE.search(node.text() or ""):
             fallback = node
         if node.tag in ("body", "html"):
             break
@@ -128,20 +116,20 @@ def _item_date(item: LexborNode, profile: SiteProfile, title: str | None) -> dat
     else the first date in the item's text outside the title."""
     for selector in profile.selectors.date:
         for node in css(item, selector):
-            found = find_date(node.text() or "")
+            found = find_slash_date(node.text() or "")
             if found is not None:
                 return found
     text = _clean(item.text(), 1 << 20) or ""
     if title:
         text = text.replace(title, " ")
-    return find_date(text)
+    return find_slash_date(text)
 
 
 def _summary(item: LexborNode, title: str | None) -> str | None:
     for selector in SUMMARY_SELECTORS:
         for node in css(item, selector):
             text = _clean(node.text(), MAX_SUMMARY_CHARS)
-            if text and text != title and not _DATE.fullmatch(text):
+            if text and text != title and not SLASH_DATE_RE.fullmatch(text):
                 return text
     return None
 

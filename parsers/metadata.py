@@ -7,7 +7,6 @@ small function that says where it looks and in what order.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from vksnd.parsers.blocks import HEADING, PARA, Block, collapse
 from vksnd.parsers.dates import DateSignal, parse_date_line, parse_iso
 from vksnd.parsers.declared import AUTHOR_META_KEYS, DATE_META_KEYS
 from vksnd.parsers.profiles.vksndtc import SiteProfile
-from vksnd.parsers.query import css, css_first
+from vksnd.parsers.query import any_of, css, css_first
 
 DATE_SCAN_BLOCKS = 14
 _ERROR_RE = re.compile(
@@ -71,11 +70,6 @@ def first_match(
         if node is not None:
             return node
     return None
-
-
-@functools.lru_cache(maxsize=64)
-def _any_of(selectors: tuple[str, ...]) -> str:
-    return ", ".join(selectors)
 
 
 # The <meta> keys any reader uses (title, published date, author); the others are not kept.
@@ -136,7 +130,7 @@ def profile_author(
     # page with an author line elsewhere pays for the selector-by-selector search.
     node = css_first(scope, selectors[0])
     if node is None:
-        if css_first(tree, _any_of(selectors)) is None:
+        if css_first(tree, any_of(selectors)) is None:
             return None
         node = first_match(scope, selectors[1:]) or first_match(tree, selectors)
     if node is None:

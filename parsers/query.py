@@ -12,6 +12,7 @@ and accept a whole parser too, like ``tree.css``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import cast
@@ -30,6 +31,12 @@ class _Engine(threading.local):
 
 
 _ENGINE = _Engine()
+
+
+@functools.lru_cache(maxsize=64)
+def any_of(selectors: tuple[str, ...]) -> str:
+    """One selector list matching any of ``selectors`` (one query instead of one each)."""
+    return ", ".join(selectors)
 
 
 def css(scope: LexborNode | LexborHTMLParser, query: str) -> list[LexborNode]:

@@ -12,13 +12,33 @@ from datetime import date, datetime
 
 
 @dataclass(frozen=True, slots=True)
+class Extractor:
+    """The path that produced an article's body: the named site profile's selectors, or the
+    generic extractor when the profile missed (``profile`` None). Stored as its ``label``."""
+
+    profile: str | None = None
+
+    @property
+    def generic(self) -> bool:
+        return self.profile is None
+
+    @property
+    def label(self) -> str:
+        """``profile:<name>`` or ``generic``: the form the database and the export keep."""
+        return "generic" if self.profile is None else f"profile:{self.profile}"
+
+
+GENERIC_EXTRACTOR = Extractor()
+
+
+@dataclass(frozen=True, slots=True)
 class Article:
     """One article page, extracted.
 
     ``text`` is the clean body (paragraphs separated by one blank line, NFC, no captions, no
     chrome, no byline). ``content_hash`` is the sha256 hex of the canonical form of ``text``
     (see ``vksnd.parsers.hashing``): two spellings of the same article hash the same.
-    ``extractor`` names the path that produced the body: ``"profile:<name>"``, ``"generic"``.
+    ``extractor`` says which path produced the body (the site profile or the generic extractor).
     """
 
     url: str
@@ -31,7 +51,7 @@ class Article:
     captions: tuple[str, ...]
     images: tuple[str, ...]
     content_hash: str
-    extractor: str
+    extractor: Extractor
 
 
 @dataclass(frozen=True, slots=True)

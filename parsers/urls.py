@@ -240,44 +240,6 @@ def is_article_url(url: str, profile: SiteProfile = PROFILE) -> bool:
     return article_key(url, profile) is not None
 
 
-_PLACEHOLDERS = {
-    "{cat}": r"\d+",
-    "{page}": r"\d+",
-    "{slug}": r"[a-z0-9-]+",
-    "{section}": r"[a-z0-9-]+",
-}
-
-
-def _template_pattern(template_path: str) -> re.Pattern[str]:
-    pattern = re.escape(template_path).replace(re.escape("{section}/"), "(?:[a-z0-9-]+/)?")
-    for placeholder, regex in _PLACEHOLDERS.items():
-        pattern = pattern.replace(re.escape(placeholder), regex)
-    return re.compile(f"^{pattern}$", re.IGNORECASE)
-
-
-def is_listing_url(url: str, profile: SiteProfile = PROFILE) -> bool:
-    """A category listing page: the profile's template (query keys in any order), or the legacy
-    ``lists.aspx?Cat=N`` listing (no ItemID)."""
-    try:
-        path, pairs = _split_article(url, profile)
-    except ValueError:
-        return False
-    if profile.article_path.match(path):
-        return False
-    if profile.legacy_article_path.match(path):
-        cat = _get(pairs, "Cat")
-        return cat is not None and cat.isdigit() and _get(pairs, "ItemID") is None
-    template_path, _, template_query = profile.listing_url_template.partition("?")
-    if not _template_pattern(template_path).match(path):
-        return False
-    for name, value in _split_query(template_query):
-        if value in _PLACEHOLDERS:
-            got = _get(pairs, name)
-            if got is None or (value in ("{cat}", "{page}") and not got.isdigit()):
-                return False
-    return True
-
-
 def listing_url(base: str, cat_id: int, page: int, profile: SiteProfile = PROFILE) -> str:
     """Absolute URL of page ``page`` (1-based) of category ``cat_id``'s listing.
 

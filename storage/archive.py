@@ -91,10 +91,3 @@ def decode_body(codec: str, stored: bytes) -> bytes:
     if codec == CODEC_IDENTITY:
         return stored
     raise ValueError(f"unknown archive codec {codec!r}")
-
-
-def content_type_of(headers: tuple[tuple[str, str], ...]) -> str | None:
-    for name, value in headers:
-        if name.lower() == "content-type":
-            return value
-    return None

@@ -23,94 +23,24 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
+from vksnd.storage.columns import marks, strings_from_json
 from vksnd.storage.errors import ExportError, translate_os_error, translate_sqlite_error
-from vksnd.storage.values import strings_from_json
+from vksnd.storage.records import (
+    ExportedArticle,
+    ExportFilter,
+    ExportReport,
+    corpus_file_name,
+)
 
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".export.lock"
 FILE_NAME_RE = re.compile(r"^\d{3,}_[0-9a-f]{16}\.txt$")
-_HASH_RE = re.compile(r"^[0-9a-f]{16,}$")
 _TEMP_RE = re.compile(r"^\.\d{3,}_[0-9a-f]{16}\.txt\.\d+\.tmp$")
 _CHUNK = 500
 _FLUSH_EVERY = 256
-
-
-@dataclass(frozen=True, slots=True)
-class ExportFilter:
-    after_seq: int | None = None  # only versions with a larger seq
-    since: date | None = None  # only articles published that day or later (local date)
-    include_superseded: bool = False  # every version, not only the current ones
-
-
-@dataclass(frozen=True, slots=True)
-class ExportReport:
-    matched: int  # versions matching the filter
-    written: int  # new files (each with a manifest line)
-    restored: int  # listed in the manifest but missing on disk: rewritten, not relisted
-    skipped: int  # already exported
-
-
-@dataclass(frozen=True, slots=True)
-class ExportedArticle:
-    """One article version as the export sees it."""
-
-    seq: int
-    content_hash: str
-    canonical_url: str
-    aliases: tuple[str, ...]
-    title: str
-    published_at: str | None
-    author: str | None
-    category: str | None
-    captions: tuple[str, ...]
-    images: tuple[str, ...]
-    extractor: str
-    is_current: bool
-    supersedes: str | None  # file name of the version this one replaced
-    superseded_by: str | None
-    reverts_to: str | None  # file name of the older version whose text this one restores
-    stored_at: str
-    text: str
-
-    @property
-    def file_name(self) -> str:
-        return corpus_file_name(self.seq, self.content_hash)
-
-    def manifest_entry(self, *, with_text: bool = False) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "file": self.file_name,
-            "seq": self.seq,
-            "content_hash": self.content_hash,
-            "canonical_url": self.canonical_url,
-            "aliases": list(self.aliases),
-            "title": self.title,
-            "published_at": self.published_at,
-            "author": self.author,
-            "category": self.category,
-            "captions": list(self.captions),
-            "images": list(self.images),
-            "extractor": self.extractor,
-            "is_current": self.is_current,
-            "supersedes": self.supersedes,
-            "superseded_by": self.superseded_by,
-            "reverts_to": self.reverts_to,
-            "stored_at": self.stored_at,
-        }
-        if with_text:
-            entry["text"] = self.text
-        return entry
-
-
-def corpus_file_name(seq: int, content_hash: str) -> str:
-    """``f"{seq:03d}_{content_hash[:16]}.txt"``; refuses anything but a hex hash."""
-    if seq < 0 or not _HASH_RE.match(content_hash):
-        raise ValueError(f"not a corpus name: seq={seq!r} hash={content_hash[:40]!r}")
-    return f"{seq:03d}_{content_hash[:16]}.txt"
 
 
 def _link(seq: int | None, digest: str | None) -> str | None:
@@ -120,9 +50,11 @@ def _link(seq: int | None, digest: str | None) -> str | None:
 _ROW_SQL = """
 SELECT a.seq, a.content_hash, a.canonical_url, a.title, a.published_at, a.author, a.category,
        a.captions, a.images, a.extractor, a.is_current, a.created_at, a.text,
-       prev.seq, prev.content_hash, next.seq, next.content_hash, rev.seq, rev.content_hash,
+       prev.seq AS prev_seq, prev.content_hash AS prev_hash,
+       next.seq AS next_seq, next.content_hash AS next_hash,
+       rev.seq AS rev_seq, rev.content_hash AS rev_hash,
        (SELECT json_group_array(url)
-          FROM (SELECT url FROM article_urls WHERE root_id = a.root_id ORDER BY url))
+          FROM (SELECT url FROM article_urls WHERE root_id = a.root_id ORDER BY url)) AS urls
 FROM articles a
 LEFT JOIN articles prev ON prev.id = a.supersedes
 LEFT JOIN articles next ON next.id = a.superseded_by
@@ -142,37 +74,54 @@ def _where(filt: ExportFilter) -> tuple[str, list[Any]]:
     return " WHERE " + " AND ".join(clauses), params
 
 
-def _article(row: sqlite3.Row | tuple[Any, ...]) -> ExportedArticle:
-    urls: list[str] = json.loads(row[19]) if row[19] else []
+def _article(row: sqlite3.Row) -> ExportedArticle:
+    urls: list[str] = json.loads(row["urls"]) if row["urls"] else []
+    canonical = row["canonical_url"]
     return ExportedArticle(
-        seq=row[0],
-        content_hash=row[1],
-        canonical_url=row[2],
-        aliases=tuple(u for u in urls if u != row[2]),
-        title=row[3],
-        published_at=row[4],
-        author=row[5],
-        category=row[6],
-        captions=strings_from_json(row[7]),
-        images=strings_from_json(row[8]),
-        extractor=row[9],
-        is_current=bool(row[10]),
-        stored_at=row[11],
-        text=row[12],
-        supersedes=_link(row[13], row[14]),
-        superseded_by=_link(row[15], row[16]),
-        reverts_to=_link(row[17], row[18]),
+        seq=row["seq"],
+        content_hash=row["content_hash"],
+        canonical_url=canonical,
+        aliases=tuple(u for u in urls if u != canonical),
+        title=row["title"],
+        published_at=row["published_at"],
+        author=row["author"],
+        category=row["category"],
+        captions=strings_from_json(row["captions"]),
+        images=strings_from_json(row["images"]),
+        extractor=row["extractor"],
+        is_current=bool(row["is_current"]),
+        stored_at=row["created_at"],
+        text=row["text"],
+        supersedes=_link(row["prev_seq"], row["prev_hash"]),
+        superseded_by=_link(row["next_seq"], row["next_hash"]),
+        reverts_to=_link(row["rev_seq"], row["rev_hash"]),
     )
 
 
-def iter_articles(conn: sqlite3.Connection, filt: ExportFilter) -> Iterator[ExportedArticle]:
-    """Matching versions in ``seq`` order, streamed from one query."""
+def iter_articles(
+    conn: sqlite3.Connection, filt: ExportFilter, limit: int | None = None
+) -> Iterator[ExportedArticle]:
+    """Matching versions in ``seq`` order (the first ``limit``), streamed from one query."""
     where, params = _where(filt)
+    if limit is not None:
+        where += " ORDER BY a.seq LIMIT ?"
+        params.append(limit)
+    else:
+        where += " ORDER BY a.seq"
     try:
-        for row in conn.execute(_ROW_SQL + where + " ORDER BY a.seq", params):
+        for row in conn.execute(_ROW_SQL + where, params):
             yield _article(row)
     except sqlite3.Error as exc:
         raise translate_sqlite_error(exc, _db_path(conn)) from exc
+
+
+def article_by_seq(conn: sqlite3.Connection, seq: int) -> ExportedArticle | None:
+    """The version numbered ``seq``, superseded or not."""
+    try:
+        row = conn.execute(_ROW_SQL + " WHERE a.seq = ?", (seq,)).fetchone()
+    except sqlite3.Error as exc:
+        raise translate_sqlite_error(exc, _db_path(conn)) from exc
+    return None if row is None else _article(row)
 
 
 def export_jsonl(conn: sqlite3.Connection, stream: IO[str], filt: ExportFilter) -> int:
@@ -219,13 +168,13 @@ def _export_snapshot(
     where, params = _where(filt)
     todo: list[int] = []
     matched = 0
-    for seq, digest in conn.execute(
+    for row in conn.execute(
         "SELECT a.seq, a.content_hash FROM articles a" + where + " ORDER BY a.seq", params
     ):
         matched += 1
-        name = corpus_file_name(seq, digest)
+        name = corpus_file_name(row["seq"], row["content_hash"])
         if name not in listed or name not in on_disk:
-            todo.append(seq)
+            todo.append(row["seq"])
     written = restored = 0
     if not todo:
         return ExportReport(matched=matched, written=0, restored=0, skipped=matched)
@@ -236,9 +185,8 @@ def _export_snapshot(
         ):
             for start in range(0, len(todo), _CHUNK):
                 chunk = todo[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
                 rows = conn.execute(
-                    _ROW_SQL + f" WHERE a.seq IN ({marks}) ORDER BY a.seq", chunk
+                    _ROW_SQL + f" WHERE a.seq IN ({marks(len(chunk))}) ORDER BY a.seq", chunk
                 ).fetchall()
                 for row in rows:
                     article = _article(row)
@@ -377,7 +325,7 @@ def _fsync_dir(path: Path) -> None:
 def _db_path(conn: sqlite3.Connection) -> str:
     """The file behind ``conn``, for error messages."""
     row = conn.execute("PRAGMA database_list").fetchone()
-    return str(row[2]) if row else "<database>"
+    return str(row["file"]) if row else "<database>"
 
 
 def export_jsonl_file(conn: sqlite3.Connection, path: Path, filt: ExportFilter) -> int:

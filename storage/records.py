@@ -1,10 +1,13 @@
-"""Typed records that cross the storage boundary (crawler <-> storage)."""
+"""Typed records that cross the storage boundary (crawler <-> storage): what is written, and what
+the readers return (stats, the article feed, the export)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from vksnd.parsers.records import Article
 
@@ -49,6 +52,15 @@ class UrlRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NewUrl:
+    """A URL for the frontier: canonical, what it is, and the date a listing showed beside it."""
+
+    url: str
+    kind: UrlKind
+    listed_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RawPage:
     """A fetched response kept in the archive so pages can be re-extracted without refetching."""
 
@@ -68,8 +80,16 @@ class StoreResult:
     content_hash: str
 
 
-@dataclass(frozen=True, slots=True)
+def _detail() -> int:
+    """A counter a run's summary line leaves out (its log line and stored counters keep it)."""
+    return field(default=0, metadata={"detail": True})
+
+
+@dataclass(slots=True)
 class RunCounters:
+    """What one run counted. The run's steps add to it as pages go by (one object per run,
+    mutable while the run lasts); storage keeps it with the run, metrics add finished runs up."""
+
     listing_pages: int = 0
     pages_fetched: int = 0
     not_modified: int = 0
@@ -79,7 +99,23 @@ class RunCounters:
     unchanged: int = 0
     failures: int = 0
     skipped: int = 0
-    extra: tuple[tuple[str, int], ...] = field(default=())
+    not_articles: int = _detail()  # fetched for an article, not one (listing, error page...)
+    out_of_range: int = _detail()  # articles outside a backfill's dates: left pending
+    dropped_on_stop: int = _detail()  # queued when a stop came: left pending
+    parse_fallbacks: int = _detail()  # articles the site profile missed (generic extractor)
+
+    @property
+    def stored(self) -> int:
+        return self.new_articles + self.new_versions
+
+    def headline(self) -> dict[str, int]:
+        """Every counter but the details, zero or not: what a run's summary line shows."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata}
+
+    def nonzero_details(self) -> dict[str, int]:
+        return {
+            f.name: value for f in fields(self) if f.metadata and (value := getattr(self, f.name))
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +144,130 @@ class ArchivedPage:
     article_id: int | None  # the current version of the article the URL maps to, if any
     content_hash: str | None  # the hash the URL showed when last stored
     not_article: str | None = None  # set: fetched for an article, refused by the parser then
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    id: int
+    kind: str
+    started_at: str
+    finished_at: str | None
+    ok: bool | None  # None: still running, or killed before it could finish
+    error: str | None
+    counters: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStats:
+    path: str
+    db_bytes: int  # the file plus its WAL
+    urls_by_state: tuple[tuple[str, int], ...]
+    urls_by_kind: tuple[tuple[str, int], ...]
+    not_articles_by_reason: tuple[tuple[str, int], ...]  # fetched for an article, not one
+    articles: int  # distinct articles (version chains)
+    versions: int  # stored versions, every edit counted
+    current_versions: int
+    superseded_versions: int
+    reverted_versions: int  # versions restoring an older text
+    article_urls: int  # URLs (fetched or canonical) mapped to an article
+    urls_collapsed: int  # fetched URLs folded into an article another URL already had
+    pages_archived: int
+    archive_bytes: int  # compressed bodies
+    raw_bytes: int  # the same bodies uncompressed
+    failures_by_reason: tuple[tuple[str, int], ...]
+    last_runs: tuple[RunSummary, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        pairs = ("urls_by_state", "urls_by_kind", "not_articles_by_reason", "failures_by_reason")
+        for key in pairs:
+            data[key] = dict(getattr(self, key))
+        data["last_runs"] = [
+            {**asdict(run), "counters": dict(run.counters)} for run in self.last_runs
+        ]
+        return data
+
+
+_HASH_RE = re.compile(r"^[0-9a-f]{16,}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFilter:
+    after_seq: int | None = None  # only versions with a larger seq
+    since: date | None = None  # only articles published that day or later (local date)
+    include_superseded: bool = False  # every version, not only the current ones
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReport:
+    matched: int  # versions matching the filter
+    written: int  # new files (each with a manifest line)
+    restored: int  # listed in the manifest but missing on disk: rewritten, not relisted
+    skipped: int  # already exported
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedArticle:
+    """One article version as the export sees it."""
+
+    seq: int
+    content_hash: str
+    canonical_url: str
+    aliases: tuple[str, ...]
+    title: str
+    published_at: str | None
+    author: str | None
+    category: str | None
+    captions: tuple[str, ...]
+    images: tuple[str, ...]
+    extractor: str
+    is_current: bool
+    supersedes: str | None  # file name of the version this one replaced
+    superseded_by: str | None
+    reverts_to: str | None  # file name of the older version whose text this one restores
+    stored_at: str
+    text: str
+
+    @property
+    def file_name(self) -> str:
+        return corpus_file_name(self.seq, self.content_hash)
+
+    def manifest_entry(self, *, with_text: bool = False) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "file": self.file_name,
+            "seq": self.seq,
+            "content_hash": self.content_hash,
+            "canonical_url": self.canonical_url,
+            "aliases": list(self.aliases),
+            "title": self.title,
+            "published_at": self.published_at,
+            "author": self.author,
+            "category": self.category,
+            "captions": list(self.captions),
+            "images": list(self.images),
+            "extractor": self.extractor,
+            "is_current": self.is_current,
+            "supersedes": self.supersedes,
+            "superseded_by": self.superseded_by,
+            "reverts_to": self.reverts_to,
+            "stored_at": self.stored_at,
+        }
+        if with_text:
+            entry["text"] = self.text
+        return entry
+
+
+def corpus_file_name(seq: int, content_hash: str) -> str:
+    """``f"{seq:03d}_{content_hash[:16]}.txt"``; refuses anything but a hex hash."""
+    if seq < 0 or not _HASH_RE.match(content_hash):
+        raise ValueError(f"not a corpus name: seq={seq!r} hash={content_hash[:40]!r}")
+    return f"{seq:03d}_{content_hash[:16]}.txt"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """One page of the article feed: versions in ``seq`` order after a cursor, and the next."""
+
+    articles: tuple[ExportedArticle, ...]
+    next_after_seq: int  # the cursor for the next page (the last seq here, or the one given)
+    has_more: bool

@@ -181,14 +181,16 @@ def connection_pragmas(busy_timeout_ms: int) -> tuple[str, ...]:
 
 
 async def prepare_writer(conn: aiosqlite.Connection, path: Path, busy_timeout_ms: int) -> None:
-    """Set WAL and the pragmas, then migrate to ``SCHEMA_VERSION``."""
+    """Set WAL and the pragmas, then migrate to ``SCHEMA_VERSION``. Rows come back as
+    ``sqlite3.Row``, read by column name."""
+    conn.row_factory = sqlite3.Row
     # Only a new, empty file takes a page size (before WAL). Rows here are 5-15 KB (texts,
     # compressed pages); with 16 KiB pages a 9 KB row fills a page alone (+50% file size for
     # ~15% speed), with 4 KiB pages it spills into full overflow pages: 4 KiB it is.
     await conn.execute_fetchall(f"PRAGMA page_size = {DEFAULT_PAGE_SIZE}")
     async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
         row = await cursor.fetchone()
-    if row is None or str(row[0]).lower() != "wal":
+    if row is None or str(row["journal_mode"]).lower() != "wal":
         raise StorageError(path, f"cannot switch the database to WAL (got {row!r})")
     for pragma in connection_pragmas(busy_timeout_ms):
         await conn.execute_fetchall(pragma)  # fetched: no statement left open
@@ -198,7 +200,7 @@ async def prepare_writer(conn: aiosqlite.Connection, path: Path, busy_timeout_ms
 async def _user_version(conn: aiosqlite.Connection) -> int:
     async with conn.execute("PRAGMA user_version") as cursor:
         row = await cursor.fetchone()
-    return int(row[0]) if row is not None else 0
+    return int(row["user_version"]) if row is not None else 0
 
 
 async def migrate(conn: aiosqlite.Connection, path: Path) -> int:
@@ -233,11 +235,12 @@ def open_reader(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> s
         raise DatabaseMissing(path)
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row  # rows are read by column name
         try:
             for pragma in connection_pragmas(busy_timeout_ms):
                 conn.execute(pragma)
             conn.execute("PRAGMA query_only = ON")
-            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            found = int(conn.execute("PRAGMA user_version").fetchone()["user_version"])
         except BaseException:
             conn.close()
             raise

@@ -2,15 +2,15 @@
 
 One instance owns one long-lived aiosqlite connection, the only writer of its process. Every
 write is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any error), serialized by an
-asyncio lock so concurrent tasks never interleave statements of two transactions. Readers in
-other processes (export, stats) use their own connections (``storage.schema.open_reader``); WAL
-lets them read while this one writes.
+asyncio lock so concurrent tasks never interleave statements of two transactions. Readers (stats,
+the feed, export) use connections of their own (``storage.reader.SqliteReader``); WAL lets them
+read while this one writes. Rows come back as ``sqlite3.Row`` and are read by column name.
 
 ``store_articles`` is the batch form of ``store_article`` (same rules, one transaction, a handful
 of statements for the whole batch): it is how a backfill or a bench reaches thousands of articles
 a second. A second connection checkpoints the WAL in the background (``checkpoint_every``), so a
 commit only appends to the WAL. The rules live in ``vksnd.storage.versions``, the writing in
-``vksnd.storage.batch``.
+``vksnd.storage.article_writes``.
 
 Timestamps go in as aware datetimes (naive ones are taken as UTC) and come back aware, in UTC.
 """
@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -33,10 +33,27 @@ import aiosqlite
 from vksnd.parsers.records import Article
 from vksnd.storage import archive
 from vksnd.storage.archive import DEFAULT_COMPRESSION_LEVEL
-from vksnd.storage.batch import MARK_FETCHED_SQL, chunks, fetched_row, marks, page_row, store_batch
+from vksnd.storage.article_writes import (
+    MARK_FETCHED_SQL,
+    chunks,
+    fetched_row,
+    page_row,
+    store_batch,
+)
+from vksnd.storage.columns import (
+    article_key,
+    marks,
+    opt_date_from_db,
+    opt_date_to_db,
+    opt_ts_from_db,
+    opt_ts_to_db,
+    ts_from_db,
+    ts_to_db,
+)
 from vksnd.storage.errors import StorageError, translate_sqlite_error
 from vksnd.storage.records import (
     ArchivedPage,
+    NewUrl,
     RawPage,
     RunCounters,
     StoreRequest,
@@ -49,15 +66,6 @@ from vksnd.storage.schema import (
     DEFAULT_BUSY_TIMEOUT_MS,
     DEFAULT_WAL_AUTOCHECKPOINT_PAGES,
     prepare_writer,
-)
-from vksnd.storage.values import (
-    article_key,
-    opt_date_from_db,
-    opt_date_to_db,
-    opt_ts_from_db,
-    opt_ts_to_db,
-    ts_from_db,
-    ts_to_db,
 )
 
 DEFAULT_ARCHIVE = True
@@ -103,22 +111,22 @@ async def _close_all(*conns: aiosqlite.Connection | None) -> None:
             await conn.close()
 
 
-def _url_record(row: sqlite3.Row | tuple[Any, ...]) -> UrlRecord:
+def _url_record(row: sqlite3.Row) -> UrlRecord:
     return UrlRecord(
-        url=row[0],
-        kind=UrlKind(row[1]),
-        state=UrlState(row[2]),
-        http_status=row[3],
-        etag=row[4],
-        last_modified=row[5],
-        attempts=row[6],
-        last_error=row[7],
-        next_retry_at=opt_ts_from_db(row[8]),
-        listed_on=opt_date_from_db(row[9]),
-        first_seen_at=ts_from_db(row[10]),
-        last_fetched_at=opt_ts_from_db(row[11]),
-        article_id=row[12],
-        not_article=row[13],
+        url=row["url"],
+        kind=UrlKind(row["kind"]),
+        state=UrlState(row["state"]),
+        http_status=row["http_status"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        next_retry_at=opt_ts_from_db(row["next_retry_at"]),
+        listed_on=opt_date_from_db(row["listed_on"]),
+        first_seen_at=ts_from_db(row["first_seen_at"]),
+        last_fetched_at=opt_ts_from_db(row["last_fetched_at"]),
+        article_id=row["article_id"],
+        not_article=row["not_article"],
     )
 
 
@@ -274,17 +282,24 @@ class SqliteStore:
 
     # -- frontier ----------------------------------------------------------------------------
 
-    async def add_urls(self, urls: Iterable[tuple[str, UrlKind, date | None]]) -> int:
+    async def add_urls(self, urls: Iterable[NewUrl]) -> int:
         """Insert unknown URLs as pending, fill an empty ``listed_on``; returns how many new."""
-        items = list({url: (url, kind, listed) for url, kind, listed in urls}.values())
+        items = list({new.url: new for new in urls}.values())
         if not items:
             return 0
         now = _now()
         rows = [
-            (url, kind.value, UrlState.PENDING.value, opt_date_to_db(listed), now, article_key(url))
-            for url, kind, listed in items
+            (
+                new.url,
+                new.kind.value,
+                UrlState.PENDING.value,
+                opt_date_to_db(new.listed_on),
+                now,
+                article_key(new.url),
+            )
+            for new in items
         ]
-        dated = [(opt_date_to_db(listed), url) for url, _kind, listed in items if listed]
+        dated = [(opt_date_to_db(new.listed_on), new.url) for new in items if new.listed_on]
         async with self._transaction() as conn:
             cursor = await conn.executemany(
                 "INSERT INTO urls (url, kind, state, listed_on, first_seen_at, article_key)"
@@ -308,7 +323,7 @@ class SqliteStore:
             rows = await self._fetchall(
                 f"SELECT url FROM article_urls WHERE url IN ({marks(len(chunk))})", chunk
             )
-            found.update(row[0] for row in rows)
+            found.update(row["url"] for row in rows)
         return found
 
     async def due_urls(self, now: datetime, limit: int) -> list[UrlRecord]:
@@ -482,7 +497,7 @@ class SqliteStore:
         while True:
             rows = await self._fetchall(
                 "SELECT p.id, p.url, p.final_url, p.status, p.headers, p.codec, p.body,"
-                " p.fetched_at, a.id, au.content_hash, u.listed_on, u.not_article"
+                " p.fetched_at, a.id AS article_id, au.content_hash, u.listed_on, u.not_article"
                 " FROM pages p"
                 " LEFT JOIN urls u ON u.url = p.url"
                 " LEFT JOIN article_urls au ON au.url = p.url"
@@ -497,19 +512,19 @@ class SqliteStore:
                 return
             for row in rows:
                 yield ArchivedPage(
-                    page_id=row[0],
-                    url=row[1],
-                    final_url=row[2],
-                    status=row[3],
-                    headers=archive.decode_headers(row[4]),
-                    body=archive.decode_body(row[5], row[6]),
-                    fetched_at=ts_from_db(row[7]),
-                    listed_on=opt_date_from_db(row[10]),
-                    article_id=row[8],
-                    content_hash=row[9],
-                    not_article=row[11],
+                    page_id=row["id"],
+                    url=row["url"],
+                    final_url=row["final_url"],
+                    status=row["status"],
+                    headers=archive.decode_headers(row["headers"]),
+                    body=archive.decode_body(row["codec"], row["body"]),
+                    fetched_at=ts_from_db(row["fetched_at"]),
+                    listed_on=opt_date_from_db(row["listed_on"]),
+                    article_id=row["article_id"],
+                    content_hash=row["content_hash"],
+                    not_article=row["not_article"],
                 )
-            after = rows[-1][0]
+            after = rows[-1]["id"]
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -527,7 +542,6 @@ class SqliteStore:
         self, run_id: int, counters: RunCounters, *, ok: bool, error: str | None = None
     ) -> None:
         payload = asdict(counters)
-        payload["extra"] = dict(counters.extra)
         async with self._transaction() as conn:
             await conn.execute(
                 "UPDATE runs SET finished_at = ?, ok = ?, error = ?, counters = ? WHERE id = ?",

@@ -4,65 +4,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from vksnd.storage.errors import translate_sqlite_error
+from vksnd.storage.records import RunSummary, StorageStats
 
 DEFAULT_LAST_RUNS = 10
 DEFAULT_TOP_REASONS = 20
 
 
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    id: int
-    kind: str
-    started_at: str
-    finished_at: str | None
-    ok: bool | None  # None: still running, or killed before it could finish
-    error: str | None
-    counters: tuple[tuple[str, int], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StorageStats:
-    path: str
-    db_bytes: int  # the file plus its WAL
-    urls_by_state: tuple[tuple[str, int], ...]
-    urls_by_kind: tuple[tuple[str, int], ...]
-    not_articles_by_reason: tuple[tuple[str, int], ...]  # fetched for an article, not one
-    articles: int  # distinct articles (version chains)
-    versions: int  # stored versions, every edit counted
-    current_versions: int
-    superseded_versions: int
-    reverted_versions: int  # versions restoring an older text
-    article_urls: int  # URLs (fetched or canonical) mapped to an article
-    urls_collapsed: int  # fetched URLs folded into an article another URL already had
-    pages_archived: int
-    archive_bytes: int  # compressed bodies
-    raw_bytes: int  # the same bodies uncompressed
-    failures_by_reason: tuple[tuple[str, int], ...]
-    last_runs: tuple[RunSummary, ...]
-
-    def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        pairs = ("urls_by_state", "urls_by_kind", "not_articles_by_reason", "failures_by_reason")
-        for key in pairs:
-            data[key] = dict(getattr(self, key))
-        data["last_runs"] = [
-            {**asdict(run), "counters": dict(run.counters)} for run in self.last_runs
-        ]
-        return data
-
-
-def _scalar(conn: sqlite3.Connection, sql: str) -> int:
+def _count(conn: sqlite3.Connection, sql: str) -> int:
+    """``sql`` selects one number, named ``n``."""
     row = conn.execute(sql).fetchone()
-    return int(row[0] or 0) if row else 0
+    return int(row["n"] or 0) if row else 0
 
 
-def _pairs(conn: sqlite3.Connection, sql: str) -> tuple[tuple[str, int], ...]:
-    return tuple((str(name), int(count)) for name, count in conn.execute(sql))
+def _counts_by(conn: sqlite3.Connection, sql: str, *params: object) -> tuple[tuple[str, int], ...]:
+    """``sql`` selects a ``name`` and its count ``n`` per row."""
+    return tuple((str(row["name"]), int(row["n"])) for row in conn.execute(sql, params))
 
 
 def _counters(value: str | None) -> tuple[tuple[str, int], ...]:
@@ -100,13 +59,13 @@ def collect_stats(
 def _collect(conn: sqlite3.Connection, path: Path, last_runs: int, top: int) -> StorageStats:
     runs = tuple(
         RunSummary(
-            id=row[0],
-            kind=row[1],
-            started_at=row[2],
-            finished_at=row[3],
-            ok=None if row[4] is None else bool(row[4]),
-            error=row[5],
-            counters=_counters(row[6]),
+            id=row["id"],
+            kind=row["kind"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            ok=None if row["ok"] is None else bool(row["ok"]),
+            error=row["error"],
+            counters=_counters(row["counters"]),
         )
         for row in conn.execute(
             "SELECT id, kind, started_at, finished_at, ok, error, counters FROM runs"
@@ -117,46 +76,46 @@ def _collect(conn: sqlite3.Connection, path: Path, last_runs: int, top: int) -> 
     wal = path.with_name(path.name + "-wal")
     size = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
     archive = conn.execute(
-        "SELECT count(*), coalesce(sum(length(body)), 0), coalesce(sum(body_size), 0) FROM pages"
+        "SELECT count(*) AS pages, coalesce(sum(length(body)), 0) AS stored,"
+        " coalesce(sum(body_size), 0) AS raw FROM pages"
     ).fetchone()
     versions = conn.execute(
-        "SELECT count(*), coalesce(sum(is_current), 0), count(reverts_to) FROM articles"
+        "SELECT count(*) AS versions, coalesce(sum(is_current), 0) AS current,"
+        " count(reverts_to) AS reverts FROM articles"
     ).fetchone()
     return StorageStats(
         path=str(path),
         db_bytes=size,
-        urls_by_state=_pairs(
-            conn, "SELECT state, count(*) FROM urls GROUP BY state ORDER BY count(*) DESC"
+        urls_by_state=_counts_by(
+            conn, "SELECT state AS name, count(*) AS n FROM urls GROUP BY state ORDER BY n DESC"
         ),
-        urls_by_kind=_pairs(
-            conn, "SELECT kind, count(*) FROM urls GROUP BY kind ORDER BY count(*) DESC"
+        urls_by_kind=_counts_by(
+            conn, "SELECT kind AS name, count(*) AS n FROM urls GROUP BY kind ORDER BY n DESC"
         ),
-        not_articles_by_reason=_pairs(
+        not_articles_by_reason=_counts_by(
             conn,
-            "SELECT not_article, count(*) FROM urls WHERE not_article IS NOT NULL"
-            " GROUP BY not_article ORDER BY count(*) DESC",
+            "SELECT not_article AS name, count(*) AS n FROM urls WHERE not_article IS NOT NULL"
+            " GROUP BY not_article ORDER BY n DESC",
         ),
-        articles=_scalar(conn, "SELECT count(*) FROM articles WHERE id = root_id"),
-        versions=int(versions[0]),
-        current_versions=int(versions[1]),
-        superseded_versions=int(versions[0]) - int(versions[1]),
-        reverted_versions=int(versions[2]),
-        article_urls=_scalar(conn, "SELECT count(*) FROM article_urls"),
-        urls_collapsed=_scalar(
+        articles=_count(conn, "SELECT count(*) AS n FROM articles WHERE id = root_id"),
+        versions=int(versions["versions"]),
+        current_versions=int(versions["current"]),
+        superseded_versions=int(versions["versions"]) - int(versions["current"]),
+        reverted_versions=int(versions["reverts"]),
+        article_urls=_count(conn, "SELECT count(*) AS n FROM article_urls"),
+        urls_collapsed=_count(
             conn,
-            "SELECT count(*) - count(DISTINCT root_id) FROM article_urls"
+            "SELECT count(*) - count(DISTINCT root_id) AS n FROM article_urls"
             " WHERE content_hash IS NOT NULL",
         ),
-        pages_archived=int(archive[0]),
-        archive_bytes=int(archive[1]),
-        raw_bytes=int(archive[2]),
-        failures_by_reason=tuple(
-            (str(reason), int(count))
-            for reason, count in conn.execute(
-                "SELECT reason, count(*) FROM failures GROUP BY reason"
-                " ORDER BY count(*) DESC, reason LIMIT ?",
-                (top,),
-            )
+        pages_archived=int(archive["pages"]),
+        archive_bytes=int(archive["stored"]),
+        raw_bytes=int(archive["raw"]),
+        failures_by_reason=_counts_by(
+            conn,
+            "SELECT reason AS name, count(*) AS n FROM failures GROUP BY reason"
+            " ORDER BY n DESC, reason LIMIT ?",
+            top,
         ),
         last_runs=runs,
     )

@@ -18,9 +18,14 @@ from typing import TypeVar
 
 from vksnd.crawler.cli.logs import setup_logging
 from vksnd.crawler.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_CONTACT_URL,
+    DEFAULT_DB,
+    DEFAULT_HOST_CONCURRENCY,
+    DEFAULT_RATE,
     ConfigError,
     Settings,
-    add_common_arguments,
     load_settings,
     settings_from_args,
 )
@@ -68,20 +73,83 @@ def seconds(text: str) -> float:
     return parse_duration(text, "s").total_seconds()
 
 
-def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    add_common_arguments(parser)
-    group = parser.add_argument_group("runtime")
+def add_config_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"TOML settings file (default {DEFAULT_CONFIG_PATH} if present)",
+    )
+
+
+def add_db_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--config`` and ``--db``: all the storage commands (export, stats, reparse) take."""
+    add_config_argument(parser)
+    parser.add_argument(
+        "--db", type=Path, default=None, help=f"database (default {DEFAULT_DB}, env VKSND_DB)"
+    )
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """The settings flags of the commands that crawl (and of ``vksnd config``). Each ``dest`` is
+    the setting's key; all default to None so that the lower layers apply."""
+    group = parser.add_argument_group("settings (flags > VKSND_* env > TOML file > defaults)")
+    add_db_arguments(group)
     group.add_argument(
-        "--parse-executor",
-        choices=("thread", "process"),
-        default="thread",
-        help="where pages are parsed off the event loop (default: thread; see bench/crawl.py)",
+        "--base-url",
+        dest="base_url",
+        default=None,
+        help=f"portal origin (default {DEFAULT_BASE_URL})",
+    )
+    group.add_argument("--user-agent", dest="user_agent", default=None)
+    group.add_argument(
+        "--contact-url",
+        dest="contact_url",
+        default=None,
+        help=f"contact URL in the default User-Agent ({DEFAULT_CONTACT_URL})",
     )
     group.add_argument(
+        "--rate", type=float, default=None, help=f"requests/s per host (default {DEFAULT_RATE})"
+    )
+    group.add_argument(
+        "--host-concurrency",
+        dest="host_concurrency",
+        type=int,
+        default=None,
+        help=f"requests in flight per host (default {DEFAULT_HOST_CONCURRENCY})",
+    )
+    group.add_argument(
+        "--global-concurrency",
+        dest="global_concurrency",
+        type=int,
+        default=None,
+        help="requests in flight, all hosts together",
+    )
+    group.add_argument("--max-body-bytes", dest="max_body_bytes", type=int, default=None)
+    group.add_argument("--retry-attempts", dest="retry_attempts", type=int, default=None)
+    group.add_argument("--read-timeout", dest="read_timeout", type=float, default=None)
+    group.add_argument(
+        "--ignore-robots",
+        dest="obey_robots",
+        action="store_const",
+        const=False,
+        default=None,
+        help="do not obey robots.txt (benchmarks against the replica)",
+    )
+    group.add_argument(
+        "--parse-executor",
+        dest="parse_executor",
+        choices=("thread", "process"),
+        default=None,
+        help="where pages are parsed off the event loop (default: thread; see bench/crawl.py)",
+    )
+    group.add_argument("--log-format", dest="log_format", choices=("text", "json"), default=None)
+    group.add_argument(
         "--log-level",
-        default="INFO",
+        dest="log_level",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="DEBUG logs one line per page",
+        default=None,
+        help="DEBUG logs one line per page (default INFO)",
     )
 
 
@@ -118,21 +186,14 @@ def load(args: argparse.Namespace) -> Settings | None:
     except ConfigError as exc:
         print(f"vksnd: {exc}", file=sys.stderr)
         return None
-    setup_logging(settings.log_format, args.log_level)
+    setup_logging(settings.log_format, settings.log_level)
     return settings
 
 
-def add_db_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--db`` and ``--config``, shared by the storage commands (export, stats, reparse)."""
-    parser.add_argument(
-        "--db", type=Path, default=None, help="database (default ./data/vksnd.db, env VKSND_DB)"
-    )
-    parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
-
-
-def db_path(args: argparse.Namespace) -> Path:
-    """The database the command uses: ``--db`` > ``VKSND_DB`` > TOML ``db`` > default."""
-    return load_settings({"db": args.db}, os.environ, args.config).db
+def storage_settings(args: argparse.Namespace) -> Settings:
+    """The settings of a storage command (``add_db_arguments``): the database is ``--db`` >
+    ``VKSND_DB`` > TOML ``db`` > default, the rest from the environment and the file."""
+    return load_settings({"db": args.db}, os.environ, args.config)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TextIO
 
@@ -26,9 +26,9 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vksnd.crawler.crawl.discovery import BackfillPolicy, DiscoveredArticle, ListingWalker
-from vksnd.crawler.crawl.passes import Session, run_recorded
-from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline, Tally
-from vksnd.storage.records import UrlKind
+from vksnd.crawler.crawl.passes import CrawlResources, run_recorded
+from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob
+from vksnd.storage.records import RunCounters, UrlKind
 
 DEFAULT_REPORT_SECONDS = 10.0  # plain progress lines
 DEFAULT_BAR_SECONDS = 0.5  # terminal bar refresh
@@ -47,8 +47,9 @@ class BackfillState:
     """What the progress display reads while the backfill runs."""
 
     request: BackfillRequest
-    tally: Tally
+    counters: RunCounters
     walker: ListingWalker | None = None
+    started: float = field(default_factory=time.monotonic)
     planned: int = 0  # articles in range not yet stored (what a dry run reports)
     done: bool = False
 
@@ -72,10 +73,10 @@ class BackfillState:
 
     def line(self, *, with_progress: bool = True) -> str:
         """The counters; ``with_progress`` adds the share done and the ETA (the bar has both)."""
-        t = self.tally
-        elapsed = max(time.monotonic() - t.started, 1e-6)
+        t = self.counters
+        elapsed = max(time.monotonic() - self.started, 1e-6)
         verb = "planned" if self.request.dry_run else "stored"
-        count = self.planned if self.request.dry_run else t.new_articles + t.new_versions
+        count = self.planned if self.request.dry_run else t.stored
         counters = (
             f"listing pages {t.listing_pages}, fetched {t.pages_fetched}, "
             f"{verb} {count}, duplicate {t.duplicates}, failed {t.failures}, "
@@ -121,38 +122,23 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
 
 
 async def backfill(
-    session: Session,
+    resources: CrawlResources,
     request: BackfillRequest,
     stop: asyncio.Event,
     progress: TextIO | None = sys.stderr,
 ) -> BackfillState:
     """Store every article published within [since, until] (or count them, on a dry run)."""
-    state = BackfillState(request, Tally())
+    state = BackfillState(request, RunCounters())
 
-    async def body(tally: Tally) -> None:
-        state.tally = tally
-        config = dataclasses.replace(session.config, dry_run=request.dry_run)
-        pipeline = Pipeline(
-            fetcher=session.fetcher,
-            store=session.store,
-            pool=session.pool,
-            config=config,
-            tally=tally,
-            stop=stop,
-            window=DateWindow(request.since, request.until),
-        )
-        scope = session.scope
+    async def body(counters: RunCounters) -> None:
+        state.counters = counters
+        window = DateWindow(request.since, request.until)
+        pipeline = resources.pipeline(counters, stop, window=window, dry_run=request.dry_run)
+        scope = resources.scope
         if request.categories:
             scope = dataclasses.replace(scope, categories=request.categories)
-        walker = ListingWalker(
-            fetcher=session.fetcher,
-            store=session.store,
-            offload=session.pool,
-            scope=scope,
-            tally=tally,
-            stop=stop,
-            record_pages=not request.dry_run,
-            retry_at=pipeline.next_retry_at,
+        walker = resources.listing_walker(
+            pipeline, stop, scope=scope, record_pages=not request.dry_run
         )
         state.walker = walker
 
@@ -165,7 +151,7 @@ async def backfill(
                 return not stop.is_set()
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
 
-        policy = BackfillPolicy(session.store, request.since, request.until, resolve_date)
+        policy = BackfillPolicy(resources.store, request.since, request.until, resolve_date)
         shown = asyncio.Event()
         reporter = (
             asyncio.create_task(report_progress(state, progress, shown)) if progress else None
@@ -182,5 +168,5 @@ async def backfill(
                 if reporter is not None:
                     await reporter
 
-    await run_recorded(session, "backfill", body)
+    await run_recorded(resources, "backfill", body)
     return state

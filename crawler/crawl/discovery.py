@@ -20,10 +20,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Protocol
 
-from vksnd.crawler.crawl.pipeline import Offload, PageFetcher, Store, Tally, raw_page, validators
+from vksnd.crawler.config import DEFAULT_LISTING_MAX_PAGES
+from vksnd.crawler.crawl.parse_pool import ParsePool
+from vksnd.crawler.crawl.pipeline import PageFetcher, raw_page
+from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.fetch.errors import FetchError, PermanentFetchError
 from vksnd.crawler.fetch.fetcher import FetchResult
 from vksnd.parsers.errors import ParseError
@@ -31,12 +34,10 @@ from vksnd.parsers.listing import parse_listing
 from vksnd.parsers.profiles.vksndtc import SiteProfile
 from vksnd.parsers.records import Listing
 from vksnd.parsers.urls import canonicalize, listing_page_number, listing_url
-from vksnd.storage.records import UrlKind, UrlState
+from vksnd.storage.records import NewUrl, RunCounters, UrlKind, UrlState
 
 log = logging.getLogger("vksnd.discovery")
 
-DEFAULT_MAX_PAGES = 10_000  # a runaway pager (a "next" link that loops) stops here
-DEFAULT_LISTING_RETRY = timedelta(minutes=5)  # a failed listing page, doubled per attempt
 DEFAULT_RESUME_SCAN = 20_000  # due URLs scanned for listing pages to resume from
 
 
@@ -57,7 +58,7 @@ class ListingScope:
     scope_hosts: frozenset[str]
     profile: SiteProfile
     categories: tuple[int, ...]
-    max_pages: int = DEFAULT_MAX_PAGES
+    max_pages: int = DEFAULT_LISTING_MAX_PAGES
 
 
 class WalkPolicy(Protocol):
@@ -141,10 +142,6 @@ Emit = Callable[[DiscoveredArticle], Awaitable[bool]]
 RetryAt = Callable[[int, FetchError], datetime]
 
 
-def default_retry_at(attempts: int, error: FetchError) -> datetime:
-    return datetime.now(UTC) + DEFAULT_LISTING_RETRY * (1 << min(attempts, 10))
-
-
 class ListingWalker:
     """Walks listing pages of each category and emits the article links its policy wants.
 
@@ -160,18 +157,18 @@ class ListingWalker:
         *,
         fetcher: PageFetcher,
         store: Store,
-        offload: Offload,
+        pool: ParsePool,
         scope: ListingScope,
-        tally: Tally,
+        counters: RunCounters,
         stop: asyncio.Event,
+        retry_at: RetryAt,
         record_pages: bool = True,
-        retry_at: RetryAt = default_retry_at,
     ) -> None:
         self._fetcher = fetcher
         self._store = store
-        self._offload = offload
+        self._pool = pool
         self._scope = scope
-        self._tally = tally
+        self._counters = counters
         self._stop = stop
         self._record_pages = record_pages
         self._retry_at = retry_at
@@ -230,7 +227,7 @@ class ListingWalker:
             walked.add(url)
             page += 1
             if self._record_pages:
-                await self._store.add_urls([(url, UrlKind.LISTING, None)])
+                await self._store.add_urls([NewUrl(url, UrlKind.LISTING)])
             fetched = await self._fetch_listing(url)
             if fetched is None:
                 break
@@ -239,7 +236,7 @@ class ListingWalker:
             self._note_dates(cat_id, items)
             if items and self._record_pages:
                 await self._store.add_urls(
-                    (item.url, UrlKind.ARTICLE, item.listed_on) for item in items
+                    NewUrl(item.url, UrlKind.ARTICLE, item.listed_on) for item in items
                 )
             wanted, done = await policy.triage(items)
             if start is not None and page == 1:
@@ -250,7 +247,7 @@ class ListingWalker:
             following = None if done or not items else listing.next_page_url
             if self._record_pages:
                 if following is not None:  # pending before this page turns fetched
-                    await self._store.add_urls([(following, UrlKind.LISTING, None)])
+                    await self._store.add_urls([NewUrl(following, UrlKind.LISTING)])
                 await self._record_listing(url, result)
             url = following
         self.finished.add(cat_id)
@@ -284,7 +281,7 @@ class ListingWalker:
         try:
             result = await self._fetcher.fetch(url)
         except FetchError as exc:
-            self._tally.failures += 1
+            self._counters.failures += 1
             log.warning(
                 "listing fetch failed",
                 extra={
@@ -304,12 +301,12 @@ class ListingWalker:
                     url, exc.reason, exc.status, retry_at, permanent=permanent
                 )
             return None
-        self._tally.listing_pages += 1
-        listing = await self._offload.run(
+        self._counters.listing_pages += 1
+        listing = await self._pool.run(
             parse_listing_page, result.body, result.final_url, result.content_type, self._scope
         )
         if isinstance(listing, str):
-            self._tally.failures += 1
+            self._counters.failures += 1
             log.warning(
                 "listing not parsed",
                 extra={"event": "listing_unparsed", "url": url, "outcome": listing},
@@ -320,8 +317,9 @@ class ListingWalker:
         return result, listing
 
     async def _record_listing(self, url: str, result: FetchResult) -> None:
-        etag, last_modified = validators(result)
-        await self._store.record_page(raw_page(url, result), UrlKind.LISTING, etag, last_modified)
+        await self._store.record_page(
+            raw_page(url, result), UrlKind.LISTING, result.etag, result.last_modified
+        )
 
 
 def parse_listing_page(

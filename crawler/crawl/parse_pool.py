@@ -16,13 +16,13 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, TypeVar, TypeVarTuple, Unpack
+from typing import TypeVar, TypeVarTuple, Unpack
 
+from vksnd.crawler.config import ExecutorKind
 from vksnd.parsers.article import parse_article
 from vksnd.parsers.errors import NotAnArticle, ParseError
 from vksnd.parsers.records import Article
 
-ExecutorKind = Literal["thread", "process"]
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
@@ -57,15 +57,20 @@ class ParsePool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-Offload = ParsePool
+@dataclass(frozen=True, slots=True)
+class ParseJob:
+    """One fetched page for the parse step (it may cross to a worker process)."""
+
+    body: bytes
+    url: str  # the final URL, after redirects
+    content_type: str | None
+    listing_date: date | None  # the date a listing showed beside the link, a date fallback
 
 
-def parse_article_page(
-    body: bytes, url: str, content_type: str | None, listing_date: date | None
-) -> Parsed:
+def parse_article_page(job: ParseJob) -> Parsed:
     """The parse step's body; module-level so a process pool can pickle it."""
     try:
-        article = parse_article(body, url, content_type, listing_date=listing_date)
+        article = parse_article(job.body, job.url, job.content_type, listing_date=job.listing_date)
     except NotAnArticle as exc:
         return Parsed(None, not_article=exc.kind)
     except ParseError as exc:
@@ -73,10 +78,7 @@ def parse_article_page(
     return Parsed(article)
 
 
-ParseJob = tuple[bytes, str, str | None, date | None]  # parse_article_page's arguments
-
-
 def parse_article_pages(jobs: Sequence[ParseJob]) -> list[Parsed]:
     """Several pages in one executor call. A thread-pool call costs ~0.1 ms of CPU (wake-ups,
     a future, its callback) and a process-pool call far more, so a backlog goes in one call."""
-    return [parse_article_page(*job) for job in jobs]
+    return [parse_article_page(job) for job in jobs]

@@ -1,6 +1,6 @@
 """The crawl pipeline: discover → fetch → parse → store, as named steps joined by bounded queues.
 
-    sources ──submit──▶ [fetch queue] ─fetch_step ×concurrency─▶ [parse queue]
+    sources ──submit──▶ [fetch queue] ─fetch_step ×fetch_workers─▶ [parse queue]
         ─parse_step ×parse_workers (executor)─▶ [store queue] ─store_step ×1─▶ SQLite
 
 Why this shape:
@@ -21,17 +21,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta, timezone
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, TypeVar
 
-from vksnd.crawler.crawl.parse_pool import ExecutorKind as ExecutorKind
-from vksnd.crawler.crawl.parse_pool import Offload as Offload
-from vksnd.crawler.crawl.parse_pool import Parsed, parse_article_page, parse_article_pages
-from vksnd.crawler.crawl.parse_pool import ParsePool as ParsePool
-from vksnd.crawler.crawl.ports import ArticleStore, Frontier
+from vksnd.crawler.config import (
+    DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES,
+    DEFAULT_FAILED_URL_BACKOFF_MINUTES,
+    DEFAULT_GLOBAL_CONCURRENCY,
+    DEFAULT_HOST_CONCURRENCY,
+    DEFAULT_PARSE_BATCH,
+    DEFAULT_PARSE_EXECUTOR,
+    DEFAULT_PARSE_WORKERS,
+    DEFAULT_STORE_BATCH,
+    ExecutorKind,
+)
+from vksnd.crawler.crawl.parse_pool import (
+    Parsed,
+    ParseJob,
+    ParsePool,
+    parse_article_page,
+    parse_article_pages,
+)
+from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.fetch.errors import (
     FetchError,
     NotHtml,
@@ -41,35 +54,21 @@ from vksnd.crawler.fetch.errors import (
     RobotsDisallowed,
 )
 from vksnd.crawler.fetch.fetcher import FetchResult
+from vksnd.parsers.dates import VIETNAM_TZ
 from vksnd.parsers.records import Article
 from vksnd.storage.records import (
     RawPage,
     RunCounters,
     StoreOutcome,
     StoreRequest,
-    StoreResult,
     UrlKind,
 )
 
 log = logging.getLogger("vksnd.pipeline")
 
-VIETNAM = timezone(timedelta(hours=7))  # the portal's dates are Vietnam dates
-
-DEFAULT_CONCURRENCY = 4
-DEFAULT_PARSE_WORKERS = 2
-DEFAULT_STORE_BATCH = 32
-DEFAULT_PARSE_BATCH = 8
 FETCH_QUEUE_PER_FETCHER = 8
-DEFAULT_RETRY_BASE = timedelta(minutes=5)
-DEFAULT_RETRY_CAP = timedelta(days=1)
 
 _T = TypeVar("_T")
-
-
-class Store(Frontier, ArticleStore, Protocol):
-    """Everything the pipeline asks of storage, plus storing articles in batches."""
-
-    async def store_articles(self, requests: Sequence[StoreRequest]) -> list[StoreResult]: ...
 
 
 class PageFetcher(Protocol):
@@ -80,25 +79,28 @@ class PageFetcher(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    concurrency: int = DEFAULT_CONCURRENCY  # fetches in flight (the fetcher also limits per host)
+    # Tasks fetching at once: what the fetcher lets through (its per-host and global limits);
+    # more workers would only wait.
+    fetch_workers: int = min(DEFAULT_HOST_CONCURRENCY, DEFAULT_GLOBAL_CONCURRENCY)
     parse_workers: int = DEFAULT_PARSE_WORKERS
-    executor: ExecutorKind = "thread"
-    queue_size: int = 0  # 0: twice the concurrency
-    retry_base: timedelta = DEFAULT_RETRY_BASE
-    retry_cap: timedelta = DEFAULT_RETRY_CAP
+    executor: ExecutorKind = DEFAULT_PARSE_EXECUTOR
+    queue_size: int = 0  # 0: twice the fetch workers
+    # a failed URL is due again after this, doubled per attempt, up to the max
+    failed_url_backoff: timedelta = timedelta(minutes=DEFAULT_FAILED_URL_BACKOFF_MINUTES)
+    failed_url_backoff_max: timedelta = timedelta(minutes=DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES)
     dry_run: bool = False  # fetch and parse, write nothing
     store_batch: int = DEFAULT_STORE_BATCH  # articles per transaction, at most
     parse_batch: int = DEFAULT_PARSE_BATCH  # waiting pages sent to the executor at once, at most
 
     @property
     def bound(self) -> int:
-        return self.queue_size or 2 * self.concurrency
+        return self.queue_size or 2 * self.fetch_workers
 
     @property
     def fetch_bound(self) -> int:
         """URLs waiting for a fetcher: a few listing pages' worth, so the fetchers stay busy
         while a listing walk waits on its next page or on the store (jobs are small)."""
-        return self.queue_size or FETCH_QUEUE_PER_FETCHER * self.concurrency
+        return self.queue_size or FETCH_QUEUE_PER_FETCHER * self.fetch_workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,57 +124,6 @@ class FetchJob:
     attempts: int | None = None  # previous failed attempts, when the caller knows them
 
 
-# Tally's counters that RunCounters has fields for, and those it carries in ``extra``.
-_RUN_COUNTERS = tuple(f.name for f in fields(RunCounters) if f.name != "extra")
-_EXTRA_COUNTERS = ("not_articles", "out_of_range", "dropped_on_stop", "parse_fallbacks")
-
-
-@dataclass(slots=True)
-class Tally:
-    """Mutable counters of one run; ``snapshot`` freezes them into ``RunCounters``."""
-
-    listing_pages: int = 0
-    pages_fetched: int = 0
-    not_modified: int = 0
-    new_articles: int = 0
-    new_versions: int = 0
-    duplicates: int = 0
-    unchanged: int = 0
-    failures: int = 0
-    skipped: int = 0
-    not_articles: int = 0
-    out_of_range: int = 0
-    dropped_on_stop: int = 0
-    parse_fallbacks: int = 0  # articles the site profile missed (generic extractor)
-    started: float = field(default_factory=time.monotonic)
-
-    def snapshot(self) -> RunCounters:
-        extra = tuple((name, getattr(self, name)) for name in _EXTRA_COUNTERS)
-        return RunCounters(
-            **{name: getattr(self, name) for name in _RUN_COUNTERS},
-            extra=tuple((name, value) for name, value in extra if value),
-        )
-
-    def as_fields(self) -> dict[str, int]:
-        """The counters as flat log fields: every ``RunCounters`` one, and the non-zero extras."""
-        counters = self.snapshot()
-        flat = {name: getattr(counters, name) for name in _RUN_COUNTERS}
-        flat.update(counters.extra)
-        return flat
-
-    def elapsed_ms(self) -> int:
-        return round((time.monotonic() - self.started) * 1000)
-
-    @property
-    def stored(self) -> int:
-        return self.new_articles + self.new_versions
-
-    def summary(self) -> str:
-        return ", ".join(
-            f"{name.replace('_', ' ')} {getattr(self, name)}" for name in _RUN_COUNTERS
-        )
-
-
 def raw_page(url: str, result: FetchResult) -> RawPage:
     return RawPage(
         url=url,
@@ -184,33 +135,26 @@ def raw_page(url: str, result: FetchResult) -> RawPage:
     )
 
 
-def validators(result: FetchResult) -> tuple[str | None, str | None]:
-    """The ETag and Last-Modified to send back on the next conditional GET."""
-    etag = last_modified = None
-    for name, value in result.headers:
-        lowered = name.lower()
-        if lowered == "etag":
-            etag = value
-        elif lowered == "last-modified":
-            last_modified = value
-    return etag, last_modified
-
-
 def published_date(article: Article, fallback: date | None) -> date | None:
     when = article.published_at
     if when is None:
         return fallback
-    return when.astimezone(VIETNAM).date() if when.tzinfo else when.date()
+    return when.astimezone(VIETNAM_TZ).date() if when.tzinfo else when.date()
 
 
 @dataclass(frozen=True, slots=True)
-class _Fetched:
+class _FetchedPage:
+    """A page on its way from the fetch step to the parse step."""
+
     job: FetchJob
     result: FetchResult
 
 
 @dataclass(frozen=True, slots=True)
-class _Done:
+class _PageOutcome:
+    """All a page got to before the store step: fetched and parsed, answered 304, or failed to
+    fetch (``error``)."""
+
     job: FetchJob
     result: FetchResult | None
     parsed: Parsed | None
@@ -227,7 +171,7 @@ class Pipeline:
         store: Store,
         pool: ParsePool,
         config: PipelineConfig,
-        tally: Tally,
+        counters: RunCounters,
         stop: asyncio.Event,
         window: DateWindow | None = None,
     ) -> None:
@@ -235,12 +179,12 @@ class Pipeline:
         self._store = store
         self._pool = pool
         self._config = config
-        self._tally = tally
+        self.counters = counters  # the run's, added to as pages go by
         self._stop = stop
         self._window = window
         self._fetch_q: asyncio.Queue[FetchJob] = asyncio.Queue(config.fetch_bound)
-        self._parse_q: asyncio.Queue[_Fetched] = asyncio.Queue(config.bound)
-        self._store_q: asyncio.Queue[_Done] = asyncio.Queue(config.bound)
+        self._parse_q: asyncio.Queue[_FetchedPage] = asyncio.Queue(config.bound)
+        self._store_q: asyncio.Queue[_PageOutcome] = asyncio.Queue(config.bound)
         self._workers: list[asyncio.Task[None]] = []
         self._seen: set[str] = set()
         self._errors: list[BaseException] = []
@@ -248,7 +192,7 @@ class Pipeline:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        for i in range(self._config.concurrency):
+        for i in range(self._config.fetch_workers):
             self._workers.append(
                 asyncio.create_task(self._loop(self._fetch_q, self._fetch_step), name=f"fetch-{i}")
             )
@@ -297,8 +241,8 @@ class Pipeline:
             await self._store_step([fetched])
             return None
         parsed = await self._parse(fetched.job, fetched.result)
-        done = _Done(job, fetched.result, parsed)
-        await self._store_step([done])
+        outcome = _PageOutcome(job, fetched.result, parsed)
+        await self._store_step([outcome])
         if parsed.article is None:
             return None
         return published_date(parsed.article, job.listed_on)
@@ -319,22 +263,22 @@ class Pipeline:
 
     async def _fetch_step(self, job: FetchJob) -> None:
         if self._stop.is_set():
-            self._tally.dropped_on_stop += 1  # still pending in the frontier
+            self.counters.dropped_on_stop += 1  # still pending in the frontier
             return
-        done = await self._fetch_one(job)
-        if done.result is not None and done.error is None and not done.result.not_modified:
-            await self._parse_q.put(_Fetched(job, done.result))
+        outcome = await self._fetch_one(job)
+        if outcome.result is not None and outcome.error is None and not outcome.result.not_modified:
+            await self._parse_q.put(_FetchedPage(job, outcome.result))
         else:
-            await self._store_q.put(done)
+            await self._store_q.put(outcome)
 
-    async def _fetch_one(self, job: FetchJob) -> _Done:
+    async def _fetch_one(self, job: FetchJob) -> _PageOutcome:
         try:
             result = await self._fetcher.fetch(
                 job.url, etag=job.etag, last_modified=job.last_modified
             )
         except FetchError as exc:
-            return _Done(job, None, None, exc)
-        return _Done(job, result, None)
+            return _PageOutcome(job, None, None, exc)
+        return _PageOutcome(job, result, None)
 
     async def _batch_loop(
         self,
@@ -360,65 +304,62 @@ class Pipeline:
                 for _ in batch:
                     queue.task_done()
 
-    async def _parse_step(self, batch: list[_Fetched]) -> None:
-        jobs = [
-            (f.result.body, f.result.final_url, f.result.content_type, f.job.listed_on)
-            for f in batch
-        ]
-        parsed = await self._pool.run(parse_article_pages, jobs)
+    async def _parse_step(self, batch: list[_FetchedPage]) -> None:
+        parsed = await self._pool.run(
+            parse_article_pages, [_parse_job(page.job, page.result) for page in batch]
+        )
         for fetched, one in zip(batch, parsed, strict=True):
-            await self._store_q.put(_Done(fetched.job, fetched.result, one))
+            await self._store_q.put(_PageOutcome(fetched.job, fetched.result, one))
 
     async def _parse(self, job: FetchJob, result: FetchResult) -> Parsed:
-        return await self._pool.run(
-            parse_article_page, result.body, result.final_url, result.content_type, job.listed_on
-        )
+        return await self._pool.run(parse_article_page, _parse_job(job, result))
 
-    async def _store_step(self, batch: list[_Done]) -> None:
-        requests: list[tuple[_Done, StoreRequest]] = []
-        for done in batch:
-            request = await self._settle(done)
+    async def _store_step(self, batch: list[_PageOutcome]) -> None:
+        requests: list[tuple[_PageOutcome, StoreRequest]] = []
+        for outcome in batch:
+            request = await self._record_outcome(outcome)
             if request is not None:
-                requests.append((done, request))
+                requests.append((outcome, request))
         if not requests:
             return
         results = await self._store.store_articles([request for _, request in requests])
-        for (done, _), stored in zip(requests, results, strict=True):
+        for (outcome, _), stored in zip(requests, results, strict=True):
             self._count(stored.outcome)
-            assert done.result is not None
-            _log_page(done.job, done.result, stored.outcome.value)
+            assert outcome.result is not None
+            _log_page(outcome.job, outcome.result, stored.outcome.value)
 
-    async def _settle(self, done: _Done) -> StoreRequest | None:
-        """Record everything but an article to store; return the article's store request."""
-        job, result = done.job, done.result
-        if done.error is not None:
-            await self._record_failure(job, done.error)
+    async def _record_outcome(self, outcome: _PageOutcome) -> StoreRequest | None:
+        """Record what the page came to (a failure, a 304, a page that is not an article, an
+        article out of the date window) and return None; an article to store comes back as its
+        store request instead, for the batch's one transaction."""
+        job, result = outcome.job, outcome.result
+        if outcome.error is not None:
+            await self._record_failure(job, outcome.error)
             return None
         assert result is not None
         if result.not_modified:
-            self._tally.not_modified += 1
+            self.counters.not_modified += 1
             if not self._config.dry_run:
                 await self._store.record_not_modified(job.url, result.fetched_at)
             _log_page(job, result, "not_modified")
             return None
-        self._tally.pages_fetched += 1
-        parsed = done.parsed
+        self.counters.pages_fetched += 1
+        parsed = outcome.parsed
         assert parsed is not None
-        etag, last_modified = validators(result)
         if parsed.article is None:
             if parsed.not_article is not None:
-                self._tally.not_articles += 1
+                self.counters.not_articles += 1
                 if not self._config.dry_run:
                     await self._store.record_page(
                         raw_page(job.url, result),
                         UrlKind.OTHER,
-                        etag,
-                        last_modified,
+                        result.etag,
+                        result.last_modified,
                         not_article=parsed.not_article,
                     )
                 _log_page(job, result, f"not_article:{parsed.not_article}")
             else:
-                self._tally.failures += 1
+                self.counters.failures += 1
                 if not self._config.dry_run:
                     await self._store.record_failure(
                         job.url, parsed.error or "parse error", result.status, None, permanent=True
@@ -426,34 +367,34 @@ class Pipeline:
                 _log_page(job, result, f"parse_error:{parsed.error}")
             return None
         article = parsed.article
-        if not article.extractor.startswith("profile:"):
-            self._tally.parse_fallbacks += 1
+        if article.extractor.generic:
+            self.counters.parse_fallbacks += 1
         when = published_date(article, job.listed_on)
         if self._window is not None and (when is None or not self._window.holds(when)):
-            self._tally.out_of_range += 1  # left pending: an incremental crawl may take it
+            self.counters.out_of_range += 1  # left pending: an incremental crawl may take it
             _log_page(job, result, "out_of_range")
             return None
         if self._config.dry_run:
             _log_page(job, result, "dry_run")
             return None
-        return StoreRequest(article, raw_page(job.url, result), etag, last_modified)
+        return StoreRequest(article, raw_page(job.url, result), result.etag, result.last_modified)
 
     def _count(self, outcome: StoreOutcome) -> None:
         if outcome is StoreOutcome.NEW:
-            self._tally.new_articles += 1
+            self.counters.new_articles += 1
         elif outcome is StoreOutcome.NEW_VERSION:
-            self._tally.new_versions += 1
+            self.counters.new_versions += 1
         elif outcome is StoreOutcome.DUPLICATE:
-            self._tally.duplicates += 1
+            self.counters.duplicates += 1
         else:
-            self._tally.unchanged += 1
+            self.counters.unchanged += 1
 
     async def _record_failure(self, job: FetchJob, error: FetchError) -> None:
         permanent = isinstance(error, PermanentFetchError)
         if isinstance(error, NotHtml | RobotsDisallowed | OutOfScope):
-            self._tally.skipped += 1
+            self.counters.skipped += 1
         else:
-            self._tally.failures += 1
+            self.counters.failures += 1
         log.warning(
             "fetch failed",
             extra={
@@ -480,10 +421,16 @@ class Pipeline:
         """Exponential by attempts (base, 2×base, 4×base…) up to the cap; never sooner than
         the server's Retry-After."""
         config = self._config
-        delay = min(config.retry_cap, config.retry_base * (1 << min(attempts, 30)))
+        delay = min(
+            config.failed_url_backoff_max, config.failed_url_backoff * (1 << min(attempts, 30))
+        )
         if isinstance(error, RetryableFetchError) and error.retry_after is not None:
             delay = max(delay, timedelta(seconds=error.retry_after))
         return datetime.now(UTC) + delay
+
+
+def _parse_job(job: FetchJob, result: FetchResult) -> ParseJob:
+    return ParseJob(result.body, result.final_url, result.content_type, job.listed_on)
 
 
 def _log_page(job: FetchJob, result: FetchResult, outcome: str) -> None:

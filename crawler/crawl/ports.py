@@ -1,22 +1,47 @@
 """The seams between the crawler and storage, as Protocols.
 
-The crawler only talks to storage through these; ``vksnd.storage.sqlite.SqliteStore`` satisfies them
-structurally (storage never imports this module). Swapping SQLite for another engine means
-writing one class that satisfies ``ArticleStore`` and ``Frontier``.
+The crawler only talks to storage through these and storage's records (``vksnd.storage.records``):
+
+- writing: ``Frontier`` (URLs and their state), ``ArticleStore`` (articles, runs), both in
+  ``Store`` with batches, and ``ReparseStore`` (archived pages read back, re-extracted articles
+  stored), satisfied by ``vksnd.storage.sqlite.SqliteStore``;
+- reading: ``StoreReader`` (stats, the article feed, export), on a snapshot of its own so it can
+  run beside the writer, satisfied by ``vksnd.storage.reader.SqliteReader``.
+
+Storage satisfies them structurally (it never imports this module), and only
+``vksnd.crawler.crawl.storage_engine`` opens the engine (``crawler.config`` reads the store's
+defaults from its ``StoreConfig``): swapping SQLite for another engine means writing the classes
+that satisfy these and pointing that module at them. ``tests/unit/test_layout.py`` holds the line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Protocol, Self
 
 from vksnd.parsers.records import Article
-from vksnd.storage.records import RawPage, RunCounters, StoreResult, UrlKind, UrlRecord
+from vksnd.storage.records import (
+    ArchivedPage,
+    ExportedArticle,
+    ExportFilter,
+    ExportReport,
+    FeedPage,
+    NewUrl,
+    RawPage,
+    RunCounters,
+    StorageStats,
+    StoreRequest,
+    StoreResult,
+    UrlKind,
+    UrlRecord,
+)
 
 
 class Frontier(Protocol):
-    async def add_urls(self, urls: Iterable[tuple[str, UrlKind, date | None]]) -> int:
+    async def add_urls(self, urls: Iterable[NewUrl]) -> int:
         """Insert unknown canonical URLs as pending (known ones are left alone, but a listing
         date fills an empty ``listed_on``). Returns how many were new."""
         ...
@@ -76,3 +101,65 @@ class ArticleStore(Protocol):
     async def finish_run(
         self, run_id: int, counters: RunCounters, *, ok: bool, error: str | None = None
     ) -> None: ...
+
+
+class Store(Frontier, ArticleStore, Protocol):
+    """Everything the pipeline asks of storage, plus storing articles in batches."""
+
+    async def store_articles(self, requests: Sequence[StoreRequest]) -> list[StoreResult]:
+        """``store_article`` for many, in one transaction; results in request order."""
+        ...
+
+
+class ReparseStore(Protocol):
+    """What ``vksnd reparse`` asks: the archive read back, re-extracted articles stored."""
+
+    def archived_article_pages(
+        self, fetched_since: datetime | None = None
+    ) -> AsyncIterator[ArchivedPage]:
+        """The newest archived page of every article URL (and of every URL whose page the
+        parser refused as not an article), with the version its URL maps to now."""
+        ...
+
+    async def store_reparsed(self, article: Article, page: ArchivedPage) -> StoreResult:
+        """``store_article``'s rules, linked to the archived page, nothing archived again."""
+        ...
+
+
+class StoreReader(Protocol):
+    """Reads on a snapshot of their own, safe while a daemon writes; synchronous (callers in
+    the event loop run them on a worker thread). Closed after use (a context manager)."""
+
+    def stats(self, *, last_runs: int = ..., top_reasons: int = ...) -> StorageStats: ...
+
+    def feed(self, after_seq: int, limit: int) -> FeedPage:
+        """Up to ``limit`` versions (superseded ones too) with ``seq > after_seq``, in order."""
+        ...
+
+    def article(self, seq: int) -> ExportedArticle | None: ...
+
+    def articles(self, filt: ExportFilter) -> Iterator[ExportedArticle]:
+        """Matching versions in ``seq`` order, streamed."""
+        ...
+
+    def export_corpus(self, out_dir: Path, filt: ExportFilter) -> ExportReport:
+        """The corpus folder (one ``.txt`` per version + manifest), incremental, atomic."""
+        ...
+
+    def export_jsonl(self, stream: IO[str], filt: ExportFilter) -> int: ...
+
+    def export_jsonl_file(self, path: Path, filt: ExportFilter) -> int: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+ReaderFactory = Callable[[], StoreReader]  # opens a reader on the service's database

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -31,6 +30,7 @@ import httpx
 
 from vksnd.crawler.config import Settings
 from vksnd.crawler.fetch.capped_body import read_capped
+from vksnd.crawler.fetch.clock import Clock, Sleep
 from vksnd.crawler.fetch.errors import (
     FetchError,
     HttpStatusError,
@@ -47,15 +47,15 @@ from vksnd.crawler.fetch.retry import call_with_retries, parse_retry_after
 from vksnd.crawler.fetch.robots import RobotsCache, RobotsFile
 from vksnd.parsers.urls import host_key, in_scope
 
-Sleep = Callable[[float], Awaitable[None]]
-
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-ROBOTS_MAX_BYTES = 512 * 1024  # Google reads the first 500 KiB of a robots.txt
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 SLOWDOWN_STATUSES = frozenset({429, 503})
-# Idle connections are dropped well before servers usually close them (Apache 5 s, IIS 120 s,
-# the replica 30 s): reusing one the server just closed costs a failed attempt.
-KEEPALIVE_EXPIRY = 4.0
+
+
+def header_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The first value of header ``name``, whatever the case of the names in ``headers``."""
+    wanted = name.lower()
+    return next((value for key, value in headers if key.lower() == wanted), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +72,7 @@ class FetchResult:
     not_modified: bool
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        return next((value for key, value in self.headers if key == wanted), None)
+        return header_value(self.headers, name)
 
     @property
     def etag(self) -> str | None:
@@ -102,20 +101,6 @@ class FetchStats:
         key = f"{status // 100}xx"
         self.by_status_class[key] = self.by_status_class.get(key, 0) + 1
 
-    def as_pairs(self) -> tuple[tuple[str, int], ...]:
-        pairs = [
-            ("requests", self.requests),
-            ("not_modified", self.not_modified),
-            ("retries", self.retries),
-            ("network_errors", self.network_errors),
-            ("timeouts", self.timeouts),
-            ("bytes_received", self.bytes_received),
-            ("robots_fetches", self.robots_fetches),
-            ("slowdowns", self.slowdowns),
-        ]
-        pairs.extend(sorted((f"status_{k}", v) for k, v in self.by_status_class.items()))
-        return tuple(pairs)
-
 
 def media_type(content_type: str | None) -> str | None:
     if content_type is None:
@@ -139,7 +124,7 @@ def build_client(
         limits=httpx.Limits(
             max_connections=size,
             max_keepalive_connections=size,
-            keepalive_expiry=KEEPALIVE_EXPIRY,
+            keepalive_expiry=fetch.keepalive_expiry,
         ),
         headers={
             "User-Agent": fetch.user_agent,
@@ -162,7 +147,7 @@ class Fetcher:
         settings: Settings,
         *,
         sleep: Sleep = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.settings = settings
         self.scope_hosts = settings.scope_hosts
@@ -419,7 +404,11 @@ class Fetcher:
         self.stats.robots_fetches += 1
         try:
             result = await self._fetch_once(
-                robots_url, {}, accept_not_html=True, limit=ROBOTS_MAX_BYTES, check_robots=False
+                robots_url,
+                {},
+                accept_not_html=True,
+                limit=self.settings.fetch.robots_max_bytes,
+                check_robots=False,
             )
         except HttpStatusError as error:  # other errors are judged by RobotsCache
             return RobotsFile(error.status or 400, "")

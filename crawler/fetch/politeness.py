@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from vksnd.crawler.config import PolitenessConfig
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
-MAX_CRAWL_DELAY = 300.0  # a larger Crawl-delay would stall the crawl; we cap it and say so
+from vksnd.crawler.fetch.clock import Clock, Sleep
 
 
 @dataclass(slots=True)
@@ -49,7 +45,7 @@ class HostLimiter:
     def _state(self, host: str) -> _HostState:
         state = self._hosts.get(host)
         if state is None:
-            state = _HostState(asyncio.Semaphore(self.config.concurrency))
+            state = _HostState(asyncio.Semaphore(self.config.host_concurrency))
             self._hosts[host] = state
         return state
 
@@ -61,11 +57,8 @@ class HostLimiter:
             return base * max(self.config.slowdown_factor, 1.0)
         return base
 
-    def is_slowed(self, host: str) -> bool:
-        return self.clock() < self._state(host).slow_until
-
     def set_crawl_delay(self, host: str, delay: float | None) -> None:
-        self._state(host).crawl_delay = min(max(delay or 0.0, 0.0), MAX_CRAWL_DELAY)
+        self._state(host).crawl_delay = min(max(delay or 0.0, 0.0), self.config.max_crawl_delay)
 
     def slow_down(self, host: str, retry_after: float | None) -> None:
         """The server pushed back: wait ``retry_after`` (already capped) and go slower a while."""

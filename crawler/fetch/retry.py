@@ -30,10 +30,10 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from vksnd.crawler.config import RetryConfig
+from vksnd.crawler.fetch.clock import Sleep
 from vksnd.crawler.fetch.errors import FetchError, RetryableFetchError, RobotsUnavailable
 
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
 OnRetry = Callable[[RetryableFetchError, float], None]
 
 _MAX_RETRY_AFTER_SECONDS = 10 * 365 * 86400.0  # beyond this a header is junk, not a hint

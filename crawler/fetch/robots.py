@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
+from vksnd.crawler.fetch.clock import Clock
 from vksnd.crawler.fetch.errors import (
     PermanentFetchError,
     RetryableFetchError,
@@ -30,8 +31,6 @@ from vksnd.crawler.fetch.errors import (
     RobotsUnavailable,
 )
 from vksnd.parsers.urls import host_key
-
-Clock = Callable[[], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +73,6 @@ class RobotsCache:
     ttl: float
     error_ttl: float
     clock: Clock = time.monotonic
-    fetches: int = 0
     _rules: dict[str, RobotsRules] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
@@ -96,7 +94,6 @@ class RobotsCache:
             return rules
 
     async def _fetch(self, robots_url: str) -> RobotsRules:
-        self.fetches += 1
         now = self.clock()
         try:
             got = await self.load(robots_url)

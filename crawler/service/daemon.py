@@ -23,8 +23,7 @@ from typing import Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from vksnd.crawler.config import Settings
-from vksnd.crawler.crawl.passes import Session, incremental_pass, retry_pass
-from vksnd.crawler.crawl.pipeline import Tally
+from vksnd.crawler.crawl.passes import CrawlResources, incremental_pass, retry_pass
 from vksnd.storage.records import RunCounters
 
 log = logging.getLogger("vksnd.daemon")
@@ -46,7 +45,7 @@ class Schedule:
         return cls(interval, jitter, timedelta(minutes=crawl.retry_pass_minutes))
 
 
-PassFn = Callable[[Session, asyncio.Event], Awaitable[Tally]]
+PassFn = Callable[[CrawlResources, asyncio.Event], Awaitable[RunCounters]]
 
 
 class PassObserver(Protocol):
@@ -68,18 +67,18 @@ class PassObserver(Protocol):
 class Daemon:
     def __init__(
         self,
-        session: Session,
+        resources: CrawlResources,
         schedule: Schedule,
         stop: asyncio.Event,
         observer: PassObserver | None = None,
     ) -> None:
-        self._session = session
+        self._resources = resources
         self._observer = observer
         self._schedule = schedule
         self._stop = stop
         self._lock = asyncio.Lock()
         self._running: set[asyncio.Task[object]] = set()
-        self.passes: list[tuple[str, Tally]] = []
+        self.passes_ok = 0  # passes that finished without an error
 
     async def run(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
@@ -125,7 +124,7 @@ class Daemon:
                 await asyncio.gather(*self._running, return_exceptions=True)
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # the shutdown is scheduled on the loop: let it run
-            log.info("daemon stopped", extra={"event": "daemon_stop", "passes": len(self.passes)})
+            log.info("daemon stopped", extra={"event": "daemon_stop", "passes": self.passes_ok})
 
     async def _job(self, kind: str, run_pass: PassFn) -> None:
         task = asyncio.current_task()
@@ -136,7 +135,7 @@ class Daemon:
                 if self._stop.is_set():
                     return
                 started = time.monotonic()
-                tally: Tally | None = None
+                counters: RunCounters | None = None
                 error: Exception | None = None
                 if self._observer is not None:
                     try:
@@ -144,15 +143,15 @@ class Daemon:
                     except Exception:  # bookkeeping failing must not cost the pass
                         log.exception(f"before the {kind} pass", extra={"event": "observer_error"})
                 try:
-                    tally = await run_pass(self._session, self._stop)
-                    self.passes.append((kind, tally))
+                    counters = await run_pass(self._resources, self._stop)
+                    self.passes_ok += 1
                 except Exception as exc:  # one pass failing must not end the daemon
                     error = exc
                     log.exception(f"{kind} pass failed", extra={"event": f"{kind}_pass_error"})
                 if self._observer is not None:  # inside the lock: the export ends first
                     await self._observer.pass_finished(
                         kind,
-                        counters=None if tally is None else tally.snapshot(),
+                        counters=counters,
                         duration_s=time.monotonic() - started,
                         error=error,
                     )

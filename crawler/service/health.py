@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vksnd.storage.stats import StorageStats
+from vksnd.storage.records import StorageStats
 
 STALE_INTERVALS = 3
 

@@ -7,15 +7,15 @@
 
 aiohttp serves it from the daemon's own event loop, so it needs no thread and sees the live
 ``Metrics``/``Health`` objects. ``/healthz`` and ``/metrics`` share one database snapshot for up
-to ``STATS_TTL`` seconds, taken again at once when a pass has finished: the storage totals scan
-the page archive (~0.1 s warm, seconds cold on a 300 MB database), and a healthcheck every few
-seconds plus a Prometheus scrape must not turn into a constant table scan beside the crawl.
+to ``http_stats_ttl`` seconds (a setting), taken again at once when a pass has finished: the
+storage totals scan the page archive (~0.1 s warm, seconds cold on a 300 MB database), and a
+healthcheck every few seconds plus a Prometheus scrape must not turn into a constant table scan
+beside the crawl.
 Concurrent requests wait for the one read in progress instead of starting their own.
 
-Every database read goes through storage's reader API
-(``open_reader``, ``iter_articles``, ``collect_stats``) on a worker thread, with its own
-connection per request: WAL gives it a snapshot while the daemon writes, and a slow read never
-blocks the crawl. A semaphore caps concurrent reads so a busy client cannot crowd the writer.
+Every database read goes through a ``StoreReader`` (``vksnd.crawler.crawl.ports``) opened per
+request on a worker thread: it reads its own snapshot while the daemon writes, and a slow read
+never blocks the crawl. A semaphore caps concurrent reads so a busy client cannot crowd the writer.
 
 The feed lists every stored version (superseded ones too) by ``seq``, which only grows, so a
 consumer that pages with ``after_seq`` = the last ``next_after_seq`` sees each version exactly
@@ -25,25 +25,22 @@ once, edits included (an edit is a new version with a new ``seq`` and ``supersed
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from vksnd.crawler.config import DEFAULT_HTTP_MAX_READS, DEFAULT_HTTP_STATS_TTL
+from vksnd.crawler.crawl.ports import ReaderFactory
 from vksnd.crawler.service.health import Health
 from vksnd.crawler.service.metrics import Metrics
 from vksnd.storage.errors import StorageError
-from vksnd.storage.export import ExportedArticle, ExportFilter, iter_articles
-from vksnd.storage.schema import open_reader
-from vksnd.storage.stats import StorageStats, collect_stats
+from vksnd.storage.records import ExportedArticle, FeedPage, StorageStats
 
 log = logging.getLogger("vksnd.http")
 
@@ -52,16 +49,15 @@ DEFAULT_PORT = 8787
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 MAX_SEQ = 2**62  # beyond any seq SQLite can hold; larger input is an error, not an overflow
-MAX_CONCURRENT_READS = 4
 SHUTDOWN_TIMEOUT = 5.0  # seconds for requests in flight at stop
 FAILURE_REASONS_SHOWN = 50
-STATS_TTL = 10.0  # seconds a database snapshot serves /healthz and /metrics
 FEED_PARAMS = frozenset({"after_seq", "limit"})
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 _BIND = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>[0-9]{1,5})$")
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Stats = tuple[StorageStats | None, str | None]
 
 
 class BadParameter(ValueError):
@@ -121,38 +117,26 @@ def feed_query(query: Any) -> tuple[int, int]:
     return after_seq, min(limit, MAX_LIMIT)
 
 
-# --- reads (worker threads, one reader connection each) --------------------------------------
+# --- reads (worker threads, one reader each) -------------------------------------------------
 
 
-def read_stats(db: Path) -> tuple[StorageStats | None, str | None]:
+def read_stats(open_reader: ReaderFactory) -> Stats:
+    """The snapshot /healthz and /metrics share; (None, why) when the database cannot be read."""
     try:
-        conn = open_reader(db)
-        try:
-            return collect_stats(conn, db, last_runs=1, top_reasons=FAILURE_REASONS_SHOWN), None
-        finally:
-            conn.close()
+        with open_reader() as reader:
+            return reader.stats(last_runs=1, top_reasons=FAILURE_REASONS_SHOWN), None
     except StorageError as exc:
         return None, str(exc)
 
 
-def read_feed(db: Path, after_seq: int, limit: int) -> list[ExportedArticle]:
-    """Up to ``limit + 1`` versions after ``after_seq`` (the extra one says there are more)."""
-    conn = open_reader(db)
-    try:
-        return _take(conn, after_seq, limit + 1)
-    finally:
-        conn.close()
+def read_feed(open_reader: ReaderFactory, after_seq: int, limit: int) -> FeedPage:
+    with open_reader() as reader:
+        return reader.feed(after_seq, limit)
 
 
-def _take(conn: sqlite3.Connection, after_seq: int, count: int) -> list[ExportedArticle]:
-    # The generator (and its cursor) is released when this returns, before the connection closes.
-    rows = iter_articles(conn, ExportFilter(after_seq=after_seq, include_superseded=True))
-    return list(itertools.islice(rows, count))
-
-
-def read_one(db: Path, seq: int) -> ExportedArticle | None:
-    found = read_feed(db, seq - 1, 1)
-    return found[0] if found and found[0].seq == seq else None
+def read_one(open_reader: ReaderFactory, seq: int) -> ExportedArticle | None:
+    with open_reader() as reader:
+        return reader.article(seq)
 
 
 # --- the server -----------------------------------------------------------------------------
@@ -177,15 +161,12 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         if exc.status < 400:
             raise
         return _error(exc.status, exc.reason, path=request.path)
-    except (StorageError, sqlite3.Error) as exc:
+    except StorageError as exc:
         log.warning(
             "http read failed",
             extra={"event": "http_error", "outcome": type(exc).__name__, "path": request.path},
         )
         return _error(503, f"database unavailable: {exc}")
-
-
-Stats = tuple[StorageStats | None, str | None]
 
 
 class StatsCache:
@@ -199,7 +180,6 @@ class StatsCache:
         self._value: Stats | None = None
         self._taken_at = 0.0
         self._taken_in = -1
-        self.reads = 0  # snapshots taken (the cache's misses)
 
     async def get(self, read: Callable[[], Awaitable[Stats]]) -> Stats:
         async with self._lock:
@@ -209,7 +189,6 @@ class StatsCache:
                 return self._value
             self._value = await read()
             self._taken_at, self._taken_in = time.monotonic(), generation
-            self.reads += 1
             return self._value
 
 
@@ -217,13 +196,19 @@ class HttpApi:
     """Start with ``await api.start(host, port)`` inside the daemon's loop; ``await api.stop()``."""
 
     def __init__(
-        self, db: Path, metrics: Metrics, health: Health, *, stats_ttl: float = STATS_TTL
+        self,
+        open_reader: ReaderFactory,
+        metrics: Metrics,
+        health: Health,
+        *,
+        stats_ttl: float = DEFAULT_HTTP_STATS_TTL,
+        max_reads: int = DEFAULT_HTTP_MAX_READS,
     ) -> None:
-        self._db = db
+        self._open_reader = open_reader
         self._metrics = metrics
         self._health = health
-        self._reads = asyncio.Semaphore(MAX_CONCURRENT_READS)
-        self.stats = StatsCache(stats_ttl, lambda: health.passes)
+        self._reads = asyncio.Semaphore(max_reads)
+        self._snapshot = StatsCache(stats_ttl, lambda: health.passes)
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
 
@@ -268,7 +253,7 @@ class HttpApi:
             return await asyncio.to_thread(fn, *args)
 
     async def _stats(self) -> Stats:
-        return await self.stats.get(lambda: self._read(read_stats, self._db))
+        return await self._snapshot.get(lambda: self._read(read_stats, self._open_reader))
 
     async def _healthz(self, request: web.Request) -> web.Response:
         stats, error = await self._stats()
@@ -284,16 +269,15 @@ class HttpApi:
 
     async def _feed(self, request: web.Request) -> web.Response:
         after_seq, limit = feed_query(request.query)
-        found = await self._read(read_feed, self._db, after_seq, limit)
-        page = found[:limit]
+        page = await self._read(read_feed, self._open_reader, after_seq, limit)
         return web.json_response(
             {
                 "after_seq": after_seq,
                 "limit": limit,
-                "count": len(page),
-                "next_after_seq": page[-1].seq if page else after_seq,
-                "has_more": len(found) > limit,
-                "articles": [a.manifest_entry(with_text=True) for a in page],
+                "count": len(page.articles),
+                "next_after_seq": page.next_after_seq,
+                "has_more": page.has_more,
+                "articles": [a.manifest_entry(with_text=True) for a in page.articles],
             },
             dumps=_dumps,
         )
@@ -301,7 +285,7 @@ class HttpApi:
     async def _text(self, request: web.Request) -> web.Response:
         raw = request.match_info["seq"]
         seq = parse_int("seq", raw, low=1, high=MAX_SEQ)
-        article = await self._read(read_one, self._db, seq)
+        article = await self._read(read_one, self._open_reader, seq)
         if article is None:
             return _error(404, f"no article version with seq {seq}", seq=seq)
         return web.Response(

@@ -14,32 +14,43 @@ HTTP API; two daemons in one process (tests) never share a counter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from vksnd.crawler.fetch.fetcher import FetchStats
-from vksnd.storage.records import RunCounters
-from vksnd.storage.stats import StorageStats
+from vksnd.storage.records import RunCounters, StorageStats
 
 PREFIX = "vksnd"
 # A pass takes seconds on the replica and up to hours on a first crawl of the portal.
 PASS_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, float("inf"))
-FALLBACKS_KEY = "parse_fallbacks"  # the key a pass's counters use for generic-extractor pages
 
-# RunCounters field -> (metric name without prefix/suffix, help)
-_PASS_COUNTERS: tuple[tuple[str, str, str], ...] = (
-    ("pages_fetched", "pages_fetched", "Pages fetched and parsed by finished passes."),
-    ("not_modified", "pages_not_modified", "Conditional re-checks answered 304."),
-    ("new_articles", "articles_stored", "New articles stored (first version of a text)."),
-    ("new_versions", "versions_stored", "New versions of known articles stored (edits)."),
-    ("duplicates", "duplicates", "Pages whose text was already stored under another URL."),
-    ("unchanged", "unchanged", "Re-fetched pages whose text had not changed."),
-    ("failures", "page_failures", "Pages that failed (fetch or parse) in finished passes."),
-    ("skipped", "pages_skipped", "Pages skipped (robots, not HTML, out of scope)."),
-    ("listing_pages", "listing_pages", "Listing pages walked."),
+# metric name without prefix/suffix, help, the pass counter it adds up
+_PASS_COUNTERS: tuple[tuple[str, str, Callable[[RunCounters], int]], ...] = (
+    ("pages_fetched", "Pages fetched and parsed by finished passes.", lambda c: c.pages_fetched),
+    ("pages_not_modified", "Conditional re-checks answered 304.", lambda c: c.not_modified),
+    ("articles_stored", "New articles stored (first version of a text).", lambda c: c.new_articles),
+    ("versions_stored", "New versions of known articles stored (edits).", lambda c: c.new_versions),
+    (
+        "duplicates",
+        "Pages whose text was already stored under another URL.",
+        lambda c: c.duplicates,
+    ),
+    ("unchanged", "Re-fetched pages whose text had not changed.", lambda c: c.unchanged),
+    (
+        "page_failures",
+        "Pages that failed (fetch or parse) in finished passes.",
+        lambda c: c.failures,
+    ),
+    ("pages_skipped", "Pages skipped (robots, not HTML, out of scope).", lambda c: c.skipped),
+    ("listing_pages", "Listing pages walked.", lambda c: c.listing_pages),
+    (
+        "parse_fallbacks",
+        "Article pages the site profile did not match, extracted by the generic extractor.",
+        lambda c: c.parse_fallbacks,
+    ),
 )
 
 
@@ -62,15 +73,10 @@ class Metrics:
             "Unix time the last pass that succeeded ended (0: none yet).",
             registry=reg,
         )
-        self._counters = {
-            field: Counter(f"{PREFIX}_{name}", doc, registry=reg)
-            for field, name, doc in _PASS_COUNTERS
-        }
-        self._fallbacks = Counter(
-            f"{PREFIX}_parse_fallbacks",
-            "Article pages the site profile did not match, extracted by the generic extractor.",
-            registry=reg,
-        )
+        self._counters = [
+            (Counter(f"{PREFIX}_{name}", doc, registry=reg), count)
+            for name, doc, count in _PASS_COUNTERS
+        ]
         self._exports = Counter(
             f"{PREFIX}_exports", "Corpus folder refreshes by outcome.", ["outcome"], registry=reg
         )
@@ -103,9 +109,8 @@ class Metrics:
             self._last_success.set(finished_at)
         if counters is None:
             return
-        for field, counter in self._counters.items():
-            counter.inc(getattr(counters, field))
-        self._fallbacks.inc(dict(counters.extra).get(FALLBACKS_KEY, 0))
+        for counter, count in self._counters:
+            counter.inc(count(counters))
 
     def record_export(self, *, ok: bool, written: int) -> None:
         self._exports.labels("ok" if ok else "error").inc()

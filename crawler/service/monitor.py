@@ -5,7 +5,7 @@ the metrics, then refreshes the corpus folder (``--export-dir``) so tools that r
 have to watch a folder. ``service`` builds these objects from the settings and, with
 ``--http HOST:PORT``, serves them (``crawler.service.http_api``) for as long as the daemon runs.
 
-The export runs on a worker thread with its own reader connection (``vksnd.storage.export``): it is
+The export runs on a worker thread with a reader of its own (``StoreReader.export_corpus``): it is
 incremental (only files the manifest lacks are written) and a failure is logged and counted,
 never fatal: the next pass tries again.
 """
@@ -13,6 +13,7 @@ never fatal: the next pass tries again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -21,34 +22,36 @@ from datetime import timedelta
 from pathlib import Path
 
 from vksnd.crawler.config import Settings
+from vksnd.crawler.crawl import storage_engine
+from vksnd.crawler.crawl.ports import ReaderFactory
 from vksnd.crawler.fetch.fetcher import FetchStats
 from vksnd.crawler.service.health import Health
 from vksnd.crawler.service.http_api import HttpApi, parse_bind
 from vksnd.crawler.service.metrics import Metrics
 from vksnd.storage.errors import StorageError
-from vksnd.storage.export import ExportFilter, ExportReport, export_corpus
-from vksnd.storage.records import RunCounters
-from vksnd.storage.schema import open_reader
+from vksnd.storage.records import ExportFilter, ExportReport, RunCounters
 
 log = logging.getLogger("vksnd.monitor")
 
 
-def export_folder(db: Path, out_dir: Path) -> ExportReport:
+def export_folder(open_reader: ReaderFactory, out_dir: Path) -> ExportReport:
     """The current versions not yet in ``out_dir`` written there (idempotent)."""
-    conn = open_reader(db)
-    try:
-        return export_corpus(conn, out_dir, ExportFilter())
-    finally:
-        conn.close()
+    with open_reader() as reader:
+        return reader.export_corpus(out_dir, ExportFilter())
 
 
 class PassMonitor:
     def __init__(
-        self, metrics: Metrics, health: Health, *, db: Path, export_dir: Path | None = None
+        self,
+        metrics: Metrics,
+        health: Health,
+        *,
+        open_reader: ReaderFactory,
+        export_dir: Path | None = None,
     ) -> None:
         self.metrics = metrics
         self.health = health
-        self._db = db
+        self._open_reader = open_reader
         self._export_dir = export_dir
 
     def pass_started(self, kind: str) -> None:
@@ -83,7 +86,7 @@ class PassMonitor:
             return None
         started = time.monotonic()
         try:
-            report = await asyncio.to_thread(export_folder, self._db, out_dir)
+            report = await asyncio.to_thread(export_folder, self._open_reader, out_dir)
         except StorageError as exc:
             self.metrics.record_export(ok=False, written=0)
             log.error(
@@ -115,13 +118,20 @@ async def service(
     """Metrics, health, export and (with ``settings.http_bind``) the HTTP API, for one daemon."""
     metrics = Metrics()
     metrics.watch_fetcher(fetch_stats)
+    open_reader = functools.partial(storage_engine.open_reader, settings.db, settings.storage)
     monitor = PassMonitor(
-        metrics, Health(interval), db=settings.db, export_dir=settings.crawl.export_dir
+        metrics, Health(interval), open_reader=open_reader, export_dir=settings.crawl.export_dir
     )
     api: HttpApi | None = None
     if settings.http_bind is not None:
         host, port = parse_bind(settings.http_bind)
-        api = HttpApi(settings.db, metrics, monitor.health)
+        api = HttpApi(
+            open_reader,
+            metrics,
+            monitor.health,
+            stats_ttl=settings.service.http_stats_ttl,
+            max_reads=settings.service.http_max_reads,
+        )
         await api.start(host, port)
     try:
         yield monitor

@@ -29,9 +29,8 @@ from support.crawl import (
 )
 from vksnd.crawler.crawl.backfill import BackfillRequest, BackfillState, report_progress
 from vksnd.crawler.crawl.discovery import BackfillPolicy, DiscoveredArticle
-from vksnd.crawler.crawl.pipeline import Tally
 from vksnd.fixtures.portal import ReplicaServer
-from vksnd.storage.records import UrlKind
+from vksnd.storage.records import NewUrl, RunCounters, UrlKind
 from vksnd.storage.sqlite import SqliteStore
 
 MakeReplica = object
@@ -189,7 +188,7 @@ async def test_undated_items_are_dated_from_their_article_and_decide_the_stop(
         return article_dates[item.url]
 
     try:
-        await store.add_urls((u, UrlKind.ARTICLE, None) for u in urls)
+        await store.add_urls(NewUrl(u, UrlKind.ARTICLE) for u in urls)
         await store.record_failure(urls[5], "HTTP 404", 404, None, permanent=True)  # gone
         policy = BackfillPolicy(store, date(2024, 1, 1), date(2024, 12, 31), resolve)
         page = [
@@ -230,7 +229,7 @@ async def test_progress_is_a_bar_on_a_terminal_and_plain_lines_elsewhere(
     stream_type: type[io.StringIO],
 ) -> None:
     request = BackfillRequest(date(2024, 1, 1), date(2024, 12, 31))
-    state = BackfillState(request, Tally(listing_pages=3, pages_fetched=10, new_articles=9))
+    state = BackfillState(request, RunCounters(listing_pages=3, pages_fetched=10, new_articles=9))
     stream = stream_type()
     stop = asyncio.Event()
     reporter = asyncio.create_task(report_progress(state, stream, stop))

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from support.storage import Readers
 from vksnd.crawler.cli.main import build_parser
 from vksnd.crawler.config import ENV_PREFIX, KEY_NAMES, resolve_settings
 from vksnd.crawler.service.health import Health
@@ -139,7 +140,7 @@ async def test_healthcheck_one_liner_follows_healthz(
     db = tmp_path / "v.db"
     await (await SqliteStore.open(db)).close()  # a migrated, empty database
     health = Health(timedelta(minutes=30))
-    api = HttpApi(db, Metrics(), health)
+    api = HttpApi(Readers(db), Metrics(), health)
     _, bound = await api.start("127.0.0.1", 0)
     local = code.replace(f":{port}/", f":{bound}/")  # the same one-liner, on a free port
 

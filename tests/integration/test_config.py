@@ -7,27 +7,30 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from vksnd.crawler.cli.common import add_settings_arguments
 from vksnd.crawler.config import (
     DEFAULT_BASE_URL,
     DEFAULT_RATE,
     ConfigError,
     Settings,
-    add_common_arguments,
     load_settings,
     resolve_settings,
     scope_for,
 )
+from vksnd.crawler.crawl.passes import pipeline_config
+from vksnd.crawler.crawl.storage_engine import store_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def flags(*argv: str) -> dict[str, object]:
     parser = argparse.ArgumentParser()
-    add_common_arguments(parser)
+    add_settings_arguments(parser)
     return vars(parser.parse_args(list(argv)))
 
 
@@ -38,7 +41,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.base_url == DEFAULT_BASE_URL
     assert settings.db == Path("./data/vksnd.db")
     assert settings.politeness.rate == DEFAULT_RATE == 2.0
-    assert settings.politeness.concurrency == 4
+    assert settings.politeness.host_concurrency == 4
     assert settings.fetch.max_body_bytes == 10 * 1024 * 1024
     assert settings.fetch.user_agent.startswith("vksnd/")
     assert "+https://github.com/vksnd/vksnd" in settings.fetch.user_agent
@@ -50,22 +53,22 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> None:
     toml = tmp_path / "vksnd.toml"
     toml.write_text(
-        'rate = 1.0\nconcurrency = 3\ndb = "from-file.db"\ncategories = [2, 10]\n'
+        'rate = 1.0\nhost_concurrency = 3\ndb = "from-file.db"\ncategories = [2, 10]\n'
         'log_format = "json"\n',
         encoding="utf-8",
     )
-    env = {"VKSND_RATE": "3.5", "VKSND_CONCURRENCY": "5", "VKSND_UNRELATED": "x"}
+    env = {"VKSND_RATE": "3.5", "VKSND_HOST_CONCURRENCY": "5", "VKSND_UNRELATED": "x"}
     resolved = resolve_settings(flags("--rate", "7"), env, toml)
     settings = resolved.settings
     assert settings.politeness.rate == 7.0  # flag
-    assert settings.politeness.concurrency == 5  # env
+    assert settings.politeness.host_concurrency == 5  # env
     assert settings.db == Path("from-file.db")  # file
     assert settings.crawl.categories == (2, 10)  # file
     assert settings.log_format == "json"
     assert settings.fetch.read_timeout == 30.0  # default
     sources = {v.key: v.source for v in resolved.values}
     assert sources["rate"] == "flag"
-    assert sources["concurrency"] == "env VKSND_CONCURRENCY"
+    assert sources["host_concurrency"] == "env VKSND_HOST_CONCURRENCY"
     assert sources["db"] == f"file {toml}"
     assert sources["read_timeout"] == "default"
 
@@ -109,7 +112,9 @@ def test_env_values_are_converted() -> None:
     [
         ({"VKSND_RATE": "0"}, "rate"),
         ({"VKSND_RATE": "fast"}, "rate"),
-        ({"VKSND_CONCURRENCY": "2.5"}, "concurrency"),
+        ({"VKSND_HOST_CONCURRENCY": "2.5"}, "host_concurrency"),
+        ({"VKSND_PARSE_EXECUTOR": "fiber"}, "parse_executor"),
+        ({"VKSND_ARCHIVE_COMPRESSION_LEVEL": "10"}, "archive_compression_level"),
         ({"VKSND_LOG_FORMAT": "xml"}, "log_format"),
         ({"VKSND_BASE_URL": "ftp://x"}, "base_url"),
         ({"VKSND_BASE_URL": "https://vksndtc.gov.vn/tin-tuc"}, "base_url"),
@@ -138,6 +143,31 @@ def test_bad_file_is_reported(tmp_path: Path) -> None:
         load_settings({}, {}, tmp_path / "missing.toml")
 
 
+def test_a_renamed_key_is_refused_not_ignored(tmp_path: Path) -> None:
+    """``concurrency`` became ``host_concurrency``: an old file or environment must not
+    silently fall back to the default (a politeness limit quietly lifted)."""
+    old = tmp_path / "old.toml"
+    old.write_text("concurrency = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="renamed to host_concurrency") as caught:
+        load_settings({}, {}, old)
+    assert caught.value.source == f"file {old}"
+    with pytest.raises(ConfigError, match="VKSND_HOST_CONCURRENCY"):
+        load_settings({}, {"VKSND_CONCURRENCY": "1"}, None)
+
+
+def test_tunables_are_settings_that_reach_their_users(tmp_path: Path) -> None:
+    env = {"VKSND_PARSE_EXECUTOR": "process", "VKSND_STORE_BATCH": "4",
+           "VKSND_ARCHIVE_PAGES": "false", "VKSND_LOG_LEVEL": "debug",
+           "VKSND_FAILED_URL_BACKOFF_MINUTES": "1", "VKSND_LISTING_MAX_PAGES": "3"}  # fmt: skip
+    settings = load_settings({}, env, None)
+    config = pipeline_config(settings)
+    assert (config.executor, config.store_batch) == ("process", 4)
+    assert config.failed_url_backoff == timedelta(minutes=1)
+    assert store_config(settings.storage).archive is False
+    assert settings.log_level == "DEBUG"
+    assert settings.crawl.listing_max_pages == 3
+
+
 def test_scope_is_the_portal_aliases_or_exactly_the_given_host() -> None:
     assert scope_for("https://vksndtc.gov.vn") == frozenset(
         {"vksndtc.gov.vn", "www.vksndtc.gov.vn", "www.vks.gov.vn", "vks.gov.vn"}
@@ -163,12 +193,12 @@ def _vksnd_config(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.Comp
 
 def test_vksnd_config_prints_effective_settings_and_sources(tmp_path: Path) -> None:
     (tmp_path / "vksnd.toml").write_text("rate = 1.5\nrecheck_days = 7\n", encoding="utf-8")
-    done = _vksnd_config("--concurrency", "2", env={"VKSND_RATE": "3"}, cwd=tmp_path)
+    done = _vksnd_config("--host-concurrency", "2", env={"VKSND_RATE": "3"}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = {line.split("=")[0].strip(): line for line in done.stdout.splitlines()}
     assert lines["rate"].split("#")[1].strip() == "env VKSND_RATE"
     assert "= 3.0" in lines["rate"]
-    assert lines["concurrency"].endswith("# flag")
+    assert lines["host_concurrency"].endswith("# flag")
     assert "= 7 " in lines["recheck_days"] and "file vksnd.toml" in lines["recheck_days"]
     assert lines["max_body_bytes"].endswith("# default")
     assert "vksndtc.gov.vn" in lines["scope_hosts"]

@@ -20,7 +20,7 @@ from support.crawl import (
     truth_articles,
 )
 from vksnd.crawler.config import PolitenessConfig, RetryConfig, load_settings
-from vksnd.crawler.crawl.passes import incremental_pass, open_session, pipeline_config, retry_pass
+from vksnd.crawler.crawl.passes import incremental_pass, open_resources, pipeline_config, retry_pass
 from vksnd.storage.records import UrlState
 
 MakeReplica = object
@@ -146,20 +146,20 @@ async def test_retry_pass_fetches_failed_urls_once_their_time_has_come(
         load_settings({}, {}, None),
         base_url=replica.base_url,
         db=tmp_path / "v.db",
-        politeness=PolitenessConfig(rate=2000, concurrency=8),
+        politeness=PolitenessConfig(rate=2000, host_concurrency=8),
         retry=RetryConfig(attempts=1, initial=0, max_wait=0, jitter=0),
     )
     # A zero base delay: the failed URL is due again at once.
-    config = replace(pipeline_config(settings), retry_base=timedelta(0))
-    async with open_session(settings, config) as session:
-        first = await incremental_pass(session, asyncio.Event())
-        record = await session.store.get_url(victim["canonical_url"])
+    config = replace(pipeline_config(settings), failed_url_backoff=timedelta(0))
+    async with open_resources(settings, config) as resources:
+        first = await incremental_pass(resources, asyncio.Event())
+        record = await resources.store.get_url(victim["canonical_url"])
         assert first.failures == 1
         assert record is not None and record.state is UrlState.FAILED
 
         replica.clear_faults()
-        retried = await retry_pass(session, asyncio.Event())
-        record = await session.store.get_url(victim["canonical_url"])
+        retried = await retry_pass(resources, asyncio.Event())
+        record = await resources.store.get_url(victim["canonical_url"])
 
     assert retried.new_articles == 1 and retried.listing_pages == 0
     assert record is not None and record.state is UrlState.FETCHED
@@ -174,19 +174,21 @@ async def test_a_pass_stopped_mid_walk_is_walked_on_by_the_next_one(
         load_settings({}, {}, None),
         base_url=replica.base_url,
         db=tmp_path / "v.db",
-        politeness=PolitenessConfig(rate=2000, concurrency=1),
+        politeness=PolitenessConfig(rate=2000, host_concurrency=1),
     )
-    async with open_session(settings, pipeline_config(settings)) as session:
+    async with open_resources(settings, pipeline_config(settings)) as resources:
         stop = asyncio.Event()
-        first = asyncio.create_task(incremental_pass(session, stop))
+        first = asyncio.create_task(incremental_pass(resources, stop))
         while not first.done() and len(current_articles(settings.db)) < 12:
             await asyncio.sleep(0.01)  # polling a condition; the pass has its own deadline
         stop.set()  # SIGTERM in the commands
         stopped = await asyncio.wait_for(first, 30)
         pending_listings = [
-            r for r in await session.store.due_urls(datetime.now(UTC), 1000) if r.kind == "listing"
+            r
+            for r in await resources.store.due_urls(datetime.now(UTC), 1000)
+            if r.kind == "listing"
         ]
-        second = await incremental_pass(session, asyncio.Event())
+        second = await incremental_pass(resources, asyncio.Event())
 
     assert 12 <= stopped.new_articles < 50
     assert pending_listings, "the stopped walk left no page to resume from"

@@ -27,13 +27,11 @@ from vksnd.storage.errors import ExportError
 from vksnd.storage.export import (
     LOCK_NAME,
     MANIFEST_NAME,
-    ExportFilter,
-    corpus_file_name,
     export_corpus,
     export_jsonl,
     export_jsonl_file,
 )
-from vksnd.storage.records import StoreRequest
+from vksnd.storage.records import ExportFilter, StoreRequest, corpus_file_name
 from vksnd.storage.schema import open_reader
 from vksnd.storage.sqlite import SqliteStore
 

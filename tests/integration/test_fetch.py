@@ -39,7 +39,7 @@ def fast_settings(app: Loopback, **fetch: object) -> Settings:
     return Settings(
         base_url=app.base_url,
         fetch=replace(FetchConfig(), **fetch),  # type: ignore[arg-type]
-        politeness=PolitenessConfig(rate=1000.0, concurrency=8, obey_robots=False),
+        politeness=PolitenessConfig(rate=1000.0, host_concurrency=8, obey_robots=False),
         retry=RetryConfig(attempts=3, initial=0.01, max_wait=0.05, jitter=0.0),
     )
 

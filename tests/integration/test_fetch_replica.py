@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import MakeReplica
 
+from support.politeness import is_slowed
 from vksnd.crawler.config import FetchConfig, PolitenessConfig, RetryConfig, Settings
 from vksnd.crawler.fetch.errors import (
     RedirectRejected,
@@ -28,7 +29,7 @@ def settings_for(replica: ReplicaServer, *, rate: float = 200.0, **fetch: Any) -
     return Settings(
         base_url=replica.base_url,
         fetch=replace(FetchConfig(), **fetch),
-        politeness=PolitenessConfig(rate=rate, concurrency=4),
+        politeness=PolitenessConfig(rate=rate, host_concurrency=4),
         retry=RetryConfig(attempts=4, initial=0.01, max_wait=0.05, jitter=0.0),
     )
 
@@ -136,7 +137,7 @@ async def test_retry_after_from_the_replica_is_waited(make_replica: MakeReplica)
     replica.set_faults(kinds=("429",), rate=1.0, count=1, retry_after=1, path_regex=r"-t\d+")
     async with Fetcher(settings_for(replica)) as fetcher:
         result = await fetcher.fetch(url)
-        assert fetcher.limiter.is_slowed(replica.base_url.removeprefix("http://"))
+        assert is_slowed(fetcher.limiter, replica.base_url.removeprefix("http://"))
     hits = [r["t"] for r in replica.requests() if r["path"] != "/robots.txt"]
     assert result.attempts == 2 and hits[1] - hits[0] >= 1.0 - 0.02
 

@@ -29,10 +29,10 @@ from multidict import MultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.crawl import cli, run_command, site_args, subprocess_env, truth_articles
+from support.storage import Readers
 from vksnd.crawler.cli.main import build_parser
-from vksnd.crawler.config import PolitenessConfig, Settings
-from vksnd.crawler.crawl.passes import Session
-from vksnd.crawler.crawl.pipeline import Tally
+from vksnd.crawler.config import PolitenessConfig, RetryConfig, Settings
+from vksnd.crawler.crawl.passes import CrawlResources
 from vksnd.crawler.fetch.errors import PermanentFetchError
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.crawler.service.daemon import Daemon, Schedule
@@ -87,7 +87,7 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture
 async def api(crawled: Path) -> Any:
     health = Health(timedelta(minutes=30))
-    server = HttpApi(crawled, Metrics(), health)
+    server = HttpApi(Readers(crawled), Metrics(), health)
     host, port = await server.start("127.0.0.1", 0)
     async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
         yield client
@@ -196,9 +196,12 @@ def _value(families: dict[str, Any], name: str, **labels: str) -> float:
 
 async def test_metrics_parse_and_come_from_the_counters(crawled: Path) -> None:
     replica = ReplicaServer(replica_config(articles=5, seed=62, redirects=0)).start()
+    # one article answers 503 once: one retry, so the retries counter has something to show
+    replica.set_faults(kinds=("503",), rate=1.0, count=1, path_regex=r"-t\d+")
     try:
-        fast = PolitenessConfig(rate=1000.0)
-        settings = Settings(base_url=replica.base_url, db=crawled, politeness=fast)
+        fast = PolitenessConfig(rate=1000.0, slowdown_seconds=0.0)
+        no_wait = RetryConfig(initial=0.0, max_wait=0.0, jitter=0.0)
+        settings = Settings(base_url=replica.base_url, db=crawled, politeness=fast, retry=no_wait)
         metrics = Metrics()
         async with Fetcher(settings) as fetcher:
             metrics.watch_fetcher(fetcher.stats)
@@ -209,10 +212,10 @@ async def test_metrics_parse_and_come_from_the_counters(crawled: Path) -> None:
         metrics.record_pass(
             "crawl", ok=True, duration_s=2.5, finished_at=1_700_000_000.0,
             counters=RunCounters(pages_fetched=9, new_articles=5, new_versions=2, duplicates=1,
-                                 failures=3, extra=(("parse_fallbacks", 4),)),
+                                 failures=3, parse_fallbacks=4),
         )  # fmt: skip
         metrics.record_pass("retry", ok=False, duration_s=0.5, counters=None, finished_at=0.0)
-        server = HttpApi(crawled, metrics, Health(timedelta(minutes=30)))
+        server = HttpApi(Readers(crawled), metrics, Health(timedelta(minutes=30)))
         host, port = await server.start("127.0.0.1", 0)
         try:
             async with httpx.AsyncClient(timeout=10) as client:
@@ -233,7 +236,8 @@ async def test_metrics_parse_and_come_from_the_counters(crawled: Path) -> None:
     )  # robots.txt + three articles
     assert _value(families, "vksnd_fetch_responses", status_class="4xx") == 1
     assert _value(families, "vksnd_fetch_bytes") == stats.bytes_received > 0
-    assert _value(families, "vksnd_fetch_retries") == stats.retries
+    assert _value(families, "vksnd_fetch_retries") == stats.retries == 1
+    assert _value(families, "vksnd_fetch_responses", status_class="5xx") == 1
     assert _value(families, "vksnd_articles_stored") == 5
     assert _value(families, "vksnd_versions_stored") == 2
     assert _value(families, "vksnd_duplicates") == 1
@@ -274,7 +278,7 @@ class FakeClock:
 async def test_healthz_follows_the_passes(crawled: Path, tmp_path: Path) -> None:
     clock = FakeClock()
     health = Health(timedelta(minutes=10), clock=clock)
-    server = HttpApi(crawled, Metrics(), health)
+    server = HttpApi(Readers(crawled), Metrics(), health)
     host, port = await server.start("127.0.0.1", 0)
     try:
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
@@ -306,7 +310,7 @@ async def test_healthz_follows_the_passes(crawled: Path, tmp_path: Path) -> None
     finally:
         await server.stop()
     # A database that cannot be read is unhealthy too.
-    broken = HttpApi(tmp_path / "missing.db", Metrics(), Health(timedelta(minutes=10)))
+    broken = HttpApi(Readers(tmp_path / "missing.db"), Metrics(), Health(timedelta(minutes=10)))
     host, port = await broken.start("127.0.0.1", 0)
     try:
         async with httpx.AsyncClient(timeout=10) as client:
@@ -323,7 +327,7 @@ async def test_healthz_follows_the_passes(crawled: Path, tmp_path: Path) -> None
 def test_a_long_pass_is_healthy_while_the_database_moves(crawled: Path) -> None:
     """A first crawl can outlast the stale window: running + progress is healthy; a running
     pass whose database stopped moving for an interval is stale."""
-    stats, error = read_stats(crawled)
+    stats, error = read_stats(Readers(crawled))
     assert stats is not None and error is None
     clock = FakeClock()
     health = Health(timedelta(minutes=10), clock=clock)
@@ -355,7 +359,8 @@ async def test_healthz_and_metrics_share_one_snapshot_until_a_pass_ends(
     """The storage totals scan the archive: requests reuse one snapshot (one read for a burst
     of concurrent requests), and a finished pass makes the next request read again."""
     health = Health(timedelta(minutes=30))
-    server = HttpApi(crawled, Metrics(), health)
+    readers = Readers(crawled)
+    server = HttpApi(readers, Metrics(), health)
     host, port = await server.start("127.0.0.1", 0)
     try:
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
@@ -363,23 +368,24 @@ async def test_healthz_and_metrics_share_one_snapshot_until_a_pass_ends(
                 *(client.get("/healthz") for _ in range(6)), client.get("/metrics")
             )
             assert [r.status_code for r in burst] == [200] * 7
-            assert server.stats.reads == 1
+            assert readers.opened == 1
             articles = {r.json()["database"]["articles"] for r in burst[:6]}
             assert len(articles) == 1 and articles.pop() > 0
             health.record_pass("crawl", ok=True, duration_s=1.0)
             await client.get("/metrics")
             await client.get("/healthz")
-            assert server.stats.reads == 2
+            assert readers.opened == 2
     finally:
         await server.stop()
     # With no time to live every request reads the database again.
-    fresh = HttpApi(crawled, Metrics(), Health(timedelta(minutes=30)), stats_ttl=0.0)
+    readers = Readers(crawled)
+    fresh = HttpApi(readers, Metrics(), Health(timedelta(minutes=30)), stats_ttl=0.0)
     host, port = await fresh.start("127.0.0.1", 0)
     try:
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
             for _ in range(3):
                 assert (await client.get("/healthz")).status_code == 200
-        assert fresh.stats.reads == 3
+        assert readers.opened == 3
     finally:
         await fresh.stop()
 
@@ -388,7 +394,9 @@ async def test_monitor_refreshes_the_export_after_good_passes(
     crawled: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "corpus"
-    monitor = PassMonitor(Metrics(), Health(timedelta(minutes=5)), db=crawled, export_dir=out)
+    monitor = PassMonitor(
+        Metrics(), Health(timedelta(minutes=5)), open_reader=Readers(crawled), export_dir=out
+    )
     await monitor.pass_finished("crawl", counters=None, duration_s=1, error=RuntimeError("x"))
     assert not out.exists()  # a failed pass leaves the folder alone
     await monitor.pass_finished("crawl", counters=RunCounters(), duration_s=1)
@@ -401,10 +409,10 @@ async def test_monitor_refreshes_the_export_after_good_passes(
 
 
 async def test_a_taken_port_is_a_typed_error(crawled: Path) -> None:
-    first = HttpApi(crawled, Metrics(), Health(timedelta(minutes=5)))
+    first = HttpApi(Readers(crawled), Metrics(), Health(timedelta(minutes=5)))
     host, port = await first.start("127.0.0.1", 0)
     try:
-        second = HttpApi(crawled, Metrics(), Health(timedelta(minutes=5)))
+        second = HttpApi(Readers(crawled), Metrics(), Health(timedelta(minutes=5)))
         with pytest.raises(HttpBindError) as caught:
             await second.start(host, port)
         assert caught.value.port == port and f"127.0.0.1:{port}" in str(caught.value)
@@ -416,7 +424,9 @@ async def test_an_export_that_fails_is_counted_not_fatal(crawled: Path, tmp_path
     blocker = tmp_path / "corpus"
     blocker.write_text("a file where the folder should be")
     metrics = Metrics()
-    monitor = PassMonitor(metrics, Health(timedelta(minutes=5)), db=crawled, export_dir=blocker)
+    monitor = PassMonitor(
+        metrics, Health(timedelta(minutes=5)), open_reader=Readers(crawled), export_dir=blocker
+    )
     await monitor.pass_finished("crawl", counters=RunCounters(new_articles=1), duration_s=1)
     families = _families(metrics.render().decode())
     assert _value(families, "vksnd_exports", outcome="error") == 1
@@ -468,15 +478,17 @@ async def test_the_daemon_reports_each_pass_to_the_monitor(crawled: Path, tmp_pa
     """Daemon._job with pass functions that fail or count: what health and metrics then say."""
     metrics = Metrics()
     out = tmp_path / "corpus"
-    monitor = PassMonitor(metrics, Health(timedelta(minutes=5)), db=crawled, export_dir=out)
+    monitor = PassMonitor(
+        metrics, Health(timedelta(minutes=5)), open_reader=Readers(crawled), export_dir=out
+    )
     schedule = Schedule(timedelta(minutes=5), timedelta(0), timedelta(minutes=5))
-    daemon = Daemon(cast(Session, None), schedule, asyncio.Event(), monitor)
+    daemon = Daemon(cast(CrawlResources, None), schedule, asyncio.Event(), monitor)
 
-    async def failing(session: Session, stop: asyncio.Event) -> Tally:
+    async def failing(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
         raise RuntimeError("listing markup changed")
 
-    async def counting(session: Session, stop: asyncio.Event) -> Tally:
-        return Tally(pages_fetched=4, new_articles=3, parse_fallbacks=2)
+    async def counting(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
+        return RunCounters(pages_fetched=4, new_articles=3, parse_fallbacks=2)
 
     await daemon._job("crawl", failing)
     report = monitor.health.report(None, "not read")
@@ -490,7 +502,7 @@ async def test_the_daemon_reports_each_pass_to_the_monitor(crawled: Path, tmp_pa
     assert _value(families, "vksnd_articles_stored") == 3
     assert _value(families, "vksnd_parse_fallbacks") == 2
     assert monitor.health.last_success is not None and any(out.glob("*.txt"))
-    assert [kind for kind, _ in daemon.passes] == ["retry"]
+    assert daemon.passes_ok == 1  # the retry pass; the failed one is not counted
 
 
 def test_run_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from support.crawl import current_articles, fast_settings
-from vksnd.crawler.config import Settings
-from vksnd.crawler.crawl.pipeline import (
-    ExecutorKind,
-    FetchJob,
-    ParsePool,
-    Pipeline,
-    PipelineConfig,
-    Tally,
-)
+from vksnd.crawler.config import ExecutorKind, Settings
+from vksnd.crawler.crawl.parse_pool import ParsePool
+from vksnd.crawler.crawl.pipeline import FetchJob, Pipeline, PipelineConfig
 from vksnd.crawler.fetch.errors import RetryableFetchError
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.fixtures.portal import ReplicaServer
-from vksnd.storage.records import UrlKind, UrlState
+from vksnd.storage.reader import SqliteReader
+from vksnd.storage.records import NewUrl, RunCounters, UrlKind, UrlState
 from vksnd.storage.sqlite import SqliteStore
-from vksnd.storage.stats import collect_stats
 
 MakeReplica = Callable[..., ReplicaServer]
 
@@ -37,28 +30,28 @@ async def pipeline_for(
     *,
     executor: ExecutorKind = "thread",
     stop: asyncio.Event | None = None,
-    concurrency: int = 4,
+    fetch_workers: int = 4,
     config: PipelineConfig | None = None,
-) -> AsyncIterator[tuple[Pipeline, SqliteStore, Tally]]:
+) -> AsyncIterator[tuple[Pipeline, SqliteStore, RunCounters]]:
     store = await SqliteStore.open(settings.db)
     pool = ParsePool(executor, 2)
-    tally = Tally()
+    counters = RunCounters()
     try:
         async with Fetcher(settings) as fetcher:
             pipeline = Pipeline(
-                fetcher=fetcher, store=store, pool=pool, tally=tally,
-                config=config or PipelineConfig(concurrency=concurrency, executor=executor),
+                fetcher=fetcher, store=store, pool=pool, counters=counters,
+                config=config or PipelineConfig(fetch_workers=fetch_workers, executor=executor),
                 stop=stop or asyncio.Event(),
             )  # fmt: skip
             pipeline.start()
-            yield pipeline, store, tally
+            yield pipeline, store, counters
     finally:
         pool.close()
         await store.close()
 
 
 async def _feed(pipeline: Pipeline, store: SqliteStore, urls: list[str]) -> None:
-    await store.add_urls((u, UrlKind.ARTICLE, None) for u in urls)
+    await store.add_urls(NewUrl(u, UrlKind.ARTICLE) for u in urls)
     for url in urls:
         await pipeline.submit(FetchJob(url))
     await pipeline.drain()
@@ -74,14 +67,14 @@ async def test_aliases_collapse_to_one_article(make_replica: MakeReplica, tmp_pa
     urls += [chosen[0]["canonical_url"] + "?Page=270"]
 
     async with pipeline_for(fast_settings(replica.base_url, tmp_path / "v.db")) as (
-        pipeline, store, tally,
+        pipeline, store, counters,
     ):  # fmt: skip
         await _feed(pipeline, store, urls)
 
     stored = current_articles(tmp_path / "v.db")
     assert sorted(a.key for a in stored) == sorted(str(a["id"]) for a in chosen)
-    assert tally.new_articles == len(chosen)
-    assert tally.failures == 0
+    assert counters.new_articles == len(chosen)
+    assert counters.failures == 0
 
 
 @pytest.mark.parametrize("executor", ["thread", "process"])
@@ -91,13 +84,13 @@ async def test_parse_executors_store_the_same_articles(
     replica = make_replica(articles=20, seed=32)
     truth = replica.truth()["articles"]
     settings = fast_settings(replica.base_url, tmp_path / "v.db")
-    async with pipeline_for(settings, executor=executor) as (pipeline, store, tally):
+    async with pipeline_for(settings, executor=executor) as (pipeline, store, counters):
         await _feed(pipeline, store, [a["canonical_url"] for a in truth])
     stored = {a.key: a for a in current_articles(settings.db)}
     assert sorted(stored) == sorted(str(a["id"]) for a in truth)
     for article in truth:
         assert stored[str(article["id"])].text == article["text"]
-    assert tally.new_articles == len(truth)
+    assert counters.new_articles == len(truth)
 
 
 async def test_failures_are_stored_with_reason_and_a_growing_retry_time(
@@ -108,17 +101,17 @@ async def test_failures_are_stored_with_reason_and_a_growing_retry_time(
     replica.set_faults(kinds=("500",), rate=1.0, path_regex=r"-t\d+\.html")
     settings = fast_settings(replica.base_url, tmp_path / "v.db")
 
-    async with pipeline_for(settings) as (pipeline, store, tally):
+    async with pipeline_for(settings) as (pipeline, store, counters):
         await _feed(pipeline, store, [target])
         first = await store.get_url(target)
     async with pipeline_for(settings) as (pipeline, store, _):
-        await store.add_urls([(target, UrlKind.ARTICLE, None)])
+        await store.add_urls([NewUrl(target, UrlKind.ARTICLE)])
         (due,) = [r for r in await store.due_urls(datetime.now(UTC) + timedelta(days=2), 10)]
         await pipeline.submit(FetchJob(target, attempts=due.attempts))
         await pipeline.drain()
         second = await store.get_url(target)
 
-    assert tally.failures == 1
+    assert counters.failures == 1
     assert first is not None and second is not None
     assert first.state is UrlState.FAILED and second.state is UrlState.FAILED
     assert first.last_error and "500" in first.last_error
@@ -130,9 +123,11 @@ async def test_failures_are_stored_with_reason_and_a_growing_retry_time(
 
 
 def test_retry_delay_doubles_up_to_the_cap_and_respects_retry_after() -> None:
-    config = PipelineConfig(retry_base=timedelta(minutes=5), retry_cap=timedelta(hours=1))
+    config = PipelineConfig(
+        failed_url_backoff=timedelta(minutes=5), failed_url_backoff_max=timedelta(hours=1)
+    )
     pipeline = Pipeline(
-        fetcher=None, store=None, pool=None, config=config, tally=Tally(),  # type: ignore[arg-type]
+        fetcher=None, store=None, pool=None, config=config, counters=RunCounters(),  # type: ignore[arg-type]
         stop=asyncio.Event(),
     )  # fmt: skip
     error = RetryableFetchError("http://x/", "HTTP 503", status=503)
@@ -149,16 +144,16 @@ async def test_a_page_that_is_not_an_article_is_recorded_as_a_page(
     replica = make_replica(articles=10, seed=34)
     pages = [replica.base_url + "/"]  # the home page: a listing of the latest news
     async with pipeline_for(fast_settings(replica.base_url, tmp_path / "v.db")) as (
-        pipeline, store, tally,
+        pipeline, store, counters,
     ):  # fmt: skip
         await _feed(pipeline, store, pages)
         records = [await store.get_url(page) for page in pages]
     assert [r.state if r else None for r in records] == [UrlState.FETCHED]
     assert [r.not_article if r else None for r in records] == ["listing"]  # the reason is kept
-    assert tally.not_articles == 1 and tally.failures == 0
+    assert counters.not_articles == 1 and counters.failures == 0
     assert current_articles(tmp_path / "v.db") == []
-    with closing(sqlite3.connect(tmp_path / "v.db")) as conn:
-        stats = collect_stats(conn, tmp_path / "v.db")
+    with SqliteReader.open(tmp_path / "v.db") as reader:
+        stats = reader.stats()
     assert stats.not_articles_by_reason == (("listing", 1),)
 
 
@@ -169,8 +164,8 @@ async def test_stop_finishes_pages_in_flight_and_leaves_the_rest_pending(
     urls = [a["canonical_url"] for a in replica.truth()["articles"]]
     stop = asyncio.Event()
     settings = fast_settings(replica.base_url, tmp_path / "v.db")
-    async with pipeline_for(settings, stop=stop, concurrency=2) as (pipeline, store, tally):
-        await store.add_urls((u, UrlKind.ARTICLE, None) for u in urls)
+    async with pipeline_for(settings, stop=stop, fetch_workers=2) as (pipeline, store, counters):
+        await store.add_urls(NewUrl(u, UrlKind.ARTICLE) for u in urls)
 
         async def produce() -> None:
             for url in urls:
@@ -178,7 +173,7 @@ async def test_stop_finishes_pages_in_flight_and_leaves_the_rest_pending(
                     return
 
         producer = asyncio.create_task(produce())
-        await _until(lambda: tally.new_articles >= 5)
+        await _until(lambda: counters.new_articles >= 5)
         stop.set()
         await producer
         await pipeline.drain()
@@ -186,7 +181,7 @@ async def test_stop_finishes_pages_in_flight_and_leaves_the_rest_pending(
 
     stored = len(current_articles(settings.db))
     assert 5 <= stored < len(urls)
-    assert stored == tally.new_articles
+    assert stored == counters.new_articles
     # Every URL is either stored or still pending: nothing lost in between.
     assert stored + len(pending) == len(urls)
 
@@ -204,17 +199,22 @@ async def test_backpressure_keeps_the_queues_bounded(
     replica = make_replica(articles=40, seed=36, latency_ms=20)
     urls = [a["canonical_url"] for a in replica.truth()["articles"]]
     settings = fast_settings(replica.base_url, tmp_path / "v.db")
-    config = PipelineConfig(concurrency=2, queue_size=3, parse_batch=2, store_batch=3)
-    async with pipeline_for(settings, config=config) as (pipeline, store, tally):
-        await store.add_urls((u, UrlKind.ARTICLE, None) for u in urls)
+    config = PipelineConfig(fetch_workers=2, queue_size=3, parse_batch=2, store_batch=3)
+    async with pipeline_for(settings, config=config) as (pipeline, store, counters):
+        await store.add_urls(NewUrl(u, UrlKind.ARTICLE) for u in urls)
         ahead: list[int] = []
         for submitted, url in enumerate(urls, start=1):
             await pipeline.submit(FetchJob(url))
-            done = tally.new_articles + tally.duplicates + tally.failures + tally.not_articles
+            done = (
+                counters.new_articles
+                + counters.duplicates
+                + counters.failures
+                + counters.not_articles
+            )
             ahead.append(submitted - done)
         await pipeline.drain()
     # Queued + in flight never exceeds the three queues plus what the workers hold: a page
     # per fetcher, a batch per parse worker, a batch in the store worker.
-    held = config.concurrency + config.parse_workers * config.parse_batch + config.store_batch
+    held = config.fetch_workers + config.parse_workers * config.parse_batch + config.store_batch
     assert max(ahead) <= config.fetch_bound + 2 * config.bound + held
     assert len(current_articles(settings.db)) == len(urls)

@@ -18,7 +18,7 @@ from vksnd.storage.errors import (
     StorageError,
     translate_sqlite_error,
 )
-from vksnd.storage.records import StoreOutcome, UrlKind
+from vksnd.storage.records import NewUrl, StoreOutcome, UrlKind
 from vksnd.storage.schema import SCHEMA_VERSION, open_reader
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
 
@@ -57,7 +57,7 @@ async def test_migrates_an_empty_file_and_reopens_idempotently(tmp_path: Path) -
 async def test_open_creates_missing_parent_directories(tmp_path: Path) -> None:
     db = tmp_path / "a" / "b" / "vksnd.db"
     async with await SqliteStore.open(db) as store:
-        assert await store.add_urls([(article_url(1), UrlKind.ARTICLE, None)]) == 1
+        assert await store.add_urls([NewUrl(article_url(1), UrlKind.ARTICLE)]) == 1
     assert db.is_file() and _version(db) == SCHEMA_VERSION
 
 
@@ -66,8 +66,8 @@ async def test_two_processes_worth_of_opens_migrate_once(tmp_path: Path) -> None
     first = await SqliteStore.open(db)
     second = await SqliteStore.open(db)
     try:
-        assert await first.add_urls([(article_url(1), UrlKind.ARTICLE, None)]) == 1
-        assert await second.add_urls([(article_url(1), UrlKind.ARTICLE, None)]) == 0
+        assert await first.add_urls([NewUrl(article_url(1), UrlKind.ARTICLE)]) == 1
+        assert await second.add_urls([NewUrl(article_url(1), UrlKind.ARTICLE)]) == 0
     finally:
         await first.close()
         await second.close()
@@ -116,12 +116,12 @@ async def test_a_held_write_lock_becomes_database_locked(tmp_path: Path) -> None
         try:
             holder.execute("BEGIN IMMEDIATE")
             with pytest.raises(DatabaseLocked) as caught:
-                await store.add_urls([(article_url(1), UrlKind.ARTICLE, None)])
+                await store.add_urls([NewUrl(article_url(1), UrlKind.ARTICLE)])
             holder.execute("ROLLBACK")
         finally:
             holder.close()
         # the failed transaction left the store usable
-        assert await store.add_urls([(article_url(1), UrlKind.ARTICLE, None)]) == 1
+        assert await store.add_urls([NewUrl(article_url(1), UrlKind.ARTICLE)]) == 1
     assert caught.value.path == str(db)
 
 
@@ -131,7 +131,7 @@ async def test_closed_store_raises_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="closed"):
         await store.get_url(article_url(1))
     with pytest.raises(StorageError, match="closed"):
-        await store.add_urls([(article_url(1), UrlKind.ARTICLE, None)])
+        await store.add_urls([NewUrl(article_url(1), UrlKind.ARTICLE)])
 
 
 def test_real_sqlite_failures_translate_to_typed_errors(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import sqlite3
@@ -22,6 +23,7 @@ from support.storage import (
     vietnamese_text,
 )
 from vksnd.storage.records import (
+    NewUrl,
     RunCounters,
     StoreOutcome,
     StoreRequest,
@@ -272,13 +274,13 @@ async def test_frontier_add_due_fail_and_resume(tmp_path: Path) -> None:
     async with await SqliteStore.open(db) as store:
         added = await store.add_urls(
             [
-                (a, UrlKind.ARTICLE, None),
-                (b, UrlKind.ARTICLE, date(2024, 5, 1)),
-                (c, UrlKind.LISTING, None),
+                NewUrl(a, UrlKind.ARTICLE),
+                NewUrl(b, UrlKind.ARTICLE, date(2024, 5, 1)),
+                NewUrl(c, UrlKind.LISTING),
             ]
         )
         again = await store.add_urls(
-            [(a, UrlKind.ARTICLE, date(2024, 6, 1)), (b, UrlKind.ARTICLE, None)]
+            [NewUrl(a, UrlKind.ARTICLE, date(2024, 6, 1)), NewUrl(b, UrlKind.ARTICLE)]
         )
         assert (added, again) == (3, 0)
         record = await store.get_url(a)
@@ -322,7 +324,7 @@ async def test_record_page_archives_listing_and_marks_fetched(tmp_path: Path) ->
     db = tmp_path / "v.db"
     listing = "https://vksndtc.gov.vn/tintuc/Pages/lists.aspx?Cat=2&Page=1"
     async with await SqliteStore.open(db) as store:
-        await store.add_urls([(listing, UrlKind.LISTING, None)])
+        await store.add_urls([NewUrl(listing, UrlKind.LISTING)])
         await store.record_page(make_raw(listing, b"<ul>items</ul>"), UrlKind.LISTING, None, None)
         await store.record_page(make_raw(listing, b"<ul>items</ul>"), UrlKind.LISTING, None, None)
         record = await store.get_url(listing)
@@ -348,14 +350,15 @@ async def test_runs_are_recorded_with_counters(tmp_path: Path) -> None:
     async with await SqliteStore.open(db) as store:
         run_id = await store.start_run("crawl")
         await store.finish_run(
-            run_id, RunCounters(pages_fetched=5, duplicates=2, extra=(("listing_errors", 1),)),
+            run_id, RunCounters(pages_fetched=5, duplicates=2, parse_fallbacks=1),
             ok=False, error="interrupted",
         )  # fmt: skip
     kind, ok, error, counters = _rows(db, "SELECT kind, ok, error, counters FROM runs")[0]
     assert (kind, ok, error) == ("crawl", 0, "interrupted")
     assert isinstance(counters, str)
     loaded = json.loads(counters)
-    assert loaded["pages_fetched"] == 5 and loaded["extra"] == {"listing_errors": 1}
+    assert loaded["pages_fetched"] == 5 and loaded["parse_fallbacks"] == 1
+    assert set(loaded) == {f.name for f in dataclasses.fields(RunCounters)}  # one flat record
 
 
 async def test_store_reparsed_links_the_archived_page(tmp_path: Path) -> None:
@@ -380,7 +383,7 @@ async def test_concurrent_tasks_on_one_store_do_not_interleave(tmp_path: Path) -
     async with await SqliteStore.open(db) as store:
         results = await asyncio.gather(
             *(_store(store, article_url(i), texts[i % 20]) for i in range(40)),
-            *(store.add_urls([(article_url(100 + i), UrlKind.ARTICLE, None)]) for i in range(20)),
+            *(store.add_urls([NewUrl(article_url(100 + i), UrlKind.ARTICLE)]) for i in range(20)),
         )
     outcomes = [r.outcome for r in results[:40]]
     assert outcomes.count(StoreOutcome.NEW) == 20 and outcomes.count(StoreOutcome.DUPLICATE) == 20
@@ -415,7 +418,7 @@ async def test_write_path_statements_search_indexes_never_scan(tmp_path: Path) -
     async with await SqliteStore.open(db) as store:
         await _store(store, article_url(1), TEXT)
         await store._conn.set_trace_callback(statements.append)
-        await store.add_urls([(article_url(2), UrlKind.ARTICLE, date(2024, 1, 1))])
+        await store.add_urls([NewUrl(article_url(2), UrlKind.ARTICLE, date(2024, 1, 1))])
         await store.store_articles(
             [
                 StoreRequest(make_article(article_url(i), f"{TEXT} {i}"), make_raw(article_url(i)))

@@ -33,8 +33,8 @@ from support.crawl import (
 )
 from support.reliability import FAULT_ENV, assert_sound, assert_stored_are_right
 from vksnd.crawler.config import Settings
-from vksnd.crawler.crawl.passes import Session, incremental_pass, pipeline_config
-from vksnd.crawler.crawl.pipeline import ParsePool
+from vksnd.crawler.crawl.parse_pool import ParsePool
+from vksnd.crawler.crawl.passes import CrawlResources, incremental_pass, pipeline_config
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.fixtures.portal import ReplicaServer
 from vksnd.storage.errors import DiskFull
@@ -97,8 +97,8 @@ async def _pass_with_page_cap(settings: Settings, max_pages: int | None) -> Base
     pool = ParsePool(config.executor, config.parse_workers)
     try:
         async with Fetcher(settings) as fetcher:
-            session = Session(settings, store, fetcher, pool, config)
-            await incremental_pass(session, asyncio.Event())
+            resources = CrawlResources(settings, store, fetcher, pool, config)
+            await incremental_pass(resources, asyncio.Event())
     except BaseException as exc:  # what the command would see
         return exc
     finally:

@@ -45,7 +45,7 @@ from support.reliability import (
     unfinished_urls,
     wait_until,
 )
-from vksnd.crawler.crawl.passes import open_session, pipeline_config, retry_pass
+from vksnd.crawler.crawl.passes import open_resources, pipeline_config, retry_pass
 from vksnd.fixtures.portal import ReplicaServer
 
 MakeReplica = Any
@@ -135,9 +135,9 @@ def test_permanent_faults_are_recorded_then_the_retry_pass_ends_with_the_truth(
     settings = fast_settings(replica.base_url, fault_env)
 
     async def one_retry_pass() -> tuple[int, int]:
-        async with open_session(settings, pipeline_config(settings)) as session:
-            tally = await retry_pass(session, asyncio.Event())
-        return tally.pages_fetched, tally.new_articles
+        async with open_resources(settings, pipeline_config(settings)) as resources:
+            counters = await retry_pass(resources, asyncio.Event())
+        return counters.pages_fetched, counters.new_articles
 
     # Not due yet: the retry pass leaves them alone (their retry time is minutes away).
     assert asyncio.run(one_retry_pass()) == (0, 0)
@@ -193,7 +193,7 @@ def test_a_failed_listing_page_is_walked_again_by_the_next_pass(
 
 def _crawl_subprocess(replica: ReplicaServer, db: Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        cli("crawl", *site_args(replica.base_url, db), *ATTEMPTS, "--concurrency", "2"),
+        cli("crawl", *site_args(replica.base_url, db), *ATTEMPTS, "--host-concurrency", "2"),
         cwd=cwd, env=subprocess_env(**FAULT_ENV), stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -250,7 +250,7 @@ def test_listings_shifting_during_a_backfill_miss_nothing_and_double_nothing(
     replica = make_replica(articles=100, seed=47, redirects=0, page_size=5, latency_ms=10)
     before = truth_articles(replica.truth(), date(2000, 1, 1))
     argv = ("backfill", *site_args(replica.base_url, fault_env), *ATTEMPTS,
-            "--since", "2000-01-01", "--concurrency", "2")  # fmt: skip
+            "--since", "2000-01-01", "--host-concurrency", "2")  # fmt: skip
     proc = subprocess.Popen(
         cli(*argv), cwd=fault_env.parent, env=subprocess_env(**FAULT_ENV),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

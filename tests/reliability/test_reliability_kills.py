@@ -45,7 +45,7 @@ from support.reliability import (
 )
 from vksnd.fixtures.portal import ReplicaServer
 from vksnd.storage.export import LOCK_NAME, MANIFEST_NAME
-from vksnd.storage.records import UrlKind
+from vksnd.storage.records import NewUrl, UrlKind
 from vksnd.storage.sqlite import SqliteStore
 
 MakeReplica = Any
@@ -109,7 +109,7 @@ def test_backfill_killed_ten_times_ends_with_the_truth(
     by_key = {str(a["id"]): a for a in expected}
     db = tmp_path / "v.db"
     argv = ("backfill", *site_args(replica.base_url, db), "--since", "2000-01-01",
-            "--concurrency", "4", "--global-concurrency", "4")  # fmt: skip
+            "--host-concurrency", "4", "--global-concurrency", "4")  # fmt: skip
     rng = random.Random(7061)
     targets = sorted(rng.sample(range(5, len(expected) - 10), KILLS))
     kills = 0
@@ -212,7 +212,7 @@ def test_export_and_stats_while_the_daemon_writes(
     db, out = tmp_path / "v.db", tmp_path / "corpus"
     everything = len(truth_articles(replica.truth()))
     proc = _start(("run", *site_args(replica.base_url, db), "--interval", "1s", "--jitter", "0",
-                   "--concurrency", "2"), tmp_path)  # fmt: skip
+                   "--host-concurrency", "2"), tmp_path)  # fmt: skip
     errors: list[str] = []
     runs = {"export": 0, "stats": 0}
 
@@ -266,7 +266,7 @@ def test_daemon_killed_in_its_first_deep_pass_resumes_the_walk(
         articles=60, seed=64, latency_ms=20, redirects=0, page_size=5
     )
     db = tmp_path / "v.db"
-    argv = ("crawl", *site_args(replica.base_url, db), "--concurrency", "1",
+    argv = ("crawl", *site_args(replica.base_url, db), "--host-concurrency", "1",
             "--global-concurrency", "1")  # fmt: skip
     proc = _start(argv, tmp_path)
     try:
@@ -290,15 +290,15 @@ async def test_a_write_cancelled_before_its_transaction_began_leaves_the_store_u
     async with await SqliteStore.open(tmp_path / "v.db") as store:
         # Keep the database thread busy so the write's BEGIN waits in its queue, then cancel it.
         busy = asyncio.ensure_future(store._conn.execute(SLOW_QUERY))
-        write = asyncio.ensure_future(store.add_urls([("https://vksndtc.gov.vn/a-d2-t1.html",
-                                                         UrlKind.ARTICLE, None)]))  # fmt: skip
+        write = asyncio.ensure_future(store.add_urls([NewUrl("https://vksndtc.gov.vn/a-d2-t1.html",
+                                                               UrlKind.ARTICLE)]))  # fmt: skip
         await asyncio.sleep(0.01)
         write.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await write
         await busy
-        added = await store.add_urls([("https://vksndtc.gov.vn/a-d2-t2.html",
-                                       UrlKind.ARTICLE, None)])  # fmt: skip
+        added = await store.add_urls([NewUrl("https://vksndtc.gov.vn/a-d2-t2.html",
+                                             UrlKind.ARTICLE)])  # fmt: skip
     assert added == 1
 
 

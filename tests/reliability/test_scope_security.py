@@ -37,8 +37,8 @@ from vksnd.parsers.article import parse_article
 from vksnd.parsers.errors import ParseError
 from vksnd.parsers.profiles.vksndtc import PROFILE
 from vksnd.parsers.urls import canonicalize
-from vksnd.storage.export import LOCK_NAME, MANIFEST_NAME, ExportFilter, export_corpus, export_jsonl
-from vksnd.storage.records import StoreRequest
+from vksnd.storage.export import LOCK_NAME, MANIFEST_NAME, export_corpus, export_jsonl
+from vksnd.storage.records import ExportFilter, StoreRequest
 from vksnd.storage.schema import open_reader
 from vksnd.storage.sqlite import SqliteStore
 

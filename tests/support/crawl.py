@@ -28,7 +28,7 @@ from vksnd.crawler.config import FetchConfig, PolitenessConfig, RetryConfig, Set
 ROOT = Path(__file__).resolve().parents[2]
 
 # Politeness lifted for speed: the replica is ours, on loopback.
-FAST = ("--rate", "2000", "--concurrency", "8", "--global-concurrency", "8",
+FAST = ("--rate", "2000", "--host-concurrency", "8", "--global-concurrency", "8",
         "--retry-attempts", "2")  # fmt: skip
 
 
@@ -37,7 +37,7 @@ def fast_settings(base_url: str, db: Path, concurrency: int = 8) -> Settings:
         base_url=base_url,
         db=db,
         fetch=FetchConfig(global_concurrency=concurrency),
-        politeness=PolitenessConfig(rate=2000, concurrency=concurrency),
+        politeness=PolitenessConfig(rate=2000, host_concurrency=concurrency),
         retry=RetryConfig(attempts=1, initial=0, max_wait=0, jitter=0),
     )
 

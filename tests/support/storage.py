@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from vksnd.parsers.hashing import content_hash
-from vksnd.parsers.records import Article
+from vksnd.parsers.records import Article, Extractor
+from vksnd.storage.reader import SqliteReader
 from vksnd.storage.records import RawPage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +51,7 @@ def make_article(
         captions=captions,
         images=(),
         content_hash=content_hash(text),
-        extractor="profile:vksndtc",
+        extractor=Extractor("vksndtc"),
     )
 
 
@@ -106,3 +108,15 @@ def check_invariants(path: Path) -> None:
         assert orphans == []
     finally:
         conn.close()
+
+
+@dataclass
+class Readers:
+    """A reader factory for the service (``ReaderFactory``) that counts the readers it opened."""
+
+    db: Path
+    opened: int = 0
+
+    def __call__(self) -> SqliteReader:
+        self.opened += 1
+        return SqliteReader.open(self.db)

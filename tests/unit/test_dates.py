@@ -87,3 +87,14 @@ def test_absurd_dates_rejected(bad: datetime) -> None:
 
 def test_no_signal_no_date() -> None:
     assert resolve_published([], NOW) is None
+
+
+def test_iso_offsets_edges_and_the_canonical_form() -> None:
+    """The form CMSs write and its edges, through the one ISO reader."""
+    got = parse_iso("2024-06-17T08:15:00+07:00")
+    assert got is not None and got.value == vn(2024, 6, 17, 8, 15) and got.has_time
+    east = parse_iso("2024-06-17T08:15:00+14:00")
+    assert east is not None and east.value == vn(2024, 6, 17, 1, 15)
+    assert parse_iso("2024-06-17T08:15:00+14:30") is None  # no such offset
+    assert parse_iso("2024-06-17T24:00:00+07:00") is None
+    assert parse_iso("0001-01-01T00:00:00+07:00") is None  # shifted out of datetime's range

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
+from vksnd.parsers.blocks import PARA, Block
 from vksnd.parsers.dom import mark_breaks, walk_blocks
 
 CASES = [
@@ -38,3 +39,16 @@ def test_blank_nodes_are_spaces_inside_inline_runs(
     mark_breaks(node)
     blocks = walk_blocks(node, lambda src: src, url="u", drop_link_lists=drop_link_lists)
     assert [(b.kind.value, b.src or b.text) for b in blocks] == expected
+
+
+def test_leaf_paragraphs_are_whole_blocks() -> None:
+    """Every block has all of Block's fields (a paragraph built by ``tuple.__new__`` once lacked
+    ``strong``: its repr and that field raised)."""
+    html = "<div><p>Một đoạn văn</p><p>Ảnh: V.T</p><p>x<br><br>y</p></div>"
+    node = LexborHTMLParser(html).css_first("div")
+    assert node is not None
+    mark_breaks(node)
+    blocks = walk_blocks(node, lambda src: src, url="u")
+    assert blocks == [Block(PARA, "Một đoạn văn"), Block(PARA, "Ảnh: V.T"), Block(PARA, "x"),
+                      Block(PARA, "y")]  # fmt: skip
+    assert all(len(b) == len(Block._fields) and not b.strong for b in blocks)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import unicodedata
 
 from hypothesis import given
@@ -28,8 +30,12 @@ def test_whitespace_and_normalization_do_not_matter() -> None:
 
 
 def test_hash_is_sha256_hex() -> None:
-    value = content_hash("a")
-    assert len(value) == 64 and int(value, 16) >= 0
+    """The sha256 of the canonical form's UTF-8, as 64 lowercase hex digits."""
+    text = "Hoà  bình\n\nthuỷ"
+    value = content_hash(text)
+    assert value == hashlib.sha256(canonical_form(text).encode("utf-8")).hexdigest()
+    assert value == hashlib.sha256("Hòa bình thủy".encode()).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{64}", value)
 
 
 OLD_NEW = [("oà", "òa"), ("oá", "óa"), ("oả", "ỏa"), ("oã", "õa"), ("oạ", "ọa"), ("oè", "òe"),

@@ -113,6 +113,32 @@ def test_crawler_has_its_four_rooms_and_few_loose_modules() -> None:
     assert loose == ["__init__.py", "__main__.py", "config.py"]
 
 
+def test_no_sqlite_under_crawler() -> None:
+    """The crawler reaches the database through the Protocols of crawl/ports.py only."""
+    bad = [(p, m) for p, m in _imports("crawler") if m.split(".")[0] in ("sqlite3", "aiosqlite")]
+    assert bad == []
+    named = [p for p in (ROOT / "crawler").rglob("*.py") if "sqlite3" in p.read_text("utf-8")]
+    assert named == []
+
+
+def test_crawler_uses_storage_records_and_opens_the_engine_in_one_module() -> None:
+    """Storage's records and errors are for everyone; its engine (store, reader, schema, export,
+    stats) is opened by crawl/storage_engine.py alone (config.py reads StoreConfig's defaults)."""
+    shared = {"vksnd.storage.records", "vksnd.storage.errors"}
+    engine = {
+        "crawl/storage_engine.py": {"vksnd.storage.sqlite", "vksnd.storage.reader"},
+        "config.py": {"vksnd.storage.sqlite"},
+    }
+    bad = [
+        (str(path.relative_to(ROOT)), module)
+        for path, module in _imports("crawler")
+        if _ours(module) == "storage"
+        and module not in shared
+        and module not in engine.get(path.relative_to(ROOT / "crawler").as_posix(), set())
+    ]
+    assert bad == []
+
+
 def test_parsers_do_no_io() -> None:
     forbidden = {"httpx", "aiosqlite", "sqlite3", "socket", "asyncio", "urllib.request"}
     bad = [(p, m) for p, m in _imports("parsers") if m in forbidden or m.split(".")[0] in forbidden]

@@ -45,7 +45,7 @@ def test_seed_in_every_layout(seed: SiteArticle, layout: str) -> None:
     assert got.captions == expected_captions(seed.blocks)
     assert got.title == seed.title
     assert got.author == seed.author
-    assert got.extractor == LAYOUTS[layout][2]
+    assert got.extractor.label == LAYOUTS[layout][2]
     assert got.canonical_url == BASE + article_path(seed)
     assert got.content_hash == content_hash(got.text)  # the parser's shortcut == the definition
     assert got.category == seed.category.slug

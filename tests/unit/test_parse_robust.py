@@ -104,7 +104,7 @@ def test_profile_matching_badly_falls_back_to_generic() -> None:
         '<div class="news-content">', '<div class="news-content"></div><div>'
     )
     article = parse_article(broken.encode(), URL)
-    assert article.extractor == "generic"
+    assert article.extractor.generic
     assert article.text == parse_article(PORTAL_HTML.encode(), URL).text
 
 

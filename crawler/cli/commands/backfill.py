@@ -11,7 +11,7 @@ from vksnd.crawler.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    add_runtime_arguments,
+    add_settings_arguments,
     iso_day,
     load,
     run_reporting,
@@ -19,14 +19,14 @@ from vksnd.crawler.cli.common import (
 )
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.backfill import BackfillRequest, BackfillState, backfill
-from vksnd.crawler.crawl.passes import open_session, pipeline_config
-from vksnd.crawler.crawl.pipeline import VIETNAM, ExecutorKind
+from vksnd.crawler.crawl.passes import open_resources, pipeline_config, summary
+from vksnd.parsers.dates import VIETNAM_TZ
 
 HELP = "Walk the listings back to --since and store every article in range (resumable)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_runtime_arguments(parser)
+    add_settings_arguments(parser)
     group = parser.add_argument_group("range")
     group.add_argument("--since", type=iso_day, required=True, help="oldest date, YYYY-MM-DD")
     group.add_argument(
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load(args)
     if settings is None:
         return EXIT_USAGE
-    until = args.until or datetime.now(VIETNAM).date()
+    until = args.until or datetime.now(VIETNAM_TZ).date()
     if until < args.since:
         print(f"vksnd: --until {until} is before --since {args.since}", file=sys.stderr)
         return EXIT_USAGE
@@ -65,29 +65,27 @@ def run(args: argparse.Namespace) -> int:
         categories=tuple(args.category_ids) if args.category_ids else None,
         dry_run=args.dry_run,
     )
-    outcome = run_reporting("backfill", lambda: _backfill(settings, request, args.parse_executor))
+    outcome = run_reporting("backfill", lambda: _backfill(settings, request))
     if isinstance(outcome, int):
         return outcome
     stopped, state = outcome
-    tally = state.tally
+    counters = state.counters
     if request.dry_run:
         print(
             f"backfill (dry run): {state.planned} articles to fetch in {request.since}.."
-            f"{request.until}; {tally.listing_pages} listing pages walked"
+            f"{request.until}; {counters.listing_pages} listing pages walked"
         )
     else:
-        print(f"backfill: {tally.summary()}")
+        print(f"backfill: {summary(counters)}")
     if stopped:
         return EXIT_INTERRUPTED
     return EXIT_OK  # failed URLs are in the summary and the store, retried later
 
 
-async def _backfill(
-    settings: Settings, request: BackfillRequest, executor: ExecutorKind
-) -> tuple[bool, BackfillState]:
+async def _backfill(settings: Settings, request: BackfillRequest) -> tuple[bool, BackfillState]:
     stop = asyncio.Event()
-    config = pipeline_config(settings, executor=executor, dry_run=request.dry_run)
-    async with open_session(settings, config) as session:
+    config = pipeline_config(settings, dry_run=request.dry_run)
+    async with open_resources(settings, config) as resources:
         with stop_on_signals(stop):
-            state = await backfill(session, request, stop)
+            state = await backfill(resources, request, stop)
     return stop.is_set(), state

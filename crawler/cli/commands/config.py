@@ -12,18 +12,14 @@ import os
 import sys
 from pathlib import Path
 
-from vksnd.crawler.config import (
-    ConfigError,
-    ResolvedSettings,
-    add_common_arguments,
-    resolve_settings,
-)
+from vksnd.crawler.cli.common import add_settings_arguments
+from vksnd.crawler.config import ConfigError, ResolvedSettings, resolve_settings
 
 HELP = "print the effective settings and the source of each (flag, env, file, default)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_common_arguments(parser)
+    add_settings_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 

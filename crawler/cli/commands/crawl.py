@@ -9,39 +9,39 @@ from vksnd.crawler.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    add_runtime_arguments,
+    add_settings_arguments,
     load,
     run_reporting,
     stop_on_signals,
 )
 from vksnd.crawler.config import Settings
-from vksnd.crawler.crawl.passes import incremental_pass, open_session, pipeline_config
-from vksnd.crawler.crawl.pipeline import ExecutorKind, Tally
+from vksnd.crawler.crawl.passes import incremental_pass, open_resources, pipeline_config, summary
+from vksnd.storage.records import RunCounters
 
 HELP = "One incremental pass: new articles, edits of recent ones (conditional GETs), due retries."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_runtime_arguments(parser)
+    add_settings_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load(args)
     if settings is None:
         return EXIT_USAGE
-    outcome = run_reporting("crawl", lambda: _crawl(settings, args.parse_executor))
+    outcome = run_reporting("crawl", lambda: _crawl(settings))
     if isinstance(outcome, int):
         return outcome
-    stop, tally = outcome
-    print(f"crawl: {tally.summary()}")
+    stop, counters = outcome
+    print(f"crawl: {summary(counters)}")
     if stop:
         return EXIT_INTERRUPTED
     return EXIT_OK  # failed URLs are in the summary and the store, retried later
 
 
-async def _crawl(settings: Settings, executor: ExecutorKind) -> tuple[bool, Tally]:
+async def _crawl(settings: Settings) -> tuple[bool, RunCounters]:
     stop = asyncio.Event()
-    async with open_session(settings, pipeline_config(settings, executor=executor)) as session:
+    async with open_resources(settings, pipeline_config(settings)) as resources:
         with stop_on_signals(stop):
-            tally = await incremental_pass(session, stop)
-    return stop.is_set(), tally
+            counters = await incremental_pass(resources, stop)
+    return stop.is_set(), counters

@@ -11,11 +11,11 @@ import os
 import sys
 from pathlib import Path
 
-from vksnd.crawler.cli.common import add_db_arguments, db_path, iso_day
+from vksnd.crawler.cli.common import add_db_arguments, iso_day, storage_settings
 from vksnd.crawler.config import ConfigError
+from vksnd.crawler.crawl.storage_engine import open_reader
 from vksnd.storage.errors import StorageError
-from vksnd.storage.export import ExportFilter, export_corpus, export_jsonl, export_jsonl_file
-from vksnd.storage.schema import open_reader
+from vksnd.storage.records import ExportFilter
 
 HELP = "write the corpus: one .txt per article + manifest.jsonl (or --format jsonl)"
 
@@ -62,24 +62,21 @@ def run(args: argparse.Namespace) -> int:
         print("vksnd export: --out DIR is required with --format txt", file=sys.stderr)
         return 2
     try:
-        path = db_path(args)
-        conn = open_reader(path)
-        try:
+        settings = storage_settings(args)
+        with open_reader(settings.db, settings.storage) as reader:
             if args.format == "jsonl":
                 if args.out is None:
                     try:
-                        count = export_jsonl(conn, sys.stdout, filt)
+                        count = reader.export_jsonl(sys.stdout, filt)
                         sys.stdout.flush()
                     except BrokenPipeError:  # `| head`: the reader left, not an error
                         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                         return 0
                 else:
-                    count = export_jsonl_file(conn, args.out, filt)
+                    count = reader.export_jsonl_file(args.out, filt)
                 print(f"exported {count} articles as JSONL", file=sys.stderr)
                 return 0
-            report = export_corpus(conn, args.out, filt)
-        finally:
-            conn.close()
+            report = reader.export_corpus(args.out, filt)
     except (StorageError, ConfigError) as exc:
         print(f"vksnd export: {exc}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from vksnd.crawler.cli.common import add_config_argument
 from vksnd.crawler.config import ConfigError, load_settings
 from vksnd.crawler.fetch.errors import FetchError
 from vksnd.crawler.fetch.fetcher import Fetcher
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Content-Type to assume for a file, e.g. 'text/html; charset=windows-1258'",
     )
     parser.add_argument("--json", action="store_true", help="every field as one JSON object")
-    parser.add_argument("--config", type=Path, default=None, help="TOML settings file (for URLs)")
+    add_config_argument(parser)  # for URLs: the fetcher's settings
 
 
 def _is_url(source: str) -> bool:
@@ -58,6 +59,7 @@ def article_json(article: Article) -> str:
     data["published_at"] = article.published_at.isoformat() if article.published_at else None
     data["captions"] = list(article.captions)
     data["images"] = list(article.images)
+    data["extractor"] = article.extractor.label
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 

@@ -15,16 +15,16 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
-from pathlib import Path
 
-from vksnd.crawler.cli.common import add_db_arguments, db_path, iso_day
-from vksnd.crawler.config import ConfigError
+from vksnd.crawler.cli.common import add_db_arguments, iso_day, storage_settings
+from vksnd.crawler.config import ConfigError, Settings
+from vksnd.crawler.crawl.ports import ReparseStore
+from vksnd.crawler.crawl.storage_engine import open_store
+from vksnd.crawler.fetch.fetcher import header_value
 from vksnd.parsers.article import parse_article
 from vksnd.parsers.errors import NotAnArticle, ParseError
-from vksnd.storage.archive import content_type_of
 from vksnd.storage.errors import StorageError
 from vksnd.storage.records import StoreOutcome
-from vksnd.storage.sqlite import SqliteStore
 
 HELP = "re-extract archived pages with the current parser; store changed texts as new versions"
 
@@ -54,40 +54,44 @@ class ReparseReport:
         return "\n".join(lines)
 
 
-async def reparse(path: Path, since: datetime | None) -> ReparseReport:
+async def reparse(store: ReparseStore, since: datetime | None) -> ReparseReport:
     report = ReparseReport()
-    async with await SqliteStore.open(path) as store:
-        async for page in store.archived_article_pages(since):
-            report.pages += 1
-            refused = page.not_article is not None
-            report.refused += refused
-            try:
-                article = parse_article(
-                    page.body,
-                    page.url,
-                    content_type_of(page.headers),
-                    listing_date=page.listed_on,
-                )
-            except NotAnArticle as exc:
-                if refused:  # still not an article: nothing new, nothing failed
-                    report.unchanged += 1
-                else:
-                    report.failures[exc.reason] += 1
-                continue
-            except ParseError as exc:
+    async for page in store.archived_article_pages(since):
+        report.pages += 1
+        refused = page.not_article is not None
+        report.refused += refused
+        try:
+            article = parse_article(
+                page.body,
+                page.url,
+                header_value(page.headers, "content-type"),
+                listing_date=page.listed_on,
+            )
+        except NotAnArticle as exc:
+            if refused:  # still not an article: nothing new, nothing failed
+                report.unchanged += 1
+            else:
                 report.failures[exc.reason] += 1
-                continue
-            report.recovered += refused
-            if article.content_hash == page.content_hash:
-                report.unchanged += 1
-                continue
-            result = await store.store_reparsed(article, page)
-            if result.outcome is StoreOutcome.UNCHANGED:
-                report.unchanged += 1
-                continue
-            report.changed += 1
-            report.outcomes[result.outcome.value] += 1
+            continue
+        except ParseError as exc:
+            report.failures[exc.reason] += 1
+            continue
+        report.recovered += refused
+        if article.content_hash == page.content_hash:
+            report.unchanged += 1
+            continue
+        result = await store.store_reparsed(article, page)
+        if result.outcome is StoreOutcome.UNCHANGED:
+            report.unchanged += 1
+            continue
+        report.changed += 1
+        report.outcomes[result.outcome.value] += 1
     return report
+
+
+async def _reparse(settings: Settings, since: datetime | None) -> ReparseReport:
+    async with await open_store(settings.db, settings.storage) as store:
+        return await reparse(store, since)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,11 +104,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     since = datetime.combine(args.since, time(0), tzinfo=UTC) if args.since else None
     try:
-        path = db_path(args)
-        if not path.is_file():
-            print(f"vksnd reparse: no database at {path}", file=sys.stderr)
+        settings = storage_settings(args)
+        if not settings.db.is_file():
+            print(f"vksnd reparse: no database at {settings.db}", file=sys.stderr)
             return 1
-        report = asyncio.run(reparse(path, since))
+        report = asyncio.run(_reparse(settings, since))
     except (StorageError, ConfigError) as exc:
         print(f"vksnd reparse: {exc}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from vksnd.crawler.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    add_runtime_arguments,
+    add_settings_arguments,
     load,
     minutes,
     run_reporting,
@@ -19,8 +19,7 @@ from vksnd.crawler.cli.common import (
     stop_on_signals,
 )
 from vksnd.crawler.config import Settings
-from vksnd.crawler.crawl.passes import open_session, pipeline_config
-from vksnd.crawler.crawl.pipeline import ExecutorKind
+from vksnd.crawler.crawl.passes import open_resources, pipeline_config
 from vksnd.crawler.service.daemon import Daemon, Schedule
 from vksnd.crawler.service.http_api import DEFAULT_HOST, DEFAULT_PORT, HttpBindError, parse_bind
 from vksnd.crawler.service.monitor import service
@@ -29,7 +28,7 @@ HELP = "Run as a daemon: an incremental pass every --interval, retries of failed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_runtime_arguments(parser)
+    add_settings_arguments(parser)
     group = parser.add_argument_group("schedule")
     # dests are the settings' keys, so the flags win over VKSND_* and the TOML file.
     group.add_argument(
@@ -84,19 +83,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"vksnd run: --http: {exc}", file=sys.stderr)
             return EXIT_USAGE
     try:
-        outcome = run_reporting("run", lambda: _daemon(settings, args.parse_executor))
+        outcome = run_reporting("run", lambda: _daemon(settings))
     except HttpBindError as exc:
         print(f"vksnd run: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK if outcome is None else outcome
 
 
-async def _daemon(settings: Settings, executor: ExecutorKind) -> None:
+async def _daemon(settings: Settings) -> None:
     stop = asyncio.Event()
     schedule = Schedule.from_settings(settings)
     async with (
-        open_session(settings, pipeline_config(settings, executor=executor)) as session,
-        service(settings, session.fetcher.stats, schedule.interval) as monitor,
+        open_resources(settings, pipeline_config(settings)) as resources,
+        service(settings, resources.fetcher.stats, schedule.interval) as monitor,
     ):
         with stop_on_signals(stop):
-            await Daemon(session, schedule, stop, monitor).run()
+            await Daemon(resources, schedule, stop, monitor).run()

@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from vksnd.crawler.cli.common import add_db_arguments, db_path
+from vksnd.crawler.cli.common import add_db_arguments, storage_settings
 from vksnd.crawler.config import ConfigError
+from vksnd.crawler.crawl.storage_engine import open_reader
 from vksnd.storage.errors import StorageError
-from vksnd.storage.schema import open_reader
-from vksnd.storage.stats import StorageStats, collect_stats
+from vksnd.storage.records import StorageStats
 
 HELP = "show URLs by state, articles, versions, dedupe, failures and the last runs"
 
@@ -22,12 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        path = db_path(args)
-        conn = open_reader(path)
-        try:
-            stats = collect_stats(conn, path)
-        finally:
-            conn.close()
+        settings = storage_settings(args)
+        with open_reader(settings.db, settings.storage) as reader:
+            stats = reader.stats()
     except (StorageError, ConfigError) as exc:
         print(f"vksnd stats: {exc}", file=sys.stderr)
         return 1

@@ -58,6 +58,11 @@ def opt_date_from_db(value: str | None) -> date | None:
     return None if value is None else date.fromisoformat(value)
 
 
+def marks(count: int) -> str:
+    """``?,?,?`` for an ``IN (...)`` of ``count`` values."""
+    return ",".join("?" * count)
+
+
 def strings_to_json(values: Sequence[str]) -> str:
     if not values:
         return "[]"  # most articles have no captions or images: skip the encoder

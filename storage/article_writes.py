@@ -21,8 +21,8 @@ from typing import Any
 import aiosqlite
 
 from vksnd.storage import archive
+from vksnd.storage.columns import article_key, marks, published_to_db, strings_to_json, ts_to_db
 from vksnd.storage.records import RawPage, StoreRequest, StoreResult, UrlKind
-from vksnd.storage.values import article_key, published_to_db, strings_to_json, ts_to_db
 from vksnd.storage.versions import Snapshot, VersionPlanner, VersionRow
 
 # Below SQLite's default limit of variables per statement (32766) with a wide margin.
@@ -60,10 +60,6 @@ async def write_in_turn(
     for sql, rows in statements:
         if rows:
             await conn.executemany(sql, rows)
-
-
-def marks(count: int) -> str:
-    return ",".join("?" * count)
 
 
 async def store_batch(
@@ -127,7 +123,7 @@ async def store_batch(
                     p.article.text,
                     strings_to_json(p.article.captions),
                     strings_to_json(p.article.images),
-                    p.article.extractor,
+                    p.article.extractor.label,
                     p.supersedes,
                     None,  # superseded_by: linked below, once the newer row exists
                     p.reverts_to,
@@ -191,7 +187,8 @@ async def load_snapshot(
     ]
     by_url = [
         conn.execute_fetchall(
-            f"SELECT {columns}, au.url, au.content_hash FROM article_urls au"
+            f"SELECT {columns}, au.url AS mapped_url, au.content_hash AS url_hash"
+            " FROM article_urls au"
             " JOIN articles a ON a.root_id = au.root_id AND a.is_current = 1"
             f" WHERE au.url IN ({marks(len(chunk))})",
             chunk,
@@ -209,8 +206,8 @@ async def load_snapshot(
     ]
     next_ids = conn.execute_fetchall(
         # two scalar subqueries: one query with two max() would scan the table
-        "SELECT coalesce((SELECT max(id) FROM articles), 0) + 1,"
-        " coalesce((SELECT max(seq) FROM articles), 0) + 1"
+        "SELECT coalesce((SELECT max(id) FROM articles), 0) + 1 AS next_id,"
+        " coalesce((SELECT max(seq) FROM articles), 0) + 1 AS next_seq"
     )
     found = await run_queued([*by_hash, *by_url, *by_key, next_ids])
     hash_rows = found[: len(by_hash)]
@@ -218,17 +215,18 @@ async def load_snapshot(
     key_rows = found[len(by_hash) + len(by_url) : -1]
     for rows in hash_rows:
         for row in rows:
-            snap.by_hash.setdefault(row[3], _version_row(row))
+            snap.by_hash.setdefault(row["content_hash"], _version_row(row))
     for rows in url_rows:
         for row in rows:
-            snap.chain_by_url[row[6]] = row[1]
-            snap.last_hash_by_url[row[6]] = row[7]
-            snap.current_by_chain[row[1]] = _version_row(row)
+            snap.chain_by_url[row["mapped_url"]] = row["root_id"]
+            snap.last_hash_by_url[row["mapped_url"]] = row["url_hash"]
+            snap.current_by_chain[row["root_id"]] = _version_row(row)
     for rows in key_rows:
         for row in rows:
-            snap.chain_by_key[row[5]] = row[1]  # the oldest chain wins (written last)
-            snap.current_by_chain[row[1]] = _version_row(row)
-    snap.next_id, snap.next_seq = next(iter(found[-1]))
+            snap.chain_by_key[row["article_key"]] = row["root_id"]  # the oldest chain wins
+            snap.current_by_chain[row["root_id"]] = _version_row(row)  # (written last)
+    (next_ids,) = found[-1]
+    snap.next_id, snap.next_seq = next_ids["next_id"], next_ids["next_seq"]
     # A duplicate may map a URL to a chain found only by hash: know its current row too.
     missing = list({r.root_id for r in snap.by_hash.values()} - set(snap.current_by_chain))
     for rows in await run_queued(
@@ -242,7 +240,7 @@ async def load_snapshot(
         ]
     ):
         for row in rows:
-            snap.current_by_chain[row[1]] = _version_row(row)
+            snap.current_by_chain[row["root_id"]] = _version_row(row)
     # Rows of one chain must be the same objects in every map (supersession mutates them).
     for current in snap.current_by_chain.values():
         if snap.by_hash.get(current.content_hash, current).id == current.id:
@@ -278,14 +276,15 @@ async def plan_pages(
                 )
                 for chunk in chunks(sorted({url for url, _ in wanted}))
             ),
-            conn.execute_fetchall("SELECT coalesce(max(id), 0) + 1 FROM pages"),
+            conn.execute_fetchall("SELECT coalesce(max(id), 0) + 1 AS next_id FROM pages"),
         ]
     )
     for rows in found:
         for row in rows:
-            if (row[1], row[2]) in wanted:
-                ids[(row[1], row[2])] = row[0]
-    next_id = int(next(iter(next_rows))[0])
+            if (row["url"], row["body_sha256"]) in wanted:
+                ids[(row["url"], row["body_sha256"])] = row["id"]
+    (next_row,) = next_rows
+    next_id = int(next_row["next_id"])
     new_rows: list[tuple[Any, ...]] = []
     page_ids: list[int | None] = []
     for request, enc in zip(requests, encoded, strict=True):
@@ -301,7 +300,7 @@ async def plan_pages(
     return page_ids, new_rows
 
 
-# -- reparse -----------------------------------------------------------------------------
+# -- rows shared with SqliteStore.record_page ----------------------------------------------
 
 
 MARK_FETCHED_SQL = (
@@ -358,12 +357,12 @@ def page_row(raw: RawPage, enc: archive.EncodedPage, kind: UrlKind) -> tuple[Any
     )
 
 
-def _version_row(row: sqlite3.Row | tuple[Any, ...]) -> VersionRow:
+def _version_row(row: sqlite3.Row) -> VersionRow:
     return VersionRow(
-        id=row[0],
-        root_id=row[1],
-        seq=row[2],
-        content_hash=row[3],
-        is_current=bool(row[4]),
-        key=row[5],
+        id=row["id"],
+        root_id=row["root_id"],
+        seq=row["seq"],
+        content_hash=row["content_hash"],
+        is_current=bool(row["is_current"]),
+        key=row["article_key"],
     )

@@ -1,0 +1,33 @@
+"""The storage engine the crawler runs on: the one crawler module that names it.
+
+Everything else in ``vksnd.crawler`` holds a store or a reader through the Protocols of
+``vksnd.crawler.crawl.ports``; the commands and the service open them here, with the storage
+settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vksnd.crawler.config import StorageConfig
+from vksnd.storage.reader import SqliteReader
+from vksnd.storage.sqlite import SqliteStore, StoreConfig
+
+
+def store_config(config: StorageConfig) -> StoreConfig:
+    return StoreConfig(
+        archive=config.archive_pages,
+        compression_level=config.archive_compression_level,
+        busy_timeout_ms=config.db_busy_timeout_ms,
+        checkpoint_every=config.db_checkpoint_every,
+    )
+
+
+async def open_store(path: Path, config: StorageConfig) -> SqliteStore:
+    """The writer (frontier, articles, runs, reparse): creates and migrates the file if need be."""
+    return await SqliteStore.open(path, store_config(config))
+
+
+def open_reader(path: Path, config: StorageConfig) -> SqliteReader:
+    """A reader on its own snapshot; refuses a missing or unmigrated database."""
+    return SqliteReader.open(path, config.db_busy_timeout_ms)
