@@ -404,6 +404,7 @@ def profile_pyspy(server: Replica, concurrency: int, out: Path) -> str:
         )
     by_component: Counter[str] = Counter()
     by_thread: Counter[str] = Counter()
+    main_by_component: Counter[str] = Counter()
     leaves: Counter[tuple[str, str]] = Counter()
     total = 0
     for line in out.read_text().splitlines():
@@ -417,12 +418,17 @@ def profile_pyspy(server: Replica, concurrency: int, out: Path) -> str:
         component = classify(body)
         by_component[component] += n
         main_thread = thread.startswith(f"thread ({process})")
+        if main_thread:
+            main_by_component[component] += n
         name = thread.split(": ", 1)[1] if ": " in thread else thread
         by_thread["event loop (main thread)" if main_thread else name.rstrip("_0123456789")] += n
         if not any(component.startswith(c) for c in ("parse", "store", "fetch")):
             leaves[(component, body[-1] if body else "?")] += n
     lines = [f"py-spy: {total} samples at 250 Hz ({total / 250:.1f} CPU s)", "", "by component:"]
     lines += [f"  {n / total:6.1%}  {name}" for name, n in by_component.most_common()]
+    main = sum(main_by_component.values()) or 1
+    lines += ["", "the event loop's thread by component (target 2: where the loop goes):"]
+    lines += [f"  {n / main:6.1%}  {name}" for name, n in main_by_component.most_common()]
     lines += ["", "by thread:"] + [
         f"  {n / total:6.1%}  {name}" for name, n in by_thread.most_common(8)
     ]
