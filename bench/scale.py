@@ -546,8 +546,11 @@ def op_change(db: Path, trace: Trace, end: datetime, run: str) -> dict[str, Any]
         requests.append(StoreRequest(edited, raw))
     for n in range(CHANGES - len(requests)):
         req, _ = corpus.request(2 * 10**8 + n)
-        url = corpus.url(5 * 10**7 + 10_000 * int(run) + n, 0)
-        article = replace(req.article, url=url, canonical_url=url)
+        url = corpus.url(5 * 10**7 + n, 0).replace("bai-viet-so", f"ban-tin-{run}")
+        text = req.article.text + f"\n\nBản tin {run}.{n}."
+        article = replace(
+            req.article, url=url, canonical_url=url, text=text, content_hash=content_hash(text)
+        )
         requests.append(
             StoreRequest(article, RawPage(url, url, 200, req.raw.headers, req.raw.body, end))
         )
@@ -711,6 +714,15 @@ def measure(
     return results
 
 
+def load_results(path: Path) -> dict[int, Any]:
+    """Results written by ``--json`` (one run per file: sizes measured at different times)."""
+    loaded = json.loads(path.read_text())
+    return {
+        int(size): {"bytes": r["bytes"], "ops": {op: Measured(**m) for op, m in r["ops"].items()}}
+        for size, r in loaded.items()
+    }
+
+
 def report(state: dict[str, Any], results: dict[int, Any]) -> str:
     sizes = sorted(results)
     heads = [f"{s // 1000:,}k" if s < 10**6 else f"{s // 10**6}M" for s in sizes]
@@ -817,6 +829,9 @@ def main() -> int:
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--clean", action="store_true", help="delete --dir and stop")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--report-from", type=Path, nargs="+", default=None, help="print the table of --json files"
+    )
     args = parser.parse_args()
     work: Path = args.dir
     if args.clean:
@@ -835,10 +850,14 @@ def main() -> int:
     if args.build_only:
         return 0
     end = datetime.fromisoformat(state["end"])
-    # "store 1,000 changes" adds to each store: a later run makes other changes (salted)
-    state["measure_runs"] = int(state.get("measure_runs", 0)) + 1
-    save_state(work, state)
-    results = measure(work, args.sizes, args.repeat, end, state["measure_runs"])
+    if args.report_from:
+        results = {}
+        for path in args.report_from:
+            results.update(load_results(path))
+        print(report(state, results))
+        return 0
+    # "store 1,000 changes" adds to each store: each run makes other changes (salted by time)
+    results = measure(work, args.sizes, args.repeat, end, int(time.time()))
     print(
         f"\nscale bench: {', '.join(f'{s:,}' for s in args.sizes)} articles, {len(SITES)} sites,"
         f" archive on; python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version},"
