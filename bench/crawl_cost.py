@@ -334,6 +334,74 @@ def report(results: list[dict[str, Run]], concurrency: int, latency: int) -> str
     return "\n".join(lines)
 
 
+def _task_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of ``pid`` so far (tid -> seconds)."""
+    spent = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return spent
+    for tid in tids:
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        spent[tid] = (int(fields[11]) + int(fields[12])) / tick
+    return spent
+
+
+def thread_split(server: Replica, concurrency: int) -> str:
+    """One backfill with its threads' CPU read from /proc every 50 ms: the event loop's own
+    thread against the others (parse threads, the SQLite connection threads, compression)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [
+            sys.executable,
+            "-m",
+            "vksnd.crawler",
+            "backfill",
+            "--since",
+            "1990-01-01",
+            "--base-url",
+            server.url,
+            "--db",
+            str(Path(tmp) / "t.db"),
+            "--host-concurrency",
+            str(concurrency),
+            "--global-concurrency",
+            str(concurrency),
+            "--log-format",
+            "json",
+            *LIFTED,
+        ]
+        proc = subprocess.Popen(
+            argv, env=_env(), cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        seen: dict[int, float] = {}
+        assert proc.stderr is not None
+        with proc.stderr:
+            while proc.poll() is None:
+                for tid, cpu in _task_cpu(proc.pid).items():
+                    seen[tid] = max(cpu, seen.get(tid, 0.0))
+                time.sleep(0.05)
+            stderr = proc.stderr.read()
+    stored = 0
+    for line in stderr.splitlines():
+        event = json.loads(line) if line.startswith("{") else {}
+        if event.get("event") == "backfill_pass":
+            stored = int(event["new_articles"]) + int(event["new_versions"])
+    main = seen.pop(proc.pid, 0.0)
+    others = sorted(seen.values(), reverse=True)
+    lines = [f"threads of one backfill ({stored} stored; CPU ms per stored page, /proc):"]
+    lines.append(f"  event loop (main thread)  {main / stored * 1000:.2f}")
+    lines += [
+        f"  other thread {n + 1:<12} {cpu / stored * 1000:.2f}"
+        for n, cpu in enumerate(others)
+        if cpu / stored * 1000 >= 0.01
+    ]
+    return "\n".join(lines)
+
+
 # -- profiles ----------------------------------------------------------------------------------
 
 COMPONENTS = (  # frames read "func (path:line)", paths relative to sys.path
@@ -531,6 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(report(results, options.concurrency, options.latency_ms))
     if options.profile:
         with replica(options.articles, options.latency_ms) as server:
+            print()
+            print(thread_split(server, options.concurrency))
             print()
             print(
                 profile_pyspy(
