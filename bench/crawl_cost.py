@@ -77,24 +77,25 @@ class Run:
 
 
 def child_bodies(base_url: str, out: str) -> None:
-    """Fetch every article page once (for the parse and store rows)."""
+    """Fetch every article page once (for the parse and store rows), 32 at a time."""
     import httpx
 
     truth = httpx.get(base_url + "/_replica/truth.json", timeout=60).json()
-    pages = []
-    with httpx.Client(timeout=60) as client:
-        for item in truth["articles"]:
-            response = client.get(item["canonical_url"])
-            response.raise_for_status()
-            pages.append(
-                (
-                    item["canonical_url"],
-                    str(response.url),
-                    tuple(response.headers.items()),
-                    response.content,
-                )
-            )
-    Path(out).write_bytes(pickle.dumps(pages))
+    urls = [item["canonical_url"] for item in truth["articles"]]
+
+    async def fetch_all() -> list[tuple[str, str, tuple[tuple[str, str], ...], bytes]]:
+        gate = asyncio.Semaphore(32)
+        async with httpx.AsyncClient(timeout=60) as client:
+
+            async def one(url: str) -> tuple[str, str, tuple[tuple[str, str], ...], bytes]:
+                async with gate:
+                    response = await client.get(url)
+                response.raise_for_status()
+                return url, str(response.url), tuple(response.headers.items()), response.content
+
+            return list(await asyncio.gather(*(one(url) for url in urls)))
+
+    Path(out).write_bytes(pickle.dumps(asyncio.run(fetch_all())))
 
 
 def child_parse(bodies: str, out: str) -> None:
