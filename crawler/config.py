@@ -76,6 +76,8 @@ DEFAULT_DUE_LIMIT = 5_000  # due URLs taken per pass; the rest wait for the next
 DEFAULT_LISTING_MAX_PAGES = 10_000  # a runaway pager (a "next" link that loops) stops here
 DEFAULT_FAILED_URL_BACKOFF_MINUTES = 5.0  # a failed URL is due again after this, doubled...
 DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES = 1440.0  # ...per attempt, up to this
+DEFAULT_SKIPPED_RETRY_DAYS = 7.0  # a skipped URL is tried again after this, doubled per attempt
+SKIPPED_RETRY_MAX_FACTOR = 8  # ...up to 8 times as long
 DEFAULT_PARSE_EXECUTOR: Literal["thread", "process"] = "thread"  # see bench/crawl.py
 DEFAULT_PARSE_WORKERS = 2
 DEFAULT_PARSE_BATCH = 8  # waiting pages sent to the parse executor at once, at most
@@ -83,6 +85,7 @@ DEFAULT_STORE_BATCH = 32  # articles per transaction, at most
 # service
 DEFAULT_HTTP_STATS_TTL = 10.0  # seconds a database snapshot serves /healthz and /metrics
 DEFAULT_HTTP_MAX_READS = 4  # database reads the HTTP API runs at once
+DEFAULT_HEALTH_MAX_FAILURES = 25  # pages a pass leaves failed or skipped before /healthz degrades
 # storage: the engine's own defaults (its StoreConfig)
 _STORE = StoreConfig()
 
@@ -342,6 +345,11 @@ class CrawlConfig:
     failed_url_backoff_max_minutes: float = setting(
         DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES, _positive(float), "longest such wait"
     )
+    skipped_retry_days: float = setting(
+        DEFAULT_SKIPPED_RETRY_DAYS,
+        _positive(float),
+        "skipped URLs (too large, redirect, not HTML, robots, parse) tried again after this",
+    )
     parse_executor: ExecutorKind = setting(
         DEFAULT_PARSE_EXECUTOR, _choice("thread", "process"), "where pages are parsed"
     )
@@ -373,6 +381,11 @@ class ServiceConfig:
         DEFAULT_HTTP_STATS_TTL, _non_negative_float, "seconds /healthz and /metrics reuse a read"
     )
     http_max_reads: int = setting(DEFAULT_HTTP_MAX_READS, _positive(int), "reads at once")
+    health_max_failures: int = setting(
+        DEFAULT_HEALTH_MAX_FAILURES,
+        _positive(int),
+        "pages one pass leaves failed or skipped before /healthz says degraded",
+    )
 
 
 @dataclass(frozen=True, slots=True)

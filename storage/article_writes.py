@@ -310,7 +310,7 @@ MARK_FETCHED_SQL = (
     " ON CONFLICT (url) DO UPDATE SET kind = excluded.kind, state = 'fetched',"
     " http_status = excluded.http_status, etag = excluded.etag,"
     " last_modified = excluded.last_modified, attempts = 0, last_error = NULL,"
-    " next_retry_at = NULL, last_fetched_at = excluded.last_fetched_at,"
+    " next_retry_at = NULL, reason_class = NULL, last_fetched_at = excluded.last_fetched_at,"
     " article_id = coalesce(excluded.article_id, urls.article_id),"
     " not_article = excluded.not_article"
 )

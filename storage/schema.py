@@ -38,6 +38,25 @@ DEFAULT_PAGE_SIZE = 4_096
 DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 16_384
 
 _DEFERRED = "DEFERRABLE INITIALLY DEFERRED"
+_NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000+00:00'"  # as columns.ts_to_db writes
+# The reason class of a row written before classes existed, from its status and message.
+_CLASS_OF_OLD_ROWS = """CASE
+    WHEN http_status IN (404, 410) THEN 'gone'
+    WHEN {text} LIKE 'network error%' OR {text} LIKE 'timeout%'
+      OR {text} LIKE '%(network error%' OR {text} LIKE '%(timeout%'
+      OR {text} LIKE '%truncated%' THEN 'network'
+    WHEN http_status = 429 OR {text} LIKE 'HTTP 429%' THEN 'throttled'
+    WHEN http_status >= 500 OR http_status = 408 OR {text} LIKE 'HTTP 5%'
+      OR {text} LIKE 'robots.txt unavailable%' THEN 'server'
+    WHEN {text} LIKE 'disallowed by robots%' THEN 'robots'
+    WHEN {text} LIKE 'body larger than%' THEN 'too_large'
+    WHEN {text} LIKE 'redirect rejected%' THEN 'redirect'
+    WHEN {text} LIKE 'not HTML%' THEN 'not_html'
+    WHEN {text} LIKE 'out of scope%' THEN 'out_of_scope'
+    WHEN http_status BETWEEN 400 AND 499 THEN 'client'
+    WHEN {text} IS NULL THEN 'network'
+    ELSE 'parse'
+END"""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -157,6 +176,42 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Why a fetched URL holds no article: the parser's verdict ("listing", "error_page",
         # "empty"...), so a user can tell a listing from a broken template. NULL otherwise.
         "ALTER TABLE urls ADD COLUMN not_article TEXT",
+    ),
+    (
+        # Outcomes that mean something (#14): a run ends ok, partial, failed or interrupted,
+        # with the reason in a line; ``ok`` stays for older readers (1 only for "ok").
+        "ALTER TABLE runs ADD COLUMN outcome TEXT"
+        " CHECK (outcome IN ('ok', 'partial', 'failed', 'interrupted'))",
+        "ALTER TABLE runs ADD COLUMN reason TEXT",
+        "UPDATE runs SET outcome = CASE ok WHEN 1 THEN 'ok' ELSE 'failed' END"
+        " WHERE finished_at IS NOT NULL",
+        # Why a URL is failed/skipped/gone, as a class ``vksnd retry --reason`` can pick, and
+        # the listing scope it was found in ("cat:2"), for completeness per scope.
+        "ALTER TABLE urls ADD COLUMN reason_class TEXT",
+        "ALTER TABLE urls ADD COLUMN scope TEXT",
+        f"UPDATE urls SET reason_class = {_CLASS_OF_OLD_ROWS.format(text='last_error')}"
+        " WHERE state IN ('failed', 'skipped', 'gone')",
+        # Skipped URLs used to be parked for good; they come back on a schedule now.
+        f"UPDATE urls SET next_retry_at = {_NOW_SQL} WHERE state = 'skipped'"
+        " AND reason_class != 'out_of_scope'",
+        "ALTER TABLE failures ADD COLUMN reason_class TEXT",
+        f"UPDATE failures SET reason_class = {_CLASS_OF_OLD_ROWS.format(text='reason')}",
+        "CREATE INDEX urls_scope ON urls (scope, state) WHERE scope IS NOT NULL",
+        # Listing pages by scope: which were read (and the dates they showed), which failed.
+        """
+        CREATE TABLE listing_pages (
+            url TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            number INTEGER,
+            floor TEXT,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'read', 'failed')),
+            newest TEXT,
+            oldest TEXT,
+            items INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX listing_pages_scope ON listing_pages (scope, state)",
     ),
 )
 

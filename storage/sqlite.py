@@ -53,14 +53,19 @@ from vksnd.storage.columns import (
 from vksnd.storage.errors import StorageError, translate_sqlite_error
 from vksnd.storage.records import (
     ArchivedPage,
+    DueListing,
+    ListingPage,
     NewUrl,
     RawPage,
+    ReasonClass,
     RunCounters,
+    RunOutcome,
     StoreRequest,
     StoreResult,
     UrlKind,
     UrlRecord,
     UrlState,
+    failure_state,
 )
 from vksnd.storage.schema import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -85,6 +90,8 @@ _URL_FIELDS = (
     "last_fetched_at",
     "article_id",
     "not_article",
+    "reason_class",
+    "scope",
 )
 _URL_COLUMNS = ", ".join(_URL_FIELDS)
 _U_URL_COLUMNS = ", ".join(f"u.{name}" for name in _URL_FIELDS)
@@ -127,6 +134,8 @@ def _url_record(row: sqlite3.Row) -> UrlRecord:
         last_fetched_at=opt_ts_from_db(row["last_fetched_at"]),
         article_id=row["article_id"],
         not_article=row["not_article"],
+        reason_class=ReasonClass(row["reason_class"]) if row["reason_class"] else None,
+        scope=row["scope"],
     )
 
 
@@ -296,20 +305,26 @@ class SqliteStore:
                 opt_date_to_db(new.listed_on),
                 now,
                 article_key(new.url),
+                new.scope,
             )
             for new in items
         ]
         dated = [(opt_date_to_db(new.listed_on), new.url) for new in items if new.listed_on]
+        scoped = [(new.scope, new.url) for new in items if new.scope]
         async with self._transaction() as conn:
             cursor = await conn.executemany(
-                "INSERT INTO urls (url, kind, state, listed_on, first_seen_at, article_key)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                "INSERT INTO urls (url, kind, state, listed_on, first_seen_at, article_key, scope)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
                 rows,
             )
             added = cursor.rowcount
             if dated:
                 await conn.executemany(
                     "UPDATE urls SET listed_on = ? WHERE url = ? AND listed_on IS NULL", dated
+                )
+            if scoped:
+                await conn.executemany(
+                    "UPDATE urls SET scope = ? WHERE url = ? AND scope IS NULL", scoped
                 )
         return added
 
@@ -327,16 +342,64 @@ class SqliteStore:
         return found
 
     async def due_urls(self, now: datetime, limit: int) -> list[UrlRecord]:
-        """Pending URLs, and failed ones whose retry time has passed, first seen first.
-
-        A failed URL without ``next_retry_at`` was given up on and is never due."""
+        """Pending URLs, and failed or skipped ones whose retry time has passed, first seen
+        first. One without ``next_retry_at`` (gone, out of scope) is never due."""
         rows = await self._fetchall(
             f"SELECT {_URL_COLUMNS} FROM urls WHERE state = 'pending'"
-            " OR (state = 'failed' AND next_retry_at <= ?)"
+            " OR (state IN ('failed', 'skipped') AND next_retry_at <= ?)"
             " ORDER BY first_seen_at, id LIMIT ?",
             (ts_to_db(now), limit),
         )
         return [_url_record(row) for row in rows]
+
+    async def due_listings(self, now: datetime, limit: int) -> list[DueListing]:
+        """Listing pages to walk on from: pending, or failed/skipped and due; with the scope
+        and floor of the walk that left them (None for pages noted before scopes were kept)."""
+        rows = await self._fetchall(
+            "SELECT u.url, lp.scope, lp.number, lp.floor FROM urls u"
+            " LEFT JOIN listing_pages lp ON lp.url = u.url"
+            " WHERE u.kind = 'listing' AND (u.state = 'pending'"
+            " OR (u.state IN ('failed', 'skipped') AND u.next_retry_at <= ?))"
+            " ORDER BY u.first_seen_at, u.id LIMIT ?",
+            (ts_to_db(now), limit),
+        )
+        return [
+            DueListing(row["url"], row["scope"], row["number"], opt_date_from_db(row["floor"]))
+            for row in rows
+        ]
+
+    async def note_listing_pages(self, pages: Sequence[ListingPage]) -> None:
+        """Remember how walks left these listing pages. A page two walks want keeps the wider
+        floor (None, "every unknown item", is the widest)."""
+        if not pages:
+            return
+        now = _now()
+        rows = [
+            (
+                page.url,
+                page.scope,
+                page.number,
+                opt_date_to_db(page.floor),
+                page.state.value,
+                opt_date_to_db(page.newest),
+                opt_date_to_db(page.oldest),
+                page.items,
+                now,
+            )
+            for page in pages
+        ]
+        async with self._transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO listing_pages (url, scope, number, floor, state, newest, oldest,"
+                " items, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (url) DO UPDATE SET scope = excluded.scope,"
+                " number = excluded.number, state = excluded.state,"
+                " floor = CASE WHEN excluded.floor IS NULL OR listing_pages.floor IS NULL"
+                " THEN NULL ELSE min(excluded.floor, listing_pages.floor) END,"
+                " newest = excluded.newest, oldest = excluded.oldest, items = excluded.items,"
+                " updated_at = excluded.updated_at",
+                rows,
+            )
 
     async def recent_article_urls(self, published_since: datetime) -> list[UrlRecord]:
         rows = await self._fetchall(
@@ -358,13 +421,16 @@ class SqliteStore:
         next_retry_at: datetime | None,
         *,
         permanent: bool = False,
-    ) -> None:
-        """``permanent``: GONE for 404/410, SKIPPED otherwise; FAILED (retried) if not."""
-        if permanent:
-            state = UrlState.GONE if status in (404, 410) else UrlState.SKIPPED
-        else:
-            state = UrlState.FAILED
+        reason_class: ReasonClass | None = None,
+    ) -> UrlState:
+        """``permanent``: GONE for 404/410 (or the class ``gone``), SKIPPED otherwise (due
+        again at ``next_retry_at`` if one is given); FAILED (retried) if not. Returns the
+        state the URL is left in."""
+        state = failure_state(status, permanent=permanent, reason_class=reason_class)
+        if state is UrlState.GONE:
+            next_retry_at = None
         now = _now()
+        kind = reason_class.value if reason_class is not None else None
         async with self._transaction() as conn:
             await conn.execute(
                 "INSERT INTO urls (url, kind, state, first_seen_at, article_key)"
@@ -373,20 +439,23 @@ class SqliteStore:
             )
             await conn.execute(
                 "UPDATE urls SET state = ?, http_status = ?, attempts = attempts + 1,"
-                " last_error = ?, next_retry_at = ?, last_fetched_at = ? WHERE url = ?",
-                (state.value, status, reason, opt_ts_to_db(next_retry_at), now, url),
+                " last_error = ?, next_retry_at = ?, last_fetched_at = ?, reason_class = ?"
+                " WHERE url = ?",
+                (state.value, status, reason, opt_ts_to_db(next_retry_at), now, kind, url),
             )
             await conn.execute(
-                "INSERT INTO failures (url, reason, http_status, permanent, at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (url, reason, status, int(permanent), now),
+                "INSERT INTO failures (url, reason, http_status, permanent, at, reason_class)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (url, reason, status, int(permanent), now, kind),
             )
+        return state
 
     async def record_not_modified(self, url: str, fetched_at: datetime) -> None:
         async with self._transaction() as conn:
             await conn.execute(
                 "UPDATE urls SET state = 'fetched', http_status = 304, attempts = 0,"
-                " last_error = NULL, next_retry_at = NULL, last_fetched_at = ? WHERE url = ?",
+                " last_error = NULL, next_retry_at = NULL, reason_class = NULL,"
+                " last_fetched_at = ? WHERE url = ?",
                 (ts_to_db(fetched_at), url),
             )
 
@@ -539,11 +608,29 @@ class SqliteStore:
         return run_id
 
     async def finish_run(
-        self, run_id: int, counters: RunCounters, *, ok: bool, error: str | None = None
+        self,
+        run_id: int,
+        counters: RunCounters,
+        *,
+        outcome: RunOutcome,
+        reason: str | None = None,
+        error: str | None = None,
     ) -> None:
+        """``reason``: why the outcome is not ``ok``, in a line; ``error``: the exception that
+        ended the run, if one did."""
         payload = asdict(counters)
+        ok = outcome is RunOutcome.OK
         async with self._transaction() as conn:
             await conn.execute(
-                "UPDATE runs SET finished_at = ?, ok = ?, error = ?, counters = ? WHERE id = ?",
-                (_now(), int(ok), error, json.dumps(payload, sort_keys=True), run_id),
+                "UPDATE runs SET finished_at = ?, ok = ?, outcome = ?, reason = ?, error = ?,"
+                " counters = ? WHERE id = ?",
+                (
+                    _now(),
+                    int(ok),
+                    outcome.value,
+                    reason,
+                    error,
+                    json.dumps(payload, sort_keys=True),
+                    run_id,
+                ),
             )

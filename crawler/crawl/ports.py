@@ -25,18 +25,23 @@ from typing import IO, Protocol, Self
 from vksnd.parsers.records import Article
 from vksnd.storage.records import (
     ArchivedPage,
+    DueListing,
     ExportedArticle,
     ExportFilter,
     ExportReport,
     FeedPage,
+    ListingPage,
     NewUrl,
     RawPage,
+    ReasonClass,
     RunCounters,
+    RunOutcome,
     StorageStats,
     StoreRequest,
     StoreResult,
     UrlKind,
     UrlRecord,
+    UrlState,
 )
 
 
@@ -53,7 +58,18 @@ class Frontier(Protocol):
         ...
 
     async def due_urls(self, now: datetime, limit: int) -> list[UrlRecord]:
-        """Pending URLs, and failed ones whose next_retry_at has passed, oldest first."""
+        """Pending URLs, and failed or skipped ones whose next_retry_at has passed, oldest
+        first."""
+        ...
+
+    async def due_listings(self, now: datetime, limit: int) -> list[DueListing]:
+        """Listing pages to walk on from (pending, or failed and due), with the scope and
+        floor of the walk that left them."""
+        ...
+
+    async def note_listing_pages(self, pages: Sequence[ListingPage]) -> None:
+        """Remember how a walk left these listing pages (read with their dates, failed with
+        the dates around them, pending)."""
         ...
 
     async def recent_article_urls(self, published_since: datetime) -> list[UrlRecord]:
@@ -68,8 +84,10 @@ class Frontier(Protocol):
         next_retry_at: datetime | None,
         *,
         permanent: bool = False,
-    ) -> None:
-        """``permanent`` marks GONE (404/410) or SKIPPED instead of FAILED; attempts += 1."""
+        reason_class: ReasonClass | None = None,
+    ) -> UrlState:
+        """``permanent`` marks GONE (404/410, class ``gone``) or SKIPPED instead of FAILED;
+        attempts += 1. Returns the state the URL is left in."""
         ...
 
     async def record_not_modified(self, url: str, fetched_at: datetime) -> None: ...
@@ -99,7 +117,13 @@ class ArticleStore(Protocol):
     async def start_run(self, kind: str) -> int: ...
 
     async def finish_run(
-        self, run_id: int, counters: RunCounters, *, ok: bool, error: str | None = None
+        self,
+        run_id: int,
+        counters: RunCounters,
+        *,
+        outcome: RunOutcome,
+        reason: str | None = None,
+        error: str | None = None,
     ) -> None: ...
 
 

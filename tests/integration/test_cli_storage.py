@@ -20,7 +20,7 @@ from vksnd.fixtures.layouts import encode_page, render_portal
 from vksnd.fixtures.urls import article_path
 from vksnd.parsers.article import parse_article
 from vksnd.parsers.hashing import content_hash
-from vksnd.storage.records import RawPage, RunCounters, StoreOutcome, UrlKind
+from vksnd.storage.records import RawPage, RunCounters, RunOutcome, StoreOutcome, UrlKind
 from vksnd.storage.sqlite import SqliteStore
 
 NAME = re.compile(r"^\d{3,}_[0-9a-f]{16}\.txt$")
@@ -57,7 +57,7 @@ def filled_db(tmp_path: Path) -> Path:
             )
             await store.record_failure(article_url(50), "timeout", None, None)
             run = await store.start_run("crawl")
-            await store.finish_run(run, RunCounters(pages_fetched=7), ok=True)
+            await store.finish_run(run, RunCounters(pages_fetched=7), outcome=RunOutcome.OK)
 
     asyncio.run(fill())
     return db

@@ -60,7 +60,11 @@ def test_json_log_lines_of_a_crawl_carry_the_fields(
     assert summary["new_articles"] == len(truth) and summary["duration_ms"] > 0
     failed = [e for e in events if e["event"] == "fetch_failed"]
     (broken,) = replica.truth()["broken"]  # the listed article that answers 404
-    assert [(e["url"], e["status"], e["level"]) for e in failed] == [(broken, 404, "warning")]
+    # A line per page, failed ones too, at DEBUG: the pass summary counts them (gone 1).
+    assert [(e["url"], e["status"], e["level"], e["outcome"], e["error"]) for e in failed] == [
+        (broken, 404, "debug", "gone", "HTTP 404")
+    ]
+    assert summary["gone"] == 1 and summary["failures"] == 0
 
 
 def test_text_logs_by_default(make_replica: MakeReplica, tmp_path: Path) -> None:

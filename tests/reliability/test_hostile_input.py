@@ -182,7 +182,8 @@ def test_hostile_pages_stay_within_caps_and_each_gets_a_reason(
         peak_kb = _peak_rss_kb(proc, deadline=started + 120)
     elapsed = time.monotonic() - started
 
-    assert proc.returncode == 0, (tmp_path / "log").read_text()[-3000:]
+    # partial: the oversize, too-deep and PDF pages are skipped, retried after days
+    assert proc.returncode == 3, (tmp_path / "log").read_text()[-3000:]
     assert elapsed < 60
     if peak_kb is not None:
         assert peak_kb / 1024 < MEMORY_CAP_MB, f"crawler peaked at {peak_kb / 1024:.0f} MB"

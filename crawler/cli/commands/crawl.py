@@ -1,4 +1,4 @@
-"""``vksnd crawl``: one incremental pass, then a summary."""
+"""``vksnd crawl``: one incremental pass, then a summary; the exit code is its outcome."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import argparse
 import asyncio
 
 from vksnd.crawler.cli.common import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
     EXIT_USAGE,
+    StopSignal,
     add_settings_arguments,
+    exit_code,
     load,
     run_reporting,
     stop_on_signals,
 )
 from vksnd.crawler.config import Settings
+from vksnd.crawler.crawl.outcomes import RunReport
 from vksnd.crawler.crawl.passes import incremental_pass, open_resources, pipeline_config, summary
-from vksnd.storage.records import RunCounters
 
 HELP = "One incremental pass: new articles, edits of recent ones (conditional GETs), due retries."
 
@@ -29,19 +29,18 @@ def run(args: argparse.Namespace) -> int:
     settings = load(args)
     if settings is None:
         return EXIT_USAGE
-    outcome = run_reporting("crawl", lambda: _crawl(settings))
-    if isinstance(outcome, int):
-        return outcome
-    stop, counters = outcome
-    print(f"crawl: {summary(counters)}")
-    if stop:
-        return EXIT_INTERRUPTED
-    return EXIT_OK  # failed URLs are in the summary and the store, retried later
+    signals = StopSignal()
+    report = RunReport("crawl")
+    ended = run_reporting("crawl", lambda: _crawl(settings, report, signals), signals)
+    if report.outcome is not None:
+        print(f"crawl: {summary(report)}", flush=True)
+    if isinstance(ended, int):
+        return ended
+    return exit_code(report.outcome, signals)
 
 
-async def _crawl(settings: Settings) -> tuple[bool, RunCounters]:
+async def _crawl(settings: Settings, report: RunReport, signals: StopSignal) -> None:
     stop = asyncio.Event()
     async with open_resources(settings, pipeline_config(settings)) as resources:
-        with stop_on_signals(stop):
-            counters = await incremental_pass(resources, stop)
-    return stop.is_set(), counters
+        with stop_on_signals(stop, signals):
+            await incremental_pass(resources, stop, report)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from vksnd.crawler.cli.common import (
     EXIT_FAILED,
-    EXIT_OK,
     EXIT_USAGE,
+    StopSignal,
     add_settings_arguments,
     load,
     minutes,
@@ -82,20 +82,22 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"vksnd run: --http: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    signals = StopSignal()
     try:
-        outcome = run_reporting("run", lambda: _daemon(settings))
+        ended = run_reporting("run", lambda: _daemon(settings, signals), signals)
     except HttpBindError as exc:
         print(f"vksnd run: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    return EXIT_OK if outcome is None else outcome
+    # The daemon only ends on a signal: 130 (SIGINT) or 143 (SIGTERM), like every command.
+    return signals.exit_code if ended is None else ended
 
 
-async def _daemon(settings: Settings) -> None:
+async def _daemon(settings: Settings, signals: StopSignal) -> None:
     stop = asyncio.Event()
     schedule = Schedule.from_settings(settings)
     async with (
-        open_resources(settings, pipeline_config(settings)) as resources,
+        open_resources(settings, pipeline_config(settings), in_daemon=True) as resources,
         service(settings, resources.fetcher.stats, schedule.interval) as monitor,
     ):
-        with stop_on_signals(stop):
+        with stop_on_signals(stop, signals):
             await Daemon(resources, schedule, stop, monitor).run()
