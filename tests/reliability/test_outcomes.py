@@ -29,7 +29,7 @@ from support.crawl import (
     subprocess_env,
     truth_articles,
 )
-from support.reliability import FAULT_ENV, make_failures_due
+from support.reliability import FAULT_ENV, make_failures_due, stop_process, stored_count, wait_until
 
 MakeReplica = Any
 PROVINCIAL_LISTING = "/chuyen-muc/tin-tuc-su-kien?trang={page}&c={cat}"
@@ -278,3 +278,73 @@ def test_2_a_failed_listing_page_is_walked_past_then_retried_until_the_range_is_
     (cat2,) = [s for s in stats_json(db, tmp_path)["scopes"] if s["scope"] == "cat:2"]
     assert cat2["pages_failed"] == 0 and cat2["complete_to"] == cat2["walked_to"]
     assert last_run(db)["outcome"] == "ok"
+
+
+# --- 4. Interrupted runs are recorded as ok ----------------------------------------------------
+
+
+def _crawl_process(replica: Any, db: Path, cwd: Path) -> subprocess.Popen[str]:
+    """``vksnd crawl`` with its stderr in ``cwd/stderr.log`` (read while it runs)."""
+    with (cwd / "stderr.log").open("w") as log:
+        return subprocess.Popen(
+            cli("crawl", *site_args(replica.base_url, db), "--host-concurrency", "2"),
+            cwd=cwd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=log, text=True,
+        )  # fmt: skip
+
+
+def _stderr(cwd: Path) -> str:
+    return (cwd / "stderr.log").read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.mark.parametrize(("how", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_4_a_signal_is_recorded_as_interrupted_with_its_exit_code(
+    make_replica: MakeReplica, tmp_path: Path, how: signal.Signals, code: int
+) -> None:
+    """b2de816: a run stopped by Ctrl-C was recorded ``ok`` (239 of 260 articles not done),
+    and SIGTERM exited 130."""
+    replica = make_replica(articles=120, seed=88, redirects=0, latency_ms=15)
+    db = tmp_path / "v.db"
+    proc = _crawl_process(replica, db, tmp_path)
+    try:
+        wait_until(lambda: stored_count(db) >= 10)
+        proc.send_signal(how)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        stop_process(proc)
+    err = _stderr(tmp_path)
+    assert proc.returncode == code, err
+    assert out.startswith("crawl: interrupted"), out
+    run = last_run(db)
+    assert run["outcome"] == "interrupted" and run["ok"] == 0
+    assert stored_count(db) < len(truth_articles(replica.truth()))
+    assert stats_json(db, tmp_path)["last_runs"][0]["outcome"] == "interrupted"
+
+
+def test_4_a_second_ctrl_c_stops_at_once_without_a_traceback(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    """b2de816: a second Ctrl-C printed a ``CancelledError`` traceback and recorded
+    "FAILED error: CancelledError:"."""
+    replica = make_replica(articles=60, seed=89, redirects=0)
+    # Articles take 20 s each: a graceful stop would wait for the ones in flight.
+    replica.set_faults(kinds=("latency",), rate=1.0, latency_ms=20_000, path_regex=r"-t\d+\.html")
+    db = tmp_path / "v.db"
+    proc = _crawl_process(replica, db, tmp_path)
+    try:
+        wait_until(lambda: sum("lists.aspx" in r["path"] for r in replica.requests()) >= 5)
+        proc.send_signal(signal.SIGINT)
+        wait_until(lambda: "finishing pages in flight" in _stderr(tmp_path))
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        out, _ = proc.communicate(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        stop_process(proc)
+    err = _stderr(tmp_path)
+    assert proc.returncode == 130, err
+    assert took < 10, f"the second Ctrl-C took {took:.1f}s"
+    assert "Traceback" not in err and "CancelledError" not in err, err
+    assert err.rstrip().endswith("vksnd crawl: interrupted"), err
+    assert out.startswith("crawl: interrupted"), out
+    run = last_run(db)
+    assert run["outcome"] == "interrupted" and run["error"] is None
