@@ -72,6 +72,7 @@ from vksnd.storage.schema import (
     DEFAULT_WAL_AUTOCHECKPOINT_PAGES,
     prepare_writer,
 )
+from vksnd.storage.writer_lock import WriterLock
 
 DEFAULT_ARCHIVE = True
 
@@ -152,8 +153,10 @@ class SqliteStore:
         path: Path,
         config: StoreConfig,
         checkpointer: aiosqlite.Connection | None = None,
+        writer_lock: WriterLock | None = None,
     ) -> None:
         self._conn = conn
+        self._writer_lock = writer_lock
         self._checkpointer = checkpointer
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._since_checkpoint = 0
@@ -164,18 +167,31 @@ class SqliteStore:
         self._closed = False
 
     @classmethod
-    async def open(cls, path: Path | str, config: StoreConfig | None = None) -> SqliteStore:
-        """Open (creating parent directories and the file if needed) and migrate."""
+    async def open(
+        cls,
+        path: Path | str,
+        config: StoreConfig | None = None,
+        *,
+        writer_lock: WriterLock | None = None,
+    ) -> SqliteStore:
+        """Open (creating parent directories and the file if needed) and migrate.
+        ``writer_lock`` (``storage.writer_lock``) is released when the store closes."""
         path = Path(path)
         config = config or StoreConfig()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(path, f"cannot create directory ({exc.strerror})") from exc
-        try:
-            conn = await aiosqlite.connect(path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise translate_sqlite_error(exc, path) from exc
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                reason = f"cannot create the database's directory ({exc.strerror})"
+                raise StorageError(path.parent, reason) from exc
+            try:
+                conn = await aiosqlite.connect(path, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise translate_sqlite_error(exc, path) from exc
+        except BaseException:
+            if writer_lock is not None:
+                writer_lock.release()
+            raise
         checkpointer: aiosqlite.Connection | None = None
         try:
             await prepare_writer(conn, path, config.busy_timeout_ms)
@@ -190,11 +206,15 @@ class SqliteStore:
                 )
         except sqlite3.Error as exc:
             await _close_all(conn, checkpointer)
+            if writer_lock is not None:
+                writer_lock.release()
             raise translate_sqlite_error(exc, path) from exc
         except BaseException:
             await _close_all(conn, checkpointer)
+            if writer_lock is not None:
+                writer_lock.release()
             raise
-        return cls(conn, path, config, checkpointer)
+        return cls(conn, path, config, checkpointer, writer_lock)
 
     async def close(self) -> None:
         async with self._lock:
@@ -203,7 +223,11 @@ class SqliteStore:
                 if self._checkpoint_task is not None:
                     await self._checkpoint_task  # a failed checkpoint is raised here
             finally:
-                await _close_all(self._conn, self._checkpointer)
+                try:
+                    await _close_all(self._conn, self._checkpointer)
+                finally:
+                    if self._writer_lock is not None:
+                        self._writer_lock.release()
 
     def _after_commit(self, stored: int) -> None:
         """Start a background checkpoint when enough was written since the last one."""
@@ -449,6 +473,36 @@ class SqliteStore:
                 (url, reason, status, int(permanent), now, kind),
             )
         return state
+
+    async def requeue(
+        self,
+        classes: Sequence[ReasonClass],
+        *,
+        since: datetime | None = None,
+        dry_run: bool = False,
+    ) -> dict[ReasonClass, int]:
+        """Put the failed, skipped or gone URLs of these reason classes back to pending (their
+        attempts start over), those whose last attempt was at or after ``since`` only; returns
+        how many per class. ``dry_run`` counts without changing anything."""
+        if not classes:
+            return {}
+        where = (
+            "state IN ('failed', 'skipped', 'gone')"
+            f" AND reason_class IN ({marks(len(classes))}) AND last_fetched_at >= ?"
+        )
+        params = [c.value for c in classes] + [ts_to_db(since) if since is not None else ""]
+        async with self._transaction() as conn:
+            rows = await conn.execute_fetchall(
+                f"SELECT reason_class, count(*) AS n FROM urls WHERE {where} GROUP BY reason_class",
+                params,
+            )
+            if not dry_run:
+                await conn.execute(
+                    "UPDATE urls SET state = 'pending', attempts = 0, next_retry_at = NULL"
+                    f" WHERE {where}",
+                    params,
+                )
+        return {ReasonClass(row["reason_class"]): int(row["n"]) for row in rows}
 
     async def record_not_modified(self, url: str, fetched_at: datetime) -> None:
         async with self._transaction() as conn:

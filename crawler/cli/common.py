@@ -102,6 +102,26 @@ def add_db_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) 
     )
 
 
+def writer_flags(parser: argparse.ArgumentParser) -> None:
+    """``--wait``: the commands that write take the database's writer lock for their run."""
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another vksnd is writing to the database, wait for it to finish instead of"
+        f" refusing (exit {EXIT_BUSY})",
+    )
+
+
+def failure_exit_code(error: BaseException) -> int:
+    """The exit code of a command that could not run: bad settings 2, a busy database 4,
+    anything storage refused 1."""
+    if isinstance(error, ConfigError):
+        return EXIT_USAGE
+    if isinstance(storage_failure(error), DatabaseBusy):
+        return EXIT_BUSY
+    return EXIT_FAILED
+
+
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """The settings flags of the commands that crawl (and of ``vksnd config``). Each ``dest`` is
     the setting's key; all default to None so that the lower layers apply."""
@@ -189,7 +209,7 @@ def run_reporting(
         if failure is None:
             raise
         print(f"vksnd {command}: {failure}", file=sys.stderr, flush=True)
-        return EXIT_BUSY if isinstance(failure, DatabaseBusy) else EXIT_FAILED
+        return failure_exit_code(failure)
 
 
 def load(args: argparse.Namespace) -> Settings | None:

@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "stats",
     "reparse",
+    "retry",
     "config",
     "replica",
 )

@@ -128,9 +128,11 @@ def pipeline_config(settings: Settings, *, dry_run: bool = False) -> PipelineCon
 
 @asynccontextmanager
 async def open_resources(
-    settings: Settings, config: PipelineConfig, *, in_daemon: bool = False
+    settings: Settings, config: PipelineConfig, *, in_daemon: bool = False, wait: bool = False
 ) -> AsyncIterator[CrawlResources]:
-    store = await open_store(settings.db, settings.storage)
+    """The store (with the database's writer lock: ``wait`` for another writer, else
+    ``DatabaseBusy``), the fetcher and the parse pool, closed in reverse order."""
+    store = await open_store(settings.db, settings.storage, wait=wait)
     pool = ParsePool(config.executor, config.parse_workers)
     try:
         async with Fetcher(settings) as fetcher:

@@ -90,6 +90,16 @@ class Frontier(Protocol):
         attempts += 1. Returns the state the URL is left in."""
         ...
 
+    async def requeue(
+        self,
+        classes: Sequence[ReasonClass],
+        *,
+        since: datetime | None = None,
+        dry_run: bool = False,
+    ) -> dict[ReasonClass, int]:
+        """Failed, skipped or gone URLs of these classes back to pending (``vksnd retry``)."""
+        ...
+
     async def record_not_modified(self, url: str, fetched_at: datetime) -> None: ...
 
     async def record_page(

@@ -23,6 +23,7 @@ import pytest
 from support.crawl import (
     assert_store_matches,
     cli,
+    count,
     current_articles,
     run_cli,
     site_args,
@@ -348,3 +349,96 @@ def test_4_a_second_ctrl_c_stops_at_once_without_a_traceback(
     assert out.startswith("crawl: interrupted"), out
     run = last_run(db)
     assert run["outcome"] == "interrupted" and run["error"] is None
+
+
+# --- 3. Skipped URLs are lost for good ---------------------------------------------------------
+
+
+def _waiting(db: Path, cwd: Path) -> dict[str, int]:
+    return dict(stats_json(db, cwd)["waiting_by_reason"])
+
+
+def test_3_skipped_urls_are_counted_come_back_on_schedule_and_by_hand(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    """b2de816: transient oversize/redirect faults put 20 URLs in state ``skipped``; the
+    summary printed "skipped 0"; reruns of backfill and crawl never retried them; no command
+    re-queued them."""
+    replica = make_replica(articles=60, seed=90, redirects=0, broken=0)
+    replica.set_faults(
+        kinds=("oversize", "redirect_loop"), rate=0.4, path_regex=r"-t\d+\.html", oversize_mb=12
+    )
+    db = tmp_path / "v.db"
+    args = (*site_args(replica.base_url, db), "--retry-attempts", "1")
+
+    first = run_cli("crawl", *args, cwd=tmp_path, **FAULT_ENV)
+
+    assert first.returncode == 3, first.stdout + first.stderr
+    skipped = count(db, "SELECT count(*) FROM urls WHERE state = 'skipped'")
+    assert skipped >= 5
+    assert f"skipped {skipped}," in first.stdout, first.stdout  # counts agree
+    waiting = _waiting(db, tmp_path)
+    too_large, redirect = waiting.get("skipped/too_large", 0), waiting.get("skipped/redirect", 0)
+    assert too_large and redirect and too_large + redirect == skipped, waiting
+
+    # Not hammered: a rerun leaves them for their time (days away)...
+    replica.clear_faults()
+    assert run_cli("crawl", *args, cwd=tmp_path, **FAULT_ENV).returncode == 0
+    assert count(db, "SELECT count(*) FROM urls WHERE state = 'skipped'") == skipped
+    # ...`vksnd retry` re-queues any of them by hand, by reason class...
+    requeued = run_cli("retry", "--db", str(db), "--reason", "too_large", cwd=tmp_path)
+    assert requeued.returncode == 0, requeued.stderr
+    assert requeued.stdout.startswith(f"retry: re-queued {too_large} URLs (too_large {too_large})")
+    assert run_cli("crawl", *args, cwd=tmp_path, **FAULT_ENV).returncode == 0
+    assert _waiting(db, tmp_path) == {"skipped/redirect": redirect}
+    # ...and their time comes by itself: the next pass after it takes the rest.
+    assert make_failures_due(db, ("skipped",)) == redirect
+    last = run_cli("crawl", *args, cwd=tmp_path, **FAULT_ENV)
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert_store_matches(db, truth_articles(replica.truth()))
+    assert _waiting(db, tmp_path) == {}
+
+
+# --- Signals and errors ------------------------------------------------------------------------
+
+
+def test_a_second_writer_is_refused_with_a_clear_line_or_waits(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    """b2de816: a crawl started beside a running daemon fetched everything a second time."""
+    replica = make_replica(articles=40, seed=91, redirects=0, latency_ms=20)
+    db = tmp_path / "v.db"
+    daemon = subprocess.Popen(
+        cli("run", *site_args(replica.base_url, db), "--interval", "1h", "--jitter", "0"),
+        cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: stored_count(db) >= 1)
+        refused = run_cli("crawl", *site_args(replica.base_url, db), cwd=tmp_path)
+        assert refused.returncode == 4, refused.stdout + refused.stderr
+        (line,) = refused.stderr.strip().splitlines()
+        assert line.startswith("vksnd crawl: another vksnd (pid ") and "vksnd run" in line
+        assert "--wait" in line and str(db) in line
+        waiting = _crawl_waiting(replica, db, tmp_path)
+        assert waiting.poll() is None  # waits while the daemon holds the database
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 143
+        out, err = waiting.communicate(timeout=60)
+        assert waiting.returncode == 0, out + err
+    finally:
+        stop_process(daemon)
+    assert_store_matches(db, truth_articles(replica.truth()))
+
+
+def _crawl_waiting(replica: Any, db: Path, cwd: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        cli("crawl", *site_args(replica.base_url, db), "--wait"),
+        cwd=cwd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    # it says so on stderr before waiting
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    assert "waiting for the other writer" in first, first
+    return proc

@@ -16,6 +16,7 @@ from vksnd.crawler.cli.common import (
     load,
     run_reporting,
     stop_on_signals,
+    writer_flags,
 )
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.backfill import BackfillRequest, BackfillState, backfill
@@ -27,6 +28,7 @@ HELP = "Walk the listings back to --since and store every article in range (resu
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
+    writer_flags(parser)
     group = parser.add_argument_group("range")
     group.add_argument("--since", type=iso_day, required=True, help="oldest date, YYYY-MM-DD")
     group.add_argument(
@@ -67,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     )
     signals = StopSignal()
     state = BackfillState.of(request)
-    ended = run_reporting("backfill", lambda: _backfill(settings, state, signals), signals)
+    ended = run_reporting(
+        "backfill", lambda: _backfill(settings, state, signals, wait=args.wait), signals
+    )
     report = state.report
     if report.outcome is not None:
         if request.dry_run:
@@ -83,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
     return exit_code(report.outcome, signals)
 
 
-async def _backfill(settings: Settings, state: BackfillState, signals: StopSignal) -> None:
+async def _backfill(
+    settings: Settings, state: BackfillState, signals: StopSignal, *, wait: bool
+) -> None:
     stop = asyncio.Event()
     config = pipeline_config(settings, dry_run=state.request.dry_run)
-    async with open_resources(settings, config) as resources:
+    async with open_resources(settings, config, wait=wait) as resources:
         with stop_on_signals(stop, signals):
             await backfill(resources, state.request, stop, state=state)

@@ -13,6 +13,7 @@ from vksnd.crawler.cli.common import (
     load,
     run_reporting,
     stop_on_signals,
+    writer_flags,
 )
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.outcomes import RunReport
@@ -23,6 +24,7 @@ HELP = "One incremental pass: new articles, edits of recent ones (conditional GE
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
+    writer_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     signals = StopSignal()
     report = RunReport("crawl")
-    ended = run_reporting("crawl", lambda: _crawl(settings, report, signals), signals)
+    ended = run_reporting(
+        "crawl", lambda: _crawl(settings, report, signals, wait=args.wait), signals
+    )
     if report.outcome is not None:
         print(f"crawl: {summary(report)}", flush=True)
     if isinstance(ended, int):
@@ -39,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     return exit_code(report.outcome, signals)
 
 
-async def _crawl(settings: Settings, report: RunReport, signals: StopSignal) -> None:
+async def _crawl(settings: Settings, report: RunReport, signals: StopSignal, *, wait: bool) -> None:
     stop = asyncio.Event()
-    async with open_resources(settings, pipeline_config(settings)) as resources:
+    async with open_resources(settings, pipeline_config(settings), wait=wait) as resources:
         with stop_on_signals(stop, signals):
             await incremental_pass(resources, stop, report)

@@ -17,6 +17,7 @@ from vksnd.crawler.cli.common import (
     run_reporting,
     seconds,
     stop_on_signals,
+    writer_flags,
 )
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.passes import open_resources, pipeline_config
@@ -29,6 +30,7 @@ HELP = "Run as a daemon: an incremental pass every --interval, retries of failed
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
+    writer_flags(parser)
     group = parser.add_argument_group("schedule")
     # dests are the settings' keys, so the flags win over VKSND_* and the TOML file.
     group.add_argument(
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     signals = StopSignal()
     try:
-        ended = run_reporting("run", lambda: _daemon(settings, signals), signals)
+        ended = run_reporting("run", lambda: _daemon(settings, signals, args.wait), signals)
     except HttpBindError as exc:
         print(f"vksnd run: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -92,11 +94,12 @@ def run(args: argparse.Namespace) -> int:
     return signals.exit_code if ended is None else ended
 
 
-async def _daemon(settings: Settings, signals: StopSignal) -> None:
+async def _daemon(settings: Settings, signals: StopSignal, wait: bool) -> None:
     stop = asyncio.Event()
     schedule = Schedule.from_settings(settings)
+    config = pipeline_config(settings)
     async with (
-        open_resources(settings, pipeline_config(settings), in_daemon=True) as resources,
+        open_resources(settings, config, in_daemon=True, wait=wait) as resources,
         service(settings, resources.fetcher.stats, schedule.interval) as monitor,
     ):
         with stop_on_signals(stop, signals):
