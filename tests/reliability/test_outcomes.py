@@ -8,10 +8,12 @@ database with plain ``sqlite3``.
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +27,12 @@ from support.crawl import (
     cli,
     count,
     current_articles,
+    json_lines,
     run_cli,
     site_args,
     subprocess_env,
     truth_articles,
+    wait_for_events,
 )
 from support.reliability import FAULT_ENV, make_failures_due, stop_process, stored_count, wait_until
 
@@ -442,3 +446,78 @@ def _crawl_waiting(replica: Any, db: Path, cwd: Path) -> subprocess.Popen[str]:
     first = proc.stderr.readline()
     assert "waiting for the other writer" in first, first
     return proc
+
+
+# --- 5. The corpus folder disagrees with the database -----------------------------------------
+
+
+def _folder(out: Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    files = {p.name: p.read_text(encoding="utf-8") for p in out.glob("*.txt")}
+    lines = (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    return files, [json.loads(line) for line in lines]
+
+
+@pytest.mark.slow
+def test_5_the_daemons_export_folder_equals_a_fresh_export_after_edits(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    """b2de816: after edits the daemon's --export-dir kept the old version's file and a second
+    ``is_current: true`` line in manifest.jsonl (236 files where a fresh export writes 234)."""
+    replica = make_replica(articles=30, seed=92, redirects=0)
+    db, out = tmp_path / "v.db", tmp_path / "corpus"
+    proc = subprocess.Popen(
+        cli("run", *site_args(replica.base_url, db), "--interval", "1s", "--jitter", "0",
+            "--export-dir", str(out), "--log-format", "json"),
+        cwd=tmp_path, env=subprocess_env(VKSND_RECHECK_DAYS="36500"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    events: queue.Queue[dict[str, Any]] = queue.Queue()
+    assert proc.stderr is not None
+    reader = threading.Thread(target=json_lines, args=(proc.stderr, events), daemon=True)
+    reader.start()
+    try:
+        wait_for_events(events, "export", 1, timeout=60)
+        edited = [a["id"] for a in truth_articles(replica.truth())[:3]]
+        for article_id in edited:
+            replica.edit(article_id)
+        # Passes run until the three edits are stored, then one more export.
+        stored = 0
+        while stored < len(edited):
+            (finished,) = wait_for_events(events, "crawl_pass", 1, timeout=60)
+            stored += finished.get("new_versions", 0)
+        wait_for_events(events, "export", 1, timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    finally:
+        stop_process(proc)
+        reader.join(5)
+        proc.stderr.close()
+    fresh = tmp_path / "fresh"
+    done = run_cli("export", "--db", str(db), "--out", str(fresh), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    files, manifest = _folder(out)
+    want_files, want_manifest = _folder(fresh)
+    assert len(want_files) == len(truth_articles(replica.truth()))
+    assert len(files) == len(want_files) and len(manifest) == len(want_manifest)
+    assert files == want_files
+    assert manifest == want_manifest
+    assert all(entry["is_current"] for entry in manifest)
+    assert code == 143
+
+
+def test_5_an_incremental_export_after_edits_equals_a_fresh_one(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    replica = make_replica(articles=30, seed=93, redirects=0)
+    db, out, fresh = tmp_path / "v.db", tmp_path / "corpus", tmp_path / "fresh"
+    args = site_args(replica.base_url, db)
+    env = {"VKSND_RECHECK_DAYS": "36500"}
+    assert run_cli("crawl", *args, cwd=tmp_path, **env).returncode == 0
+    assert run_cli("export", "--db", str(db), "--out", str(out), cwd=tmp_path).returncode == 0
+    for article in truth_articles(replica.truth())[:3]:
+        replica.edit(article["id"])
+    assert run_cli("crawl", *args, cwd=tmp_path, **env).returncode == 0
+    again = run_cli("export", "--db", str(db), "--out", str(out), cwd=tmp_path)
+    assert again.returncode == 0 and "3 written" in again.stdout and "3 removed" in again.stdout
+    assert run_cli("export", "--db", str(db), "--out", str(fresh), cwd=tmp_path).returncode == 0
+    assert _folder(out) == _folder(fresh)

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"vksnd export: {exc}", file=sys.stderr)
         return 1
     print(
-        f"{report.written} written, {report.restored} restored, {report.skipped} already"
-        f" exported ({report.matched} matching) -> {args.out}"
+        f"{report.written} written, {report.restored} restored, {report.removed} removed"
+        f" (superseded), {report.skipped} already exported ({report.matched} matching)"
+        f" -> {args.out}"
     )
     return 0
