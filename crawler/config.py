@@ -69,6 +69,7 @@ DEFAULT_RETRY_JITTER = 1.0
 DEFAULT_RETRY_AFTER_CAP = 300.0
 # crawl
 DEFAULT_RECHECK_DAYS = 14
+DEFAULT_REVALIDATE_DAYS = 30.0  # every stored article re-checked at least once in this window
 DEFAULT_INTERVAL_MINUTES = 30.0
 DEFAULT_INTERVAL_JITTER = 120.0
 DEFAULT_RETRY_PASS_MINUTES = 60.0
@@ -325,6 +326,11 @@ class RetryConfig:
 @dataclass(frozen=True, slots=True)
 class CrawlConfig:
     recheck_days: int = setting(DEFAULT_RECHECK_DAYS, _positive(int), "re-check recent articles")
+    revalidate_days: float = setting(
+        DEFAULT_REVALIDATE_DAYS,
+        _positive(float),
+        "every older article re-checked at least once in this many days, spread over passes",
+    )
     interval_minutes: float = setting(DEFAULT_INTERVAL_MINUTES, _positive(float), "daemon interval")
     interval_jitter: float = setting(DEFAULT_INTERVAL_JITTER, _non_negative_float, "seconds")
     retry_pass_minutes: float = setting(DEFAULT_RETRY_PASS_MINUTES, _positive(float), "minutes")

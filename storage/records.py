@@ -198,6 +198,7 @@ class RunCounters:
     skipped: int = 0  # article URLs left skipped (retried on a long schedule)
     gone: int = 0  # article URLs answering 404/410
     listing_items: int = _detail()  # article links seen on the listing pages read
+    rechecks: int = _detail()  # conditional GETs of stored articles (recent, then rolling)
     not_articles: int = _detail()  # fetched for an article, not one (listing, error page...)
     out_of_range: int = _detail()  # articles outside a backfill's dates: left pending
     dropped_on_stop: int = _detail()  # queued when a stop came: left pending

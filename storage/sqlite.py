@@ -437,6 +437,34 @@ class SqliteStore:
         )
         return [_url_record(row) for row in rows]
 
+    async def revalidation_counts(
+        self, published_before: datetime, checked_before: datetime
+    ) -> tuple[int, int]:
+        """Current articles published before ``published_before`` (or undated) whose URL is
+        fetched: how many, and how many of them were last checked before ``checked_before``."""
+        rows = await self._fetchall(
+            "SELECT count(*) AS total, coalesce(sum(u.last_fetched_at < ?), 0) AS overdue"
+            " FROM articles a JOIN urls u ON u.url = a.url"
+            " WHERE a.is_current = 1 AND u.state = 'fetched'"
+            " AND (a.published_utc IS NULL OR a.published_utc < ?)",
+            (ts_to_db(checked_before), ts_to_db(published_before)),
+        )
+        return int(rows[0]["total"]), int(rows[0]["overdue"])
+
+    async def least_recently_checked(
+        self, published_before: datetime, limit: int
+    ) -> list[UrlRecord]:
+        """The URLs of the current articles published before ``published_before`` (or
+        undated), least recently fetched or re-checked first: one per article."""
+        rows = await self._fetchall(
+            f"SELECT {_U_URL_COLUMNS} FROM articles a JOIN urls u ON u.url = a.url"
+            " WHERE a.is_current = 1 AND u.state = 'fetched'"
+            " AND (a.published_utc IS NULL OR a.published_utc < ?)"
+            " ORDER BY u.last_fetched_at, u.id LIMIT ?",
+            (ts_to_db(published_before), limit),
+        )
+        return [_url_record(row) for row in rows]
+
     async def record_failure(
         self,
         url: str,

@@ -35,6 +35,7 @@ from vksnd.crawler.crawl.outcomes import RunReport, judge
 from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline, PipelineConfig
 from vksnd.crawler.crawl.ports import Store
+from vksnd.crawler.crawl.revalidation import choose_rechecks
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.storage.errors import StorageError
@@ -227,7 +228,7 @@ async def submit_due(pipeline: Pipeline, store: Store, limit: int) -> int:
 
 
 async def submit_rechecks(pipeline: Pipeline, records: list[UrlRecord]) -> int:
-    """Conditional GETs of recent articles, one URL each (the first seen of its aliases):
+    """Conditional GETs of stored articles, one URL each (the first seen of its aliases):
     a 304 costs no parsing and no write but the check."""
     submitted = 0
     checked: set[int] = set()
@@ -236,6 +237,7 @@ async def submit_rechecks(pipeline: Pipeline, records: list[UrlRecord]) -> int:
             if record.article_id in checked:
                 continue
             checked.add(record.article_id)
+        pipeline.counters.rechecks += 1
         job = FetchJob(
             record.url,
             UrlKind.ARTICLE,
@@ -262,8 +264,15 @@ async def run_pipeline(pipeline: Pipeline, sources: Callable[[], Awaitable[None]
 
 
 async def incremental_pass(
-    resources: CrawlResources, stop: asyncio.Event, report: RunReport | None = None
+    resources: CrawlResources,
+    stop: asyncio.Event,
+    report: RunReport | None = None,
+    *,
+    recheck_since: date | None = None,
 ) -> RunReport:
+    """New articles from the listings (and walks resumed where earlier ones stopped or failed),
+    due retries, and conditional re-checks (``crawl.revalidation``)."""
+
     async def body(report: RunReport) -> None:
         pipeline = resources.pipeline(report, stop)
         walker = resources.listing_walker(pipeline, stop)
@@ -272,9 +281,7 @@ async def incremental_pass(
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
 
         # Re-checks are chosen before the walk, so articles stored by this pass are not re-read.
-        recent = await resources.store.recent_article_urls(
-            datetime.now(UTC) - timedelta(days=resources.settings.crawl.recheck_days)
-        )
+        rechecks = await choose_rechecks(resources.store, resources.settings, since=recheck_since)
 
         async def sources() -> None:
             async with asyncio.TaskGroup() as group:
@@ -286,7 +293,7 @@ async def incremental_pass(
                         policy_for=resources.resumed_policy,
                     )
                 )
-                group.create_task(submit_rechecks(pipeline, recent))
+                group.create_task(submit_rechecks(pipeline, rechecks.urls))
                 group.create_task(
                     submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
                 )

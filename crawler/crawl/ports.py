@@ -76,6 +76,20 @@ class Frontier(Protocol):
         """URLs of current articles published since then (for conditional re-checks)."""
         ...
 
+    async def revalidation_counts(
+        self, published_before: datetime, checked_before: datetime
+    ) -> tuple[int, int]:
+        """Stored articles older than the recent window: how many, and how many were last
+        checked before ``checked_before`` (overdue)."""
+        ...
+
+    async def least_recently_checked(
+        self, published_before: datetime, limit: int
+    ) -> list[UrlRecord]:
+        """One URL per stored article older than the recent window, least recently checked
+        first (for rolling revalidation)."""
+        ...
+
     async def record_failure(
         self,
         url: str,

@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -521,3 +522,65 @@ def test_5_an_incremental_export_after_edits_equals_a_fresh_one(
     assert again.returncode == 0 and "3 written" in again.stdout and "3 removed" in again.stdout
     assert run_cli("export", "--db", str(db), "--out", str(fresh), cwd=tmp_path).returncode == 0
     assert _folder(out) == _folder(fresh)
+
+
+# --- 6. Edits of older articles are never seen -------------------------------------------------
+
+
+def _versions_of(db: Path, key: str) -> list[str]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT text FROM articles WHERE root_id ="
+            " (SELECT root_id FROM articles WHERE article_key = ? LIMIT 1) ORDER BY seq",
+            (key,),
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _year_old(replica: Any) -> dict[str, Any]:
+    cutoff = (datetime.now(UTC) - timedelta(days=365)).date().isoformat()
+    return next(a for a in truth_articles(replica.truth()) if a["published"] < cutoff)
+
+
+def test_6_an_edit_of_a_year_old_article_is_stored_within_the_revalidation_window(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    """b2de816: only articles published in the last recheck_days (14) were re-checked; an edit
+    of anything older was missed forever."""
+    replica = make_replica(articles=40, seed=94, redirects=0)
+    db, out = tmp_path / "v.db", tmp_path / "corpus"
+    args = site_args(replica.base_url, db)
+    # A window of 2 days with a pass every 12 hours: 4 passes to check every older article.
+    env = {"VKSND_REVALIDATE_DAYS": "2", "VKSND_INTERVAL_MINUTES": "720"}
+    assert run_cli("crawl", *args, cwd=tmp_path, **env).returncode == 0
+    old = _year_old(replica)
+    replica.edit(old["id"])
+    passes = 0
+    while len(_versions_of(db, str(old["id"]))) < 2 and passes < 4:
+        assert run_cli("crawl", *args, cwd=tmp_path, **env).returncode == 0
+        passes += 1
+    assert len(_versions_of(db, str(old["id"]))) == 2, f"not seen in {passes} passes"
+    assert_store_matches(db, truth_articles(replica.truth()))
+    # The export shows the current version only.
+    assert run_cli("export", "--db", str(db), "--out", str(out), cwd=tmp_path).returncode == 0
+    files, manifest = _folder(out)
+    new_text = _versions_of(db, str(old["id"]))[-1]
+    mine = [e for e in manifest if e["canonical_url"] == old["canonical_url"]]
+    assert len(mine) == 1 and files[mine[0]["file"]] == new_text
+
+
+def test_6_recheck_since_forces_the_range_in_one_pass(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    replica = make_replica(articles=40, seed=95, redirects=0)
+    db = tmp_path / "v.db"
+    args = site_args(replica.base_url, db)
+    assert run_cli("crawl", *args, cwd=tmp_path).returncode == 0
+    old = _year_old(replica)
+    replica.edit(old["id"])
+    forced = run_cli(
+        "crawl", *args, "--recheck-since", old["published"], "--log-format", "json", cwd=tmp_path
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert len(_versions_of(db, str(old["id"]))) == 2
+    assert pass_event(forced.stderr, "crawl")["new_versions"] == 1

@@ -24,6 +24,7 @@ def test_run_counters_are_one_record_with_headline_and_detail_fields() -> None:
     assert names == {
         *HEADLINE,
         "listing_items",
+        "rechecks",
         "not_articles",
         "out_of_range",
         "dropped_on_stop",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from datetime import date
 
 from vksnd.crawler.cli.common import (
     EXIT_USAGE,
     StopSignal,
     add_settings_arguments,
     exit_code,
+    iso_day,
     load,
     run_reporting,
     stop_on_signals,
@@ -19,12 +21,23 @@ from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.outcomes import RunReport
 from vksnd.crawler.crawl.passes import incremental_pass, open_resources, pipeline_config, summary
 
-HELP = "One incremental pass: new articles, edits of recent ones (conditional GETs), due retries."
+HELP = (
+    "One incremental pass: new articles, edits (conditional GETs of recent articles and a"
+    " rolling share of older ones), due retries."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
     writer_flags(parser)
+    parser.add_argument(
+        "--recheck-since",
+        dest="recheck_since",
+        type=iso_day,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="also re-check (conditional GET) every article published since this day",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     signals = StopSignal()
     report = RunReport("crawl")
     ended = run_reporting(
-        "crawl", lambda: _crawl(settings, report, signals, wait=args.wait), signals
+        "crawl",
+        lambda: _crawl(settings, report, signals, wait=args.wait, since=args.recheck_since),
+        signals,
     )
     if report.outcome is not None:
         print(f"crawl: {summary(report)}", flush=True)
@@ -43,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     return exit_code(report.outcome, signals)
 
 
-async def _crawl(settings: Settings, report: RunReport, signals: StopSignal, *, wait: bool) -> None:
+async def _crawl(
+    settings: Settings, report: RunReport, signals: StopSignal, *, wait: bool, since: date | None
+) -> None:
     stop = asyncio.Event()
     async with open_resources(settings, pipeline_config(settings), wait=wait) as resources:
         with stop_on_signals(stop, signals):
-            await incremental_pass(resources, stop, report)
+            await incremental_pass(resources, stop, report, recheck_since=since)
