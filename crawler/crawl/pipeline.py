@@ -43,7 +43,7 @@ from vksnd.crawler.config import (
     SKIPPED_RETRY_MAX_FACTOR,
     ExecutorKind,
 )
-from vksnd.crawler.crawl.outcomes import classify, short_reason
+from vksnd.crawler.crawl.outcomes import classify, short_reason, storage_failure
 from vksnd.crawler.crawl.parse_pool import (
     Parsed,
     ParseJob,
@@ -267,11 +267,17 @@ class Pipeline:
             try:
                 await step(item)
             except Exception as exc:  # an unexpected error: stop the run, report it at drain
-                log.exception("pipeline step failed", extra={"event": "step_error"})
-                self._errors.append(exc)
-                self._stop.set()
+                self._step_failed("pipeline", exc)
             finally:
                 queue.task_done()
+
+    def _step_failed(self, name: str, error: Exception) -> None:
+        """Stop the run; ``drain`` raises the first error. Storage refusing (a full disk) is the
+        run's reason and the command's one line: no traceback per worker for it."""
+        if storage_failure(error) is None:
+            log.error(f"{name} step failed", exc_info=error, extra={"event": "step_error"})
+        self._errors.append(error)
+        self._stop.set()
 
     # -- the steps ---------------------------------------------------------------------------
 
@@ -311,9 +317,7 @@ class Pipeline:
             try:
                 await step(batch)
             except Exception as exc:  # an unexpected error: stop the run, report it at drain
-                log.exception(f"{name} step failed", extra={"event": "step_error"})
-                self._errors.append(exc)
-                self._stop.set()
+                self._step_failed(name, exc)
             finally:
                 for _ in batch:
                     queue.task_done()

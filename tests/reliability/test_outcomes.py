@@ -584,3 +584,16 @@ def test_6_recheck_since_forces_the_range_in_one_pass(
     assert forced.returncode == 0, forced.stderr
     assert len(_versions_of(db, str(old["id"]))) == 2
     assert pass_event(forced.stderr, "crawl")["new_versions"] == 1
+
+
+@pytest.mark.parametrize("command", ["crawl", "backfill", "run", "stats", "export", "retry"])
+def test_a_db_under_a_file_is_one_clear_line(tmp_path: Path, command: str) -> None:
+    """b2de816: ``--db FILE/v.db`` ended a crawl with a NotADirectoryError traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    db = blocker / "v.db"
+    extra = {"backfill": ("--since", "2024-01-01"), "export": ("--out", str(tmp_path / "o"))}
+    done = run_cli(command, "--db", str(db), *extra.get(command, ()), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"vksnd {command}: ") and str(blocker) in line, line

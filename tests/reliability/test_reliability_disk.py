@@ -142,14 +142,19 @@ def test_a_full_database_stops_the_pass_with_a_typed_disk_full(
     assert all(isinstance(leaf, DiskFull) for leaf in leaves), [repr(e) for e in leaves]
 
 
+@pytest.mark.parametrize("size", ["400k", "1200k"])  # full while walking, while storing
 def test_crawl_on_a_full_filesystem_says_disk_full(
-    make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
+    make_replica: MakeReplica, tmp_path: Path, small_fs: Mount, size: str
 ) -> None:
+    """b2de816: the 1200k disk filled up in the store step and printed a traceback per store
+    batch that hit it before the one line."""
     replica = make_replica(articles=80, seed=73, redirects=0)
-    db = small_fs("400k") / "v.db"
+    db = small_fs(size) / "v.db"
     done = _crawl(replica, db, tmp_path)
     assert done.returncode == 1
     assert _clear_message(done.stderr, "disk full"), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stdout.startswith("crawl: failed (disk full: ")
 
 
 @pytest.mark.slow
