@@ -20,6 +20,7 @@ any order and have foreign keys checked at commit.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import aiosqlite
 
 from vksnd.storage.errors import (
     DatabaseMissing,
+    ReadOnlyDatabase,
     SchemaMismatch,
     StorageError,
     translate_sqlite_error,
@@ -285,23 +287,50 @@ def open_reader(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> s
 
     WAL lets it read a consistent snapshot while a daemon writes. It never creates the file and
     never migrates: a database not migrated to this version is refused.
+
+    A database nobody can write (a read-only mount, a file and folder without write access) is
+    still read: WAL wants to create its ``-shm`` beside the file, so the connection is opened
+    again read-only, then as immutable (no one can be writing to it there).
     """
     if not path.is_file():
         raise DatabaseMissing(path)
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = _connect_reader(path, busy_timeout_ms, "")
+    except ReadOnlyDatabase:
+        if _writable(path):
+            raise
+        try:
+            conn = _connect_reader(path, busy_timeout_ms, "?mode=ro")
+        except (ReadOnlyDatabase, StorageError):
+            conn = _connect_reader(path, busy_timeout_ms, "?immutable=1")
+    found = int(conn.execute("PRAGMA user_version").fetchone()["user_version"])
+    if found != SCHEMA_VERSION:
+        conn.close()
+        raise SchemaMismatch(path, found, SCHEMA_VERSION)
+    return conn
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) or os.access(path.parent, os.W_OK)
+
+
+def _connect_reader(path: Path, busy_timeout_ms: int, uri_query: str) -> sqlite3.Connection:
+    target: str | Path = path
+    if uri_query:
+        target = f"{path.resolve().as_uri()}{uri_query}"
+    try:
+        conn = sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, uri=bool(uri_query)
+        )
         conn.row_factory = sqlite3.Row  # rows are read by column name
         try:
             for pragma in connection_pragmas(busy_timeout_ms):
                 conn.execute(pragma)
             conn.execute("PRAGMA query_only = ON")
-            found = int(conn.execute("PRAGMA user_version").fetchone()["user_version"])
+            conn.execute("PRAGMA user_version").fetchone()
         except BaseException:
             conn.close()
             raise
     except sqlite3.Error as exc:
         raise translate_sqlite_error(exc, path) from exc
-    if found != SCHEMA_VERSION:
-        conn.close()
-        raise SchemaMismatch(path, found, SCHEMA_VERSION)
     return conn

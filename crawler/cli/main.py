@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+
+from vksnd.crawler.cli.common import EXIT_INTERRUPTED, EXIT_OK
 
 COMMANDS: tuple[str, ...] = (
     "parse",
@@ -50,9 +53,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args._run(args)
+        sys.stdout.flush()  # a reader that left is found here, not in the interpreter's exit
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `vksnd stats | head`: the reader had what it wanted; not an error of ours. Later
+        # writes (the interpreter's own flush at exit) go nowhere instead of failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     return code
 
 

@@ -281,3 +281,22 @@ def test_a_read_only_export_folder_is_refused_clearly(
     assert _export(db, out, tmp_path).returncode == 0
     texts = {a.text for a in current_articles(db)}
     assert len(_manifest_is_whole(out, texts)) == len(texts)
+
+
+def test_a_read_only_database_can_still_be_read_by_stats_and_export(
+    make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
+) -> None:
+    """b2de816: "vksnd stats: database is read-only: PATH", exit 1 (export the same): WAL wants
+    its -shm beside the file."""
+    replica = make_replica(articles=20, seed=78, redirects=0)
+    db = small_fs("8m") / "v.db"
+    assert _crawl(replica, db, tmp_path).returncode == 0
+    texts = {a.text for a in current_articles(db)}
+    small_fs("8m", ro=True)
+    stats = run_cli("stats", "--db", str(db), "--json", cwd=tmp_path)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["articles"] == len(texts)
+    out = tmp_path / "corpus"
+    exported = _export(db, out, tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert len(_manifest_is_whole(out, texts)) == len(texts)
