@@ -231,12 +231,12 @@ class Health:
         if reasons:
             log.warning(
                 "health: degraded: " + "; ".join(r.message for r in reasons),
-                extra={"event": "health", "outcome": status, "reasons": sorted(codes)},
+                extra={"event": "health", "health": status, "reasons": sorted(codes)},
             )
         elif previous not in HEALTHY:
             log.info(
                 f"health: {status} again",
-                extra={"event": "health", "outcome": status, "reasons": []},
+                extra={"event": "health", "health": status, "reasons": []},
             )
 
     def _note_progress(self, database: StorageStats | None, now: datetime) -> None:
