@@ -352,6 +352,10 @@ class SqliteStore:
                 )
         return added
 
+    async def has_articles(self) -> bool:
+        rows = await self._fetchall("SELECT 1 FROM articles LIMIT 1")
+        return bool(rows)
+
     async def get_url(self, url: str) -> UrlRecord | None:
         rows = await self._fetchall(f"SELECT {_URL_COLUMNS} FROM urls WHERE url = ?", (url,))
         return _url_record(rows[0]) if rows else None

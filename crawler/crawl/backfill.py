@@ -89,7 +89,13 @@ async def backfill(
         policy = BackfillPolicy(resources.store, request.since, request.until, resolve_date)
         shown = asyncio.Event()
         reporter = (
-            asyncio.create_task(report_progress(state, progress, shown)) if progress else None
+            asyncio.create_task(
+                report_progress(
+                    state, progress, shown, as_log=resources.settings.log_format == "json"
+                )
+            )
+            if progress
+            else None
         )
         try:
             await run_pipeline(pipeline, lambda: walker.walk_all(policy, emit))

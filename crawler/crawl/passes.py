@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import TextIO
 
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.discovery import (
@@ -35,6 +36,7 @@ from vksnd.crawler.crawl.outcomes import RunReport, judge
 from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline, PipelineConfig
 from vksnd.crawler.crawl.ports import Store
+from vksnd.crawler.crawl.progress import Progress, report_progress
 from vksnd.crawler.crawl.revalidation import choose_rechecks
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
@@ -269,13 +271,16 @@ async def incremental_pass(
     report: RunReport | None = None,
     *,
     recheck_since: date | None = None,
+    progress: TextIO | None = None,
 ) -> RunReport:
     """New articles from the listings (and walks resumed where earlier ones stopped or failed),
-    due retries, and conditional re-checks (``crawl.revalidation``)."""
+    due retries, and conditional re-checks (``crawl.revalidation``). On an empty database the
+    walk is the whole site: it says so, and shows its progress on ``progress`` if given."""
 
     async def body(report: RunReport) -> None:
         pipeline = resources.pipeline(report, stop)
         walker = resources.listing_walker(pipeline, stop)
+        shown = await _announce_first_crawl(resources, report, walker, progress)
 
         async def emit(item: DiscoveredArticle) -> bool:
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
@@ -298,10 +303,42 @@ async def incremental_pass(
                     submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
                 )
 
-        await run_pipeline(pipeline, sources)
+        try:
+            await run_pipeline(pipeline, sources)
+        finally:
+            if shown is not None:
+                await shown()
         report.scope_notes.extend(walker.notes)
 
     return await run_recorded(resources, report or RunReport("crawl"), stop, body)
+
+
+async def _announce_first_crawl(
+    resources: CrawlResources, report: RunReport, walker: ListingWalker, stream: TextIO | None
+) -> Callable[[], Awaitable[None]] | None:
+    """On an empty database: one line saying the walk is the whole site, and a progress
+    display on ``stream``; returns what ends the display."""
+    if await resources.store.has_articles():
+        return None
+    categories = len(resources.scope.categories)
+    log.info(
+        f"empty database: this first crawl walks every listing page of the {categories}"
+        " categories, the whole site (at the polite rate this takes a while; progress below)",
+        extra={"event": "first_crawl", "categories": categories},
+    )
+    if stream is None:
+        return None
+    progress = Progress("crawl", report, walker, slowed=resources.fetcher.slowed_hosts)
+    done = asyncio.Event()
+    as_log = resources.settings.log_format == "json"
+    reporter = asyncio.create_task(report_progress(progress, stream, done, as_log=as_log))
+
+    async def stop_showing() -> None:
+        progress.done = True
+        done.set()
+        await reporter
+
+    return stop_showing
 
 
 async def retry_pass(

@@ -53,6 +53,10 @@ class Frontier(Protocol):
 
     async def get_url(self, url: str) -> UrlRecord | None: ...
 
+    async def has_articles(self) -> bool:
+        """Whether any article is stored (a first crawl walks the whole site)."""
+        ...
+
     async def known_article_urls(self, urls: Sequence[str]) -> set[str]:
         """Those of ``urls`` already mapped to a stored article."""
         ...

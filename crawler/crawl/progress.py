@@ -29,6 +29,8 @@ from vksnd.crawler.crawl.discovery import ListingWalker
 from vksnd.crawler.crawl.outcomes import RunReport
 from vksnd.storage.records import RunCounters
 
+log = logging.getLogger("vksnd.progress")
+
 DEFAULT_REPORT_SECONDS = 10.0  # plain progress lines
 DEFAULT_BAR_SECONDS = 0.5  # terminal bar refresh
 _BAR_SCALE = 1000
@@ -128,16 +130,30 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-async def report_progress(progress: Progress, stream: TextIO, stop: asyncio.Event) -> None:
-    """Until ``stop``: two bars on a terminal, a plain line every few seconds elsewhere."""
-    if not stream.isatty():
+async def report_progress(
+    progress: Progress, stream: TextIO, stop: asyncio.Event, *, as_log: bool = False
+) -> None:
+    """Until ``stop``: two bars on a terminal, a plain line every few seconds elsewhere, or,
+    with ``as_log`` (JSON logs: every line of stderr is a JSON object), ``progress`` log lines
+    carrying the counters."""
+
+    def emit(line: str) -> None:
+        if as_log:
+            counters = progress.counters
+            log.info(
+                f"{progress.label}: {line}",
+                extra={"event": "progress", "found": progress.found, **counters.headline()},
+            )
+        else:
+            print(f"{progress.label}: {line}", file=stream, flush=True)
+
+    if as_log or not stream.isatty():
         while not stop.is_set():
             await _wait(stop, DEFAULT_REPORT_SECONDS)
             if not stop.is_set():
-                print(f"{progress.label}: {progress.line()}", file=stream, flush=True)
+                emit(progress.line())
         # the last word on what moved; the command's summary line says how the run ended
-        final = f"{progress.articles_line()} | {progress.listing_line()} | {progress.rate()}"
-        print(f"{progress.label}: {final}", file=stream, flush=True)
+        emit(f"{progress.articles_line()} | {progress.listing_line()} | {progress.rate()}")
         return
     articles = tqdm(
         total=0, file=stream, position=0, dynamic_ncols=True, leave=True,

@@ -597,3 +597,31 @@ def test_a_db_under_a_file_is_one_clear_line(tmp_path: Path, command: str) -> No
     assert done.returncode == 1, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"vksnd {command}: ") and str(blocker) in line, line
+
+
+# --- Progress that tells the truth -------------------------------------------------------------
+
+
+def test_a_first_crawl_says_it_walks_the_whole_site_and_shows_progress(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    """b2de816: a first crawl on an empty database said nothing of its size and showed no
+    progress; the slow-down after 503s was invisible."""
+    replica = make_replica(articles=40, seed=96, redirects=0, broken=0)
+    # Three 503s with Retry-After on article pages: the host is slowed down for a while.
+    replica.set_faults(kinds=("503",), rate=1.0, count=3, retry_after=0, path_regex=r"-t\d+")
+    db = tmp_path / "v.db"
+    first = run_cli("crawl", *site_args(replica.base_url, db), cwd=tmp_path, **FAULT_ENV)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "this first crawl walks every listing page of the 5 categories" in first.stderr
+    found = len(truth_articles(replica.truth()))
+    progress = [line for line in first.stderr.splitlines() if line.startswith("crawl: ")]
+    assert progress, first.stderr
+    assert progress[-1].startswith(f"crawl: articles found {found}, stored {found},")
+    assert "categories 5/5 done" in progress[-1]
+    assert f"slowed: 503s from {replica.base_url.removeprefix('http://')}" in progress[-1]
+    slowed = [line for line in first.stderr.splitlines() if " WARNING " in line]
+    assert len(slowed) == 1 and "slowed: 503s from" in slowed[0], slowed  # once, not per 503
+    again = run_cli("crawl", *site_args(replica.base_url, db), cwd=tmp_path, **FAULT_ENV)
+    assert again.returncode == 0
+    assert "first crawl" not in again.stderr and "articles found" not in again.stderr

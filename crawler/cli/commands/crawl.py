@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from datetime import date
 
 from vksnd.crawler.cli.common import (
@@ -64,4 +65,6 @@ async def _crawl(
     stop = asyncio.Event()
     async with open_resources(settings, pipeline_config(settings), wait=wait) as resources:
         with stop_on_signals(stop, signals):
-            await incremental_pass(resources, stop, report, recheck_since=since)
+            await incremental_pass(
+                resources, stop, report, recheck_since=since, progress=sys.stderr
+            )
