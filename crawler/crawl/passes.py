@@ -126,6 +126,7 @@ def pipeline_config(settings: Settings, *, dry_run: bool = False) -> PipelineCon
         dry_run=dry_run,
         store_batch=crawl.store_batch,
         parse_batch=crawl.parse_batch,
+        max_body_bytes=settings.fetch.max_body_bytes,
     )
 
 
@@ -321,9 +322,10 @@ async def _announce_first_crawl(
     if await resources.store.has_articles():
         return None
     categories = len(resources.scope.categories)
+    of = f"the {categories} categories" if categories != 1 else "the category"
     log.info(
-        f"empty database: this first crawl walks every listing page of the {categories}"
-        " categories, the whole site (at the polite rate this takes a while; progress below)",
+        f"empty database: this first crawl walks every listing page of {of}, the whole site"
+        " (at the polite rate this takes a while; progress below)",
         extra={"event": "first_crawl", "categories": categories},
     )
     if stream is None:

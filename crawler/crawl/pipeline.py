@@ -35,6 +35,7 @@ from vksnd.crawler.config import (
     DEFAULT_FAILED_URL_BACKOFF_MINUTES,
     DEFAULT_GLOBAL_CONCURRENCY,
     DEFAULT_HOST_CONCURRENCY,
+    DEFAULT_MAX_BODY_BYTES,
     DEFAULT_PARSE_BATCH,
     DEFAULT_PARSE_EXECUTOR,
     DEFAULT_PARSE_WORKERS,
@@ -96,6 +97,7 @@ class PipelineConfig:
     dry_run: bool = False  # fetch and parse, write nothing
     store_batch: int = DEFAULT_STORE_BATCH  # articles per transaction, at most
     parse_batch: int = DEFAULT_PARSE_BATCH  # waiting pages sent to the executor at once, at most
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # what the fetcher takes, the parser takes
 
     @property
     def bound(self) -> int:
@@ -324,13 +326,16 @@ class Pipeline:
 
     async def _parse_step(self, batch: list[_FetchedPage]) -> None:
         parsed = await self._pool.run(
-            parse_article_pages, [_parse_job(page.job, page.result) for page in batch]
+            parse_article_pages,
+            [_parse_job(page.job, page.result, self._config.max_body_bytes) for page in batch],
         )
         for fetched, one in zip(batch, parsed, strict=True):
             await self._store_q.put(_PageOutcome(fetched.job, fetched.result, one))
 
     async def _parse(self, job: FetchJob, result: FetchResult) -> Parsed:
-        return await self._pool.run(parse_article_page, _parse_job(job, result))
+        return await self._pool.run(
+            parse_article_page, _parse_job(job, result, self._config.max_body_bytes)
+        )
 
     async def _store_step(self, batch: list[_PageOutcome]) -> None:
         requests: list[tuple[_PageOutcome, StoreRequest]] = []
@@ -479,8 +484,8 @@ class Pipeline:
         return datetime.now(UTC) + delay
 
 
-def _parse_job(job: FetchJob, result: FetchResult) -> ParseJob:
-    return ParseJob(result.body, result.final_url, result.content_type, job.listed_on)
+def _parse_job(job: FetchJob, result: FetchResult, max_bytes: int) -> ParseJob:
+    return ParseJob(result.body, result.final_url, result.content_type, job.listed_on, max_bytes)
 
 
 def _log_page(job: FetchJob, result: FetchResult, outcome: str, **fields: object) -> None:
