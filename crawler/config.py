@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -152,6 +154,34 @@ def _positive(kind: type[int] | type[float]) -> Callable[[object], object]:
         if number is None or not number > 0 or number != number or number == float("inf"):
             raise ValueError("expected a positive finite number")
         return number
+
+    return convert
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_seconds(value: object, default_unit: str) -> float:
+    """``90s``, ``30m``, ``1.5h``, ``2d``; a bare number (or a TOML number) is in
+    ``default_unit``. The one parser of the flags (``--interval 2h``), the environment
+    (``VKSND_INTERVAL=2h``) and the file, so the three accept the same forms."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("expected a duration (30s, 15m, 2h)")
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError(f"not a duration: {value!r} (try 30s, 15m, 2h)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or default_unit]
+
+
+def _duration(unit: str, *, zero: bool = False) -> Callable[[object], object]:
+    """A converter to a number of ``unit`` (minutes: "m", seconds: "s") from any duration."""
+
+    def convert(value: object) -> object:
+        seconds = duration_seconds(value, unit)
+        if seconds < 0 or (seconds == 0 and not zero) or seconds == float("inf"):
+            raise ValueError("expected a positive duration" + (" or 0" if zero else ""))
+        return seconds / _UNIT_SECONDS[unit]
 
     return convert
 
@@ -331,9 +361,15 @@ class CrawlConfig:
         _positive(float),
         "every older article re-checked at least once in this many days, spread over passes",
     )
-    interval_minutes: float = setting(DEFAULT_INTERVAL_MINUTES, _positive(float), "daemon interval")
-    interval_jitter: float = setting(DEFAULT_INTERVAL_JITTER, _non_negative_float, "seconds")
-    retry_pass_minutes: float = setting(DEFAULT_RETRY_PASS_MINUTES, _positive(float), "minutes")
+    interval_minutes: float = setting(
+        DEFAULT_INTERVAL_MINUTES, _duration("m"), "daemon interval, minutes (or 2h, 45s)"
+    )
+    interval_jitter: float = setting(
+        DEFAULT_INTERVAL_JITTER, _duration("s", zero=True), "seconds (or 2m)"
+    )
+    retry_pass_minutes: float = setting(
+        DEFAULT_RETRY_PASS_MINUTES, _duration("m"), "minutes (or 1h)"
+    )
     listing_url_template: str = setting(
         PROFILE.listing_url_template, _to_template, "{cat} {slug} {section} {page}"
     )
@@ -473,7 +509,16 @@ CONTACT_URL_KEY = "contact_url"
 KEY_NAMES = frozenset(k.name for k in KEYS) | {CONTACT_URL_KEY}
 # Keys that were renamed: an old name in a file or the environment is refused, not ignored.
 RENAMED_KEYS = {"concurrency": "host_concurrency"}
+# Other names of a setting: the flag's own (``--interval`` sets interval_minutes), so
+# ``VKSND_INTERVAL=2h`` and ``interval = "2h"`` work as ``--interval 2h`` does.
+ALIASES = {
+    "interval": "interval_minutes",
+    "jitter": "interval_jitter",
+    "retry_interval": "retry_pass_minutes",
+}
 ENV_PREFIX = "VKSND_"
+# VKSND_* variables that are not settings (read by the benchmarks, not by vksnd).
+ENV_NOT_SETTINGS = frozenset({"VKSND_EXTRACTION_BENCH"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,12 +553,30 @@ def _read_toml(path: Path) -> dict[str, object]:
     table = data.get("vksnd", data)
     if not isinstance(table, dict):
         raise ConfigError("vksnd", table, f"file {path}", "expected a table")
-    unknown = sorted(set(table) - KEY_NAMES)
+    unknown = sorted(set(table) - KEY_NAMES - set(ALIASES))
     for name in unknown:
         _refuse_renamed(name, table[name], f"file {path}")
     if unknown:
-        raise ConfigError(unknown[0], table[unknown[0]], f"file {path}", "unknown setting")
+        name = unknown[0]
+        raise ConfigError(name, table[name], f"file {path}", _unknown(name, ""))
     return dict(table)
+
+
+def _unknown(name: str, prefix: str) -> str:
+    """ "unknown setting", and the nearest known name when one is close."""
+    bare = name.removeprefix(prefix).lower()
+    close = difflib.get_close_matches(bare, (*KEY_NAMES, *ALIASES), n=1, cutoff=0.75)
+    suggestion = (prefix + close[0].upper() if prefix else close[0]) if close else None
+    return "unknown setting" + (f" (did you mean {suggestion}?)" if suggestion else "")
+
+
+def _refuse_unknown_env(env: Mapping[str, str]) -> None:
+    """A misspelled ``VKSND_*`` variable is an error, like an unknown key in the file: a
+    silently ignored VKSND_RAET=0.5 would crawl at the default rate."""
+    known = {ENV_PREFIX + name.upper() for name in (*KEY_NAMES, *ALIASES, *RENAMED_KEYS)}
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and name not in known and name not in ENV_NOT_SETTINGS:
+            raise ConfigError(name, env[name], f"env {name}", _unknown(name, ENV_PREFIX))
 
 
 def resolve_settings(
@@ -527,15 +590,20 @@ def resolve_settings(
     for old in RENAMED_KEYS:
         if env.get(ENV_PREFIX + old.upper(), "") != "":
             _refuse_renamed(old, env[ENV_PREFIX + old.upper()], f"env {ENV_PREFIX}{old.upper()}")
+    _refuse_unknown_env(env)
+    other_names = {key: alias for alias, key in ALIASES.items()}
 
     def pick(name: str) -> tuple[object, str] | None:
         if cli.get(name) is not None:
             return cli[name], "flag"
-        env_name = ENV_PREFIX + name.upper()
-        if env.get(env_name, "") != "":
-            return env[env_name], f"env {env_name}"
-        if name in file_values:
-            return file_values[name], f"file {path}"
+        names = (name, other_names[name]) if name in other_names else (name,)
+        for each in names:
+            env_name = ENV_PREFIX + each.upper()
+            if env.get(env_name, "") != "":
+                return env[env_name], f"env {env_name}"
+        for each in names:
+            if each in file_values:
+                return file_values[each], f"file {path}"
         return None
 
     chosen: dict[str, dict[str, object]] = {section: {} for section in ("", *SECTIONS)}

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
@@ -27,6 +26,7 @@ from vksnd.crawler.config import (
     DEFAULT_RATE,
     ConfigError,
     Settings,
+    duration_seconds,
     load_settings,
     settings_from_args,
 )
@@ -52,16 +52,14 @@ _OUTCOME_EXIT = {
     RunOutcome.FAILED: EXIT_FAILED,
 }
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
 
 def parse_duration(text: str, default_unit: str) -> timedelta:
-    """``90s``, ``30m``, ``1.5h``; a bare number is in ``default_unit``."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30s, 15m, 2h)")
-    seconds = float(match.group(1)) * _UNITS[match.group(2) or default_unit]
+    """``90s``, ``30m``, ``1.5h``; a bare number is in ``default_unit`` (the settings' parser,
+    so a flag, ``VKSND_*`` and the file take the same forms)."""
+    try:
+        seconds = duration_seconds(text, default_unit)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
     return timedelta(seconds=seconds)

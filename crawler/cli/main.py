@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from vksnd.crawler.cli.common import EXIT_INTERRUPTED, EXIT_OK
+from vksnd.crawler.config import package_version
 
 COMMANDS: tuple[str, ...] = (
     "parse",
@@ -38,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vksnd",
         description="Crawl, clean and export the articles of vksndtc.gov.vn.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 usage, 3 partial, 4 database busy,"
+        " 130/143 interrupted by SIGINT/SIGTERM (README: Exit codes).",
     )
+    parser.add_argument("--version", action="version", version=f"vksnd {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = _load(name)

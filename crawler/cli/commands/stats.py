@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from vksnd.crawler.cli.common import add_db_arguments, storage_settings
+from vksnd.crawler.cli.common import add_db_arguments, failure_exit_code, storage_settings
 from vksnd.crawler.config import ConfigError
 from vksnd.crawler.crawl.storage_engine import open_reader
 from vksnd.storage.errors import StorageError
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
             stats = reader.stats()
     except (StorageError, ConfigError) as exc:
         print(f"vksnd stats: {exc}", file=sys.stderr)
-        return 1
+        return failure_exit_code(exc)
     if args.json:
         print(json.dumps(stats.as_json(), ensure_ascii=False, indent=2))
     else:
