@@ -117,7 +117,9 @@ async def store_batch(
                     p.article.canonical_url,
                     p.row.key,
                     p.article.title,
-                    *published_to_db(p.article.published_at),
+                    *published_to_db(
+                        p.article.published_at, date_only=p.article.published_date_only
+                    ),
                     p.article.author,
                     p.article.category,
                     p.article.text,

@@ -36,6 +36,7 @@ from support.crawl import (
     wait_for_events,
 )
 from support.reliability import FAULT_ENV, make_failures_due, stop_process, stored_count, wait_until
+from vksnd.parsers.article import parse_article
 
 MakeReplica = Any
 PROVINCIAL_LISTING = "/chuyen-muc/tin-tuc-su-kien?trang={page}&c={cat}"
@@ -625,3 +626,31 @@ def test_a_first_crawl_says_it_walks_the_whole_site_and_shows_progress(
     again = run_cli("crawl", *site_args(replica.base_url, db), cwd=tmp_path, **FAULT_ENV)
     assert again.returncode == 0
     assert "first crawl" not in again.stderr and "articles found" not in again.stderr
+
+
+# --- Smaller items -----------------------------------------------------------------------------
+
+
+def test_a_page_that_gives_a_date_alone_is_stored_and_exported_with_the_date_alone(
+    make_replica: MakeReplica, tmp_path: Path
+) -> None:
+    """b2de816: an article whose page prints "18/10/2022" (no time) was stored and exported as
+    published_at "2022-10-18T00:00:00+07:00": a midnight the page never said."""
+    replica = make_replica(articles=40, seed=5, redirects=0)
+    date_only = set()
+    for article in truth_articles(replica.truth()):
+        page = httpx.get(article["canonical_url"])
+        parsed = parse_article(page.content, article["canonical_url"], page.headers["content-type"])
+        if parsed.published_date_only:
+            date_only.add(article["canonical_url"])
+    assert date_only, "the replica has no date-only page with this seed"
+    db, out = tmp_path / "v.db", tmp_path / "corpus"
+    assert run_cli("crawl", *site_args(replica.base_url, db), cwd=tmp_path).returncode == 0
+    assert run_cli("export", "--db", str(db), "--out", str(out), cwd=tmp_path).returncode == 0
+    _, manifest = _folder(out)
+    by_url = {e["canonical_url"]: e["published_at"] for e in manifest}
+    for url, published in by_url.items():
+        if url in date_only:
+            assert len(published) == 10, (url, published)  # 2022-10-18
+        else:
+            assert published is None or published[10] == "T", (url, published)

@@ -58,7 +58,13 @@ async def _fetch(url: str, config: Path | None) -> tuple[bytes, str, str | None,
 
 def article_json(article: Article) -> str:
     data = asdict(article)
-    data["published_at"] = article.published_at.isoformat() if article.published_at else None
+    del data["published_date_only"]  # published_at says it: a date alone, or a time
+    when = article.published_at
+    data["published_at"] = (
+        None
+        if when is None
+        else (when.date().isoformat() if article.published_date_only else when.isoformat())
+    )
     data["captions"] = list(article.captions)
     data["images"] = list(article.images)
     data["extractor"] = article.extractor.label
