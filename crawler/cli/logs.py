@@ -134,8 +134,9 @@ def setup_logging(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
-    # APScheduler logs each job run at INFO; keep its warnings and errors only.
+    # APScheduler logs each job run at INFO, and a job still running at its next time as a raw
+    # WARNING; the daemon says the latter in its own words (pass_skipped). Keep its errors.
     scheduler = logging.getLogger("apscheduler")
     scheduler.handlers[:] = [handler]
-    scheduler.setLevel(logging.WARNING)
+    scheduler.setLevel(logging.ERROR)
     scheduler.propagate = False
