@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,6 +71,7 @@ DEFAULT_RETRY_JITTER = 1.0
 DEFAULT_RETRY_AFTER_CAP = 300.0
 # crawl
 DEFAULT_RECHECK_DAYS = 14
+DEFAULT_REVALIDATE_DAYS = 30.0  # every stored article re-checked at least once in this window
 DEFAULT_INTERVAL_MINUTES = 30.0
 DEFAULT_INTERVAL_JITTER = 120.0
 DEFAULT_RETRY_PASS_MINUTES = 60.0
@@ -76,6 +79,8 @@ DEFAULT_DUE_LIMIT = 5_000  # due URLs taken per pass; the rest wait for the next
 DEFAULT_LISTING_MAX_PAGES = 10_000  # a runaway pager (a "next" link that loops) stops here
 DEFAULT_FAILED_URL_BACKOFF_MINUTES = 5.0  # a failed URL is due again after this, doubled...
 DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES = 1440.0  # ...per attempt, up to this
+DEFAULT_SKIPPED_RETRY_DAYS = 7.0  # a skipped URL is tried again after this, doubled per attempt
+SKIPPED_RETRY_MAX_FACTOR = 8  # ...up to 8 times as long
 DEFAULT_PARSE_EXECUTOR: Literal["thread", "process"] = "thread"  # see bench/crawl.py
 DEFAULT_PARSE_WORKERS = 2
 DEFAULT_PARSE_BATCH = 8  # waiting pages sent to the parse executor at once, at most
@@ -83,6 +88,7 @@ DEFAULT_STORE_BATCH = 32  # articles per transaction, at most
 # service
 DEFAULT_HTTP_STATS_TTL = 10.0  # seconds a database snapshot serves /healthz and /metrics
 DEFAULT_HTTP_MAX_READS = 4  # database reads the HTTP API runs at once
+DEFAULT_HEALTH_MAX_FAILURES = 25  # pages a pass leaves failed or skipped before /healthz degrades
 # storage: the engine's own defaults (its StoreConfig)
 _STORE = StoreConfig()
 
@@ -148,6 +154,34 @@ def _positive(kind: type[int] | type[float]) -> Callable[[object], object]:
         if number is None or not number > 0 or number != number or number == float("inf"):
             raise ValueError("expected a positive finite number")
         return number
+
+    return convert
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_seconds(value: object, default_unit: str) -> float:
+    """``90s``, ``30m``, ``1.5h``, ``2d``; a bare number (or a TOML number) is in
+    ``default_unit``. The one parser of the flags (``--interval 2h``), the environment
+    (``VKSND_INTERVAL=2h``) and the file, so the three accept the same forms."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("expected a duration (30s, 15m, 2h)")
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError(f"not a duration: {value!r} (try 30s, 15m, 2h)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or default_unit]
+
+
+def _duration(unit: str, *, zero: bool = False) -> Callable[[object], object]:
+    """A converter to a number of ``unit`` (minutes: "m", seconds: "s") from any duration."""
+
+    def convert(value: object) -> object:
+        seconds = duration_seconds(value, unit)
+        if seconds < 0 or (seconds == 0 and not zero) or seconds == float("inf"):
+            raise ValueError("expected a positive duration" + (" or 0" if zero else ""))
+        return seconds / _UNIT_SECONDS[unit]
 
     return convert
 
@@ -322,9 +356,20 @@ class RetryConfig:
 @dataclass(frozen=True, slots=True)
 class CrawlConfig:
     recheck_days: int = setting(DEFAULT_RECHECK_DAYS, _positive(int), "re-check recent articles")
-    interval_minutes: float = setting(DEFAULT_INTERVAL_MINUTES, _positive(float), "daemon interval")
-    interval_jitter: float = setting(DEFAULT_INTERVAL_JITTER, _non_negative_float, "seconds")
-    retry_pass_minutes: float = setting(DEFAULT_RETRY_PASS_MINUTES, _positive(float), "minutes")
+    revalidate_days: float = setting(
+        DEFAULT_REVALIDATE_DAYS,
+        _positive(float),
+        "every older article re-checked at least once in this many days, spread over passes",
+    )
+    interval_minutes: float = setting(
+        DEFAULT_INTERVAL_MINUTES, _duration("m"), "daemon interval, minutes (or 2h, 45s)"
+    )
+    interval_jitter: float = setting(
+        DEFAULT_INTERVAL_JITTER, _duration("s", zero=True), "seconds (or 2m)"
+    )
+    retry_pass_minutes: float = setting(
+        DEFAULT_RETRY_PASS_MINUTES, _duration("m"), "minutes (or 1h)"
+    )
     listing_url_template: str = setting(
         PROFILE.listing_url_template, _to_template, "{cat} {slug} {section} {page}"
     )
@@ -341,6 +386,11 @@ class CrawlConfig:
     )
     failed_url_backoff_max_minutes: float = setting(
         DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES, _positive(float), "longest such wait"
+    )
+    skipped_retry_days: float = setting(
+        DEFAULT_SKIPPED_RETRY_DAYS,
+        _positive(float),
+        "skipped URLs (too large, redirect, not HTML, robots, parse) tried again after this",
     )
     parse_executor: ExecutorKind = setting(
         DEFAULT_PARSE_EXECUTOR, _choice("thread", "process"), "where pages are parsed"
@@ -373,6 +423,11 @@ class ServiceConfig:
         DEFAULT_HTTP_STATS_TTL, _non_negative_float, "seconds /healthz and /metrics reuse a read"
     )
     http_max_reads: int = setting(DEFAULT_HTTP_MAX_READS, _positive(int), "reads at once")
+    health_max_failures: int = setting(
+        DEFAULT_HEALTH_MAX_FAILURES,
+        _positive(int),
+        "pages one pass leaves failed or skipped before /healthz says degraded",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,7 +509,16 @@ CONTACT_URL_KEY = "contact_url"
 KEY_NAMES = frozenset(k.name for k in KEYS) | {CONTACT_URL_KEY}
 # Keys that were renamed: an old name in a file or the environment is refused, not ignored.
 RENAMED_KEYS = {"concurrency": "host_concurrency"}
+# Other names of a setting: the flag's own (``--interval`` sets interval_minutes), so
+# ``VKSND_INTERVAL=2h`` and ``interval = "2h"`` work as ``--interval 2h`` does.
+ALIASES = {
+    "interval": "interval_minutes",
+    "jitter": "interval_jitter",
+    "retry_interval": "retry_pass_minutes",
+}
 ENV_PREFIX = "VKSND_"
+# VKSND_* variables that are not settings (read by the benchmarks, not by vksnd).
+ENV_NOT_SETTINGS = frozenset({"VKSND_EXTRACTION_BENCH"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,12 +553,30 @@ def _read_toml(path: Path) -> dict[str, object]:
     table = data.get("vksnd", data)
     if not isinstance(table, dict):
         raise ConfigError("vksnd", table, f"file {path}", "expected a table")
-    unknown = sorted(set(table) - KEY_NAMES)
+    unknown = sorted(set(table) - KEY_NAMES - set(ALIASES))
     for name in unknown:
         _refuse_renamed(name, table[name], f"file {path}")
     if unknown:
-        raise ConfigError(unknown[0], table[unknown[0]], f"file {path}", "unknown setting")
+        name = unknown[0]
+        raise ConfigError(name, table[name], f"file {path}", _unknown(name, ""))
     return dict(table)
+
+
+def _unknown(name: str, prefix: str) -> str:
+    """ "unknown setting", and the nearest known name when one is close."""
+    bare = name.removeprefix(prefix).lower()
+    close = difflib.get_close_matches(bare, (*KEY_NAMES, *ALIASES), n=1, cutoff=0.75)
+    suggestion = (prefix + close[0].upper() if prefix else close[0]) if close else None
+    return "unknown setting" + (f" (did you mean {suggestion}?)" if suggestion else "")
+
+
+def _refuse_unknown_env(env: Mapping[str, str]) -> None:
+    """A misspelled ``VKSND_*`` variable is an error, like an unknown key in the file: a
+    silently ignored VKSND_RAET=0.5 would crawl at the default rate."""
+    known = {ENV_PREFIX + name.upper() for name in (*KEY_NAMES, *ALIASES, *RENAMED_KEYS)}
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and name not in known and name not in ENV_NOT_SETTINGS:
+            raise ConfigError(name, env[name], f"env {name}", _unknown(name, ENV_PREFIX))
 
 
 def resolve_settings(
@@ -508,15 +590,20 @@ def resolve_settings(
     for old in RENAMED_KEYS:
         if env.get(ENV_PREFIX + old.upper(), "") != "":
             _refuse_renamed(old, env[ENV_PREFIX + old.upper()], f"env {ENV_PREFIX}{old.upper()}")
+    _refuse_unknown_env(env)
+    other_names = {key: alias for alias, key in ALIASES.items()}
 
     def pick(name: str) -> tuple[object, str] | None:
         if cli.get(name) is not None:
             return cli[name], "flag"
-        env_name = ENV_PREFIX + name.upper()
-        if env.get(env_name, "") != "":
-            return env[env_name], f"env {env_name}"
-        if name in file_values:
-            return file_values[name], f"file {path}"
+        names = (name, other_names[name]) if name in other_names else (name,)
+        for each in names:
+            env_name = ENV_PREFIX + each.upper()
+            if env.get(env_name, "") != "":
+                return env[env_name], f"env {env_name}"
+        for each in names:
+            if each in file_values:
+                return file_values[each], f"file {path}"
         return None
 
     chosen: dict[str, dict[str, object]] = {section: {} for section in ("", *SECTIONS)}

@@ -28,7 +28,7 @@ from vksnd.parsers.dates import (
     DateSignal,
     from_listing,
     parse_date_text,
-    resolve_published,
+    resolve_published_signal,
 )
 from vksnd.parsers.declared import (
     EARLIEST_YEAR,
@@ -184,11 +184,13 @@ def _parse(
         raise NotAnArticle(url, "empty")
     if listing_date is not None:
         signals.append(from_listing(listing_date))
+    published = resolve_published_signal(signals, now)
     return Article(
         url=url,
         canonical_url=canonical,
         title=unicodedata.normalize("NFC", title or ""),
-        published_at=resolve_published(signals, now),
+        published_at=None if published is None else published.value,
+        published_date_only=published is not None and not published.has_time,
         author=author or (result.byline if not extractor.generic else None),
         category=category_of(url, tree, profile, path),
         text=result.text,

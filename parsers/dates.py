@@ -183,7 +183,16 @@ def from_listing(day: date) -> DateSignal:
 
 
 def resolve_published(signals: list[DateSignal], now: datetime | None = None) -> datetime | None:
-    """One date from all clues, or ``None`` when there is none or they disagree.
+    """One date from all clues, or ``None`` when there is none or they disagree."""
+    found = resolve_published_signal(signals, now)
+    return None if found is None else found.value
+
+
+def resolve_published_signal(
+    signals: list[DateSignal], now: datetime | None = None
+) -> DateSignal | None:
+    """``resolve_published``, keeping whether the winning clue gave a time of day (a page that
+    prints a date alone has a date, not an invented midnight).
 
     Absurd clues are dropped first. The survivors must all lie within a day of each other
     (a date-only clue stands for its whole day); the most precise one wins: a clue with a time
@@ -203,4 +212,4 @@ def resolve_published(signals: list[DateSignal], now: datetime | None = None) ->
         return None
     timed = [s for s in kept if s.has_time]
     best = timed[0] if timed else kept[0]
-    return best.value.astimezone(VIETNAM_TZ)
+    return DateSignal(best.value.astimezone(VIETNAM_TZ), best.source, best.has_time)

@@ -39,6 +39,7 @@ class Article:
     chrome, no byline). ``content_hash`` is the sha256 hex of the canonical form of ``text``
     (see ``vksnd.parsers.hashing``): two spellings of the same article hash the same.
     ``extractor`` says which path produced the body (the site profile or the generic extractor).
+    ``published_date_only``: the page printed a date without a time of day.
     """
 
     url: str
@@ -52,6 +53,9 @@ class Article:
     images: tuple[str, ...]
     content_hash: str
     extractor: Extractor
+    # The page gave a date but no time of day: ``published_at`` is that day's midnight in
+    # Vietnam time, kept for ordering; storage and output say the date alone.
+    published_date_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,9 @@ async def store_batch(
                     p.article.canonical_url,
                     p.row.key,
                     p.article.title,
-                    *published_to_db(p.article.published_at),
+                    *published_to_db(
+                        p.article.published_at, date_only=p.article.published_date_only
+                    ),
                     p.article.author,
                     p.article.category,
                     p.article.text,
@@ -310,7 +312,7 @@ MARK_FETCHED_SQL = (
     " ON CONFLICT (url) DO UPDATE SET kind = excluded.kind, state = 'fetched',"
     " http_status = excluded.http_status, etag = excluded.etag,"
     " last_modified = excluded.last_modified, attempts = 0, last_error = NULL,"
-    " next_retry_at = NULL, last_fetched_at = excluded.last_fetched_at,"
+    " next_retry_at = NULL, reason_class = NULL, last_fetched_at = excluded.last_fetched_at,"
     " article_id = coalesce(excluded.article_id, urls.article_id),"
     " not_article = excluded.not_article"
 )

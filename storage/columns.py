@@ -43,11 +43,15 @@ def opt_ts_from_db(value: str | None) -> datetime | None:
     return None if value is None else ts_from_db(value)
 
 
-def published_to_db(value: datetime | None) -> tuple[str | None, str | None]:
-    """(as given, UTC) forms of a publication time."""
+def published_to_db(
+    value: datetime | None, *, date_only: bool = False
+) -> tuple[str | None, str | None]:
+    """(as given, UTC) forms of a publication time; a page that gave a date without a time of
+    day is stored as the date alone (``2024-06-17``), its UTC form at that day's start."""
     if value is None:
         return None, None
-    return value.isoformat(), ts_to_db(value)
+    shown = value.date().isoformat() if date_only else value.isoformat()
+    return shown, ts_to_db(value)
 
 
 def opt_date_to_db(value: date | None) -> str | None:

@@ -2,6 +2,7 @@
 
     StorageError(path, reason)          anything storage refuses or SQLite reports; carries the path
      ├── DatabaseLocked(path)           another writer held the lock past the busy timeout
+     ├── DatabaseBusy(path, holder)     another vksnd holds the database for a whole run
      ├── DiskFull(path)                 SQLITE_FULL, or ENOSPC while exporting
      ├── ReadOnlyDatabase(path)         the file or its directory is not writable
      ├── CorruptDatabase(path, reason)  not a database, or a damaged one
@@ -43,6 +44,19 @@ class StorageError(Exception):
 class DatabaseLocked(StorageError):
     def __init__(self, path: Path | str) -> None:
         super().__init__(path, "database is locked by another writer (busy timeout expired)")
+
+
+class DatabaseBusy(StorageError):
+    """Another vksnd process holds the database for writing (``storage.writer_lock``)."""
+
+    def __init__(self, path: Path | str, holder: str | None = None) -> None:
+        self.holder = holder
+        who = f" ({holder})" if holder else ""
+        super().__init__(
+            path,
+            f"another vksnd{who} is writing to this database; let it finish or stop it"
+            " (or pass --wait to wait for it)",
+        )
 
 
 class DiskFull(StorageError):

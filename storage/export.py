@@ -2,12 +2,17 @@
 
 A file holds exactly the article's ``text`` (UTF-8, no trailing newline), like the seeds. Its name
 is built only from ``seq`` and the content hash (checked to be hex), so nothing a page says can
-choose a path. ``DIR/manifest.jsonl`` gets one JSON line per file written, after the file is in
-place; the manifest is therefore the export's state: a later run writes only what it does not
-list, and rewrites a listed file that went missing without listing it twice. Files are written
-under a temporary name in the same directory and renamed, so a reader never sees half a file. A
-torn last manifest line (a crash mid-write) is cut off at the next run. ``DIR/.export.lock``
-keeps two exports out of one directory.
+choose a path. ``DIR/manifest.jsonl`` gets one JSON line per file, in ``seq`` order, after the
+file is in place; the manifest is therefore the export's state.
+
+The folder always equals a fresh export (with the same options) into an empty folder: a later
+run writes the versions the manifest lacks, rewrites a listed file that went missing without
+listing it twice, refreshes lines whose metadata changed (a new alias), and takes superseded
+versions out: first the new manifest (appended to, or replaced at once by a rename when a line
+must go or change), then their files. Files are written under a temporary name in the same
+directory and renamed, so a reader never sees half a file. A torn last manifest line (a crash
+mid-write) is cut off at the next run. ``DIR/.export.lock`` keeps two exports out of one
+directory.
 
 The reader connection reads one snapshot (a read transaction) while a crawler keeps writing:
 first the ``seq``/hash of every matching row, then full rows only for the files to write, in
@@ -135,7 +140,9 @@ def export_jsonl(conn: sqlite3.Connection, stream: IO[str], filt: ExportFilter) 
 
 
 def export_corpus(conn: sqlite3.Connection, out_dir: Path, filt: ExportFilter) -> ExportReport:
-    """Write the missing ``.txt`` files of matching versions into ``out_dir``; idempotent."""
+    """Bring ``out_dir`` to what a fresh export into an empty folder would write (plus the files
+    of still-current versions an earlier export with other filters wrote): new files written,
+    missing ones restored, superseded or unknown ones removed, manifest lines refreshed."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -146,7 +153,7 @@ def export_corpus(conn: sqlite3.Connection, out_dir: Path, filt: ExportFilter) -
         listed = _read_manifest(manifest_path)
         on_disk = {entry.name for entry in os.scandir(out_dir) if FILE_NAME_RE.match(entry.name)}
         try:
-            conn.execute("BEGIN")  # one snapshot for both passes
+            conn.execute("BEGIN")  # one snapshot for every pass over the rows
             try:
                 report = _export_snapshot(conn, out_dir, manifest_path, listed, on_disk, filt)
             finally:
@@ -161,56 +168,92 @@ def _export_snapshot(
     conn: sqlite3.Connection,
     out_dir: Path,
     manifest_path: Path,
-    listed: set[str],
+    listed: list[dict[str, Any]],
     on_disk: set[str],
     filt: ExportFilter,
 ) -> ExportReport:
     where, params = _where(filt)
-    todo: list[int] = []
-    matched = 0
-    for row in conn.execute(
-        "SELECT a.seq, a.content_hash FROM articles a" + where + " ORDER BY a.seq", params
-    ):
-        matched += 1
-        name = corpus_file_name(row["seq"], row["content_hash"])
-        if name not in listed or name not in on_disk:
-            todo.append(row["seq"])
-    written = restored = 0
-    if not todo:
-        return ExportReport(matched=matched, written=0, restored=0, skipped=matched)
+    matching = {
+        corpus_file_name(row["seq"], row["content_hash"]): row["seq"]
+        for row in conn.execute(
+            "SELECT a.seq, a.content_hash FROM articles a" + where + " ORDER BY a.seq", params
+        )
+    }
+    # What the folder keeps: the matching versions, and the listed ones still current (or
+    # still wanted, with include_superseded). Their manifest entries as they are now.
+    entries = _entries(conn, include_superseded=filt.include_superseded)
+    listed_names = {str(entry["file"]) for entry in listed}
+    keep = {name: entries[name] for name in (*matching, *sorted(listed_names)) if name in entries}
+    todo = sorted(
+        (entry["seq"], name) for name, entry in keep.items()
+        if name not in on_disk or name not in listed_names
+    )  # fmt: skip
+    wanted_lines = [keep[name] for name in sorted(keep, key=lambda n: int(keep[n]["seq"]))]
+    # Usually the listed lines are the start of the wanted ones (new versions only): each new
+    # line is appended after its file is in place, so a run that fails half way (a full disk)
+    # keeps what it wrote listed. Otherwise the manifest is replaced at once after the files.
+    appending = wanted_lines[: len(listed)] == listed
+    new_lines = {str(entry["file"]): entry for entry in wanted_lines[len(listed) :]}
+    written = restored = removed = 0
     try:
         with (
-            open(manifest_path, "a", encoding="utf-8") as manifest,
             _directory(out_dir) as dir_fd,
+            open(manifest_path, "a", encoding="utf-8") as manifest,
         ):
             for start in range(0, len(todo), _CHUNK):
-                chunk = todo[start : start + _CHUNK]
+                chunk = [seq for seq, _ in todo[start : start + _CHUNK]]
                 rows = conn.execute(
-                    _ROW_SQL + f" WHERE a.seq IN ({marks(len(chunk))}) ORDER BY a.seq", chunk
+                    "SELECT seq, content_hash, text FROM articles"
+                    f" WHERE seq IN ({marks(len(chunk))}) ORDER BY seq",
+                    chunk,
                 ).fetchall()
                 for row in rows:
-                    article = _article(row)
-                    name = article.file_name
-                    _write_atomically(dir_fd, name, article.text.encode("utf-8"))
-                    if name in listed:
+                    name = corpus_file_name(row["seq"], row["content_hash"])
+                    _write_atomically(dir_fd, name, str(row["text"]).encode("utf-8"))
+                    if name in listed_names:
                         restored += 1
                         continue
-                    line = json.dumps(article.manifest_entry(), ensure_ascii=False)
-                    manifest.write(line + "\n")
-                    listed.add(name)
                     written += 1
-                    if written % _FLUSH_EVERY == 0:
-                        manifest.flush()
+                    if appending:
+                        manifest.write(json.dumps(new_lines[name], ensure_ascii=False) + "\n")
+                        if written % _FLUSH_EVERY == 0:
+                            manifest.flush()
             manifest.flush()
             os.fsync(manifest.fileno())
+            if not appending:
+                body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in wanted_lines)
+                _write_atomically(dir_fd, MANIFEST_NAME, body.encode("utf-8"))
+            # Files the manifest stopped listing go last.
+            for name in sorted((on_disk | listed_names) - set(keep)):
+                with suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=dir_fd)
+                removed += 1
     except OSError as exc:
         _cut_torn_tail(manifest_path)
         failed = getattr(exc, "filename", None)  # relative to out_dir for the corpus files
         failed_path = out_dir / failed if isinstance(failed, str) else out_dir
         raise translate_os_error(exc, failed_path) from exc
+    rewritten = set(matching) & {name for _, name in todo}
     return ExportReport(
-        matched=matched, written=written, restored=restored, skipped=matched - len(todo)
+        matched=len(matching),
+        written=written,
+        restored=restored,
+        skipped=len(matching) - len(rewritten),
+        removed=removed,
     )
+
+
+_ENTRY_SQL = _ROW_SQL.replace("a.created_at, a.text,", "a.created_at, '' AS text,")
+
+
+def _entries(conn: sqlite3.Connection, *, include_superseded: bool) -> dict[str, dict[str, Any]]:
+    """The manifest entry of every current version (every version with ``include_superseded``),
+    by file name: metadata only, texts are read for the files to write."""
+    where = "" if include_superseded else " WHERE a.is_current = 1"
+    return {
+        (article := _article(row)).file_name: article.manifest_entry()
+        for row in conn.execute(_ENTRY_SQL + where)
+    }
 
 
 def _cut_torn_tail(path: Path, block: int = 65_536) -> None:
@@ -261,9 +304,9 @@ def _write_atomically(dir_fd: int, name: str, data: bytes) -> None:
         raise
 
 
-def _read_manifest(path: Path) -> set[str]:
-    """File names the manifest lists; a torn last line (no newline) is cut off first."""
-    listed: set[str] = set()
+def _read_manifest(path: Path) -> list[dict[str, Any]]:
+    """The manifest's entries in order; a torn last line (no newline) is cut off first."""
+    listed: list[dict[str, Any]] = []
     try:
         with open(path, "r+b") as handle:
             good_end = 0
@@ -279,7 +322,7 @@ def _read_manifest(path: Path) -> set[str]:
                     ) from exc
                 if not isinstance(name, str) or not FILE_NAME_RE.match(name):
                     raise ExportError(path, f"manifest line {number} names no corpus file")
-                listed.add(name)
+                listed.append(entry)
                 good_end += len(line)
             if handle.seek(0, os.SEEK_END) != good_end:
                 handle.truncate(good_end)

@@ -20,6 +20,48 @@ class UrlState(StrEnum):
     SKIPPED = "skipped"  # robots-disallowed, non-HTML, out of scope: recorded, not retried
 
 
+class ReasonClass(StrEnum):
+    """Why a URL is failed, skipped or gone, as a class a person (and ``vksnd retry``) can pick.
+
+    Transient classes (``TRANSIENT``) leave the URL ``failed`` and come back after a short,
+    doubling backoff; the others leave it ``skipped`` and come back on a long schedule, except
+    ``gone`` and ``out_of_scope``, which only ``vksnd retry`` re-queues."""
+
+    NETWORK = "network"  # no answer: refused, reset, timeout, truncated body
+    SERVER = "server"  # 5xx, 408 (robots.txt answering 5xx too)
+    THROTTLED = "throttled"  # 429
+    ROBOTS = "robots"  # robots.txt disallows the URL
+    TOO_LARGE = "too_large"  # body over max_body_bytes
+    REDIRECT = "redirect"  # redirect loop, off-scope target, too many hops
+    NOT_HTML = "not_html"
+    CLIENT = "client"  # a 4xx other than 404/408/410/429
+    GONE = "gone"  # 404, 410
+    PARSE = "parse"  # the page could not be read as an article or a listing
+    OUT_OF_SCOPE = "out_of_scope"
+
+    @property
+    def transient(self) -> bool:
+        return self in TRANSIENT_REASONS
+
+    @property
+    def retried_on_schedule(self) -> bool:
+        """Comes back by itself (soon if transient, after days otherwise)."""
+        return self not in (ReasonClass.GONE, ReasonClass.OUT_OF_SCOPE)
+
+
+TRANSIENT_REASONS = frozenset({ReasonClass.NETWORK, ReasonClass.SERVER, ReasonClass.THROTTLED})
+
+
+class RunOutcome(StrEnum):
+    """How a run ended: the one word the summary line, ``vksnd stats``, the run table, the logs
+    (``outcome``), the metrics (``vksnd_passes_total{outcome}``) and ``/healthz`` all use."""
+
+    OK = "ok"  # nothing left to do in the run's scope
+    PARTIAL = "partial"  # some of the scope failed or was skipped, and is queued for retry
+    FAILED = "failed"  # nothing could be fetched, no usable article links, or an error
+    INTERRUPTED = "interrupted"  # stopped by a signal before the scope was done
+
+
 class UrlKind(StrEnum):
     ARTICLE = "article"
     LISTING = "listing"
@@ -31,6 +73,19 @@ class StoreOutcome(StrEnum):
     DUPLICATE = "duplicate"  # the hash is already stored under another URL: URL mapped to it
     UNCHANGED = "unchanged"  # same URL, same hash as its current version
     NEW_VERSION = "new_version"  # same URL, new hash: a new version superseding the old one
+
+
+def failure_state(
+    status: int | None, *, permanent: bool, reason_class: ReasonClass | None
+) -> UrlState:
+    """The state a failure leaves a URL in: GONE, SKIPPED (permanent) or FAILED."""
+    if reason_class is not None:
+        if reason_class is ReasonClass.GONE:
+            return UrlState.GONE
+        return UrlState.FAILED if reason_class.transient else UrlState.SKIPPED
+    if permanent:
+        return UrlState.GONE if status in (404, 410) else UrlState.SKIPPED
+    return UrlState.FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +104,56 @@ class UrlRecord:
     last_fetched_at: datetime | None
     article_id: int | None  # the article (any version) this URL maps to
     not_article: str | None = None  # fetched, but the parser said why it is not an article
+    reason_class: ReasonClass | None = None  # set while failed, skipped or gone
+    scope: str | None = None  # the listing scope it was first seen in ("cat:2")
 
 
 @dataclass(frozen=True, slots=True)
 class NewUrl:
-    """A URL for the frontier: canonical, what it is, and the date a listing showed beside it."""
+    """A URL for the frontier: canonical, what it is, the date a listing showed beside it and
+    the listing scope it was seen in (a category today: ``cat:2``)."""
 
     url: str
     kind: UrlKind
     listed_on: date | None = None
+    scope: str | None = None
+
+
+class ListingState(StrEnum):
+    PENDING = "pending"  # the walk will read it next (or was stopped before it could)
+    READ = "read"
+    FAILED = "failed"  # could not be read; its URL waits for a retry in the frontier
+
+
+@dataclass(frozen=True, slots=True)
+class ListingPage:
+    """A listing page as a walk left it (``listing_pages``): what it lists (``scope``), its
+    number when the pager numbers pages, and the dates it showed. A failed page's ``newest``
+    and ``oldest`` bound the hole it leaves (the dates of the pages read around it).
+
+    ``floor``: the walk wanted the items dated on or after it (a backfill's ``--since``);
+    None: every item it does not know (an incremental walk). A walk resumed from this page
+    wants what the walk that left it wanted."""
+
+    url: str
+    scope: str
+    number: int | None
+    floor: date | None
+    state: ListingState
+    newest: date | None = None
+    oldest: date | None = None
+    items: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DueListing:
+    """A listing page to walk on from (pending, or failed and due): a resume point. ``scope``
+    is None for a page noted before scopes were kept (the crawler matches its URL)."""
+
+    url: str
+    scope: str | None
+    number: int | None
+    floor: date | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +186,19 @@ class RunCounters:
     """What one run counted. The run's steps add to it as pages go by (one object per run,
     mutable while the run lasts); storage keeps it with the run, metrics add finished runs up."""
 
-    listing_pages: int = 0
+    listing_pages: int = 0  # listing pages read
+    listing_failures: int = 0  # listing pages that could not be read (queued for retry)
     pages_fetched: int = 0
     not_modified: int = 0
     new_articles: int = 0
     new_versions: int = 0
     duplicates: int = 0
     unchanged: int = 0
-    failures: int = 0
-    skipped: int = 0
+    failures: int = 0  # article URLs left failed (transient: retried soon)
+    skipped: int = 0  # article URLs left skipped (retried on a long schedule)
+    gone: int = 0  # article URLs answering 404/410
+    listing_items: int = _detail()  # article links seen on the listing pages read
+    rechecks: int = _detail()  # conditional GETs of stored articles (recent, then rolling)
     not_articles: int = _detail()  # fetched for an article, not one (listing, error page...)
     out_of_range: int = _detail()  # articles outside a backfill's dates: left pending
     dropped_on_stop: int = _detail()  # queued when a stop came: left pending
@@ -152,9 +252,34 @@ class RunSummary:
     kind: str
     started_at: str
     finished_at: str | None
-    ok: bool | None  # None: still running, or killed before it could finish
-    error: str | None
+    outcome: RunOutcome | None  # None: still running, or killed before it could finish
+    reason: str | None  # why the outcome is not "ok", in a line
     counters: tuple[tuple[str, int], ...]
+
+    @property
+    def ok(self) -> bool | None:
+        return None if self.outcome is None else self.outcome is RunOutcome.OK
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeStats:
+    """One listing scope (a category today): how far its listings were read, what is missing.
+
+    ``walked_to``: the oldest listing date read; ``complete_to``: the oldest date down to which
+    every listing page was read (None: a page at the top is missing); a date range is complete
+    when ``complete_to`` is at or before its start."""
+
+    scope: str
+    pages_read: int
+    pages_failed: int  # listing pages failed, skipped or gone, and not read since
+    walked_to: str | None
+    complete_to: str | None
+    last_read_at: str | None
+    articles_stored: int
+    articles_pending: int
+    articles_failed: int
+    articles_skipped: int
+    articles_gone: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +301,23 @@ class StorageStats:
     raw_bytes: int  # the same bodies uncompressed
     failures_by_reason: tuple[tuple[str, int], ...]
     last_runs: tuple[RunSummary, ...]
+    # URLs failed / skipped / gone now, by state and reason class ("failed/server")
+    waiting_by_reason: tuple[tuple[str, int], ...] = ()
+    scopes: tuple[ScopeStats, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        pairs = ("urls_by_state", "urls_by_kind", "not_articles_by_reason", "failures_by_reason")
+        pairs = (
+            "urls_by_state",
+            "urls_by_kind",
+            "not_articles_by_reason",
+            "failures_by_reason",
+            "waiting_by_reason",
+        )
         for key in pairs:
             data[key] = dict(getattr(self, key))
         data["last_runs"] = [
-            {**asdict(run), "counters": dict(run.counters)} for run in self.last_runs
+            {**asdict(run), "ok": run.ok, "counters": dict(run.counters)} for run in self.last_runs
         ]
         return data
 
@@ -204,6 +338,7 @@ class ExportReport:
     written: int  # new files (each with a manifest line)
     restored: int  # listed in the manifest but missing on disk: rewritten, not relisted
     skipped: int  # already exported
+    removed: int = 0  # superseded (or deleted) versions taken out of the folder and manifest
 
 
 @dataclass(frozen=True, slots=True)

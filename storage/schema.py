@@ -20,6 +20,7 @@ any order and have foreign keys checked at commit.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import aiosqlite
 
 from vksnd.storage.errors import (
     DatabaseMissing,
+    ReadOnlyDatabase,
     SchemaMismatch,
     StorageError,
     translate_sqlite_error,
@@ -38,6 +40,25 @@ DEFAULT_PAGE_SIZE = 4_096
 DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 16_384
 
 _DEFERRED = "DEFERRABLE INITIALLY DEFERRED"
+_NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000+00:00'"  # as columns.ts_to_db writes
+# The reason class of a row written before classes existed, from its status and message.
+_CLASS_OF_OLD_ROWS = """CASE
+    WHEN http_status IN (404, 410) THEN 'gone'
+    WHEN {text} LIKE 'network error%' OR {text} LIKE 'timeout%'
+      OR {text} LIKE '%(network error%' OR {text} LIKE '%(timeout%'
+      OR {text} LIKE '%truncated%' THEN 'network'
+    WHEN http_status = 429 OR {text} LIKE 'HTTP 429%' THEN 'throttled'
+    WHEN http_status >= 500 OR http_status = 408 OR {text} LIKE 'HTTP 5%'
+      OR {text} LIKE 'robots.txt unavailable%' THEN 'server'
+    WHEN {text} LIKE 'disallowed by robots%' THEN 'robots'
+    WHEN {text} LIKE 'body larger than%' THEN 'too_large'
+    WHEN {text} LIKE 'redirect rejected%' THEN 'redirect'
+    WHEN {text} LIKE 'not HTML%' THEN 'not_html'
+    WHEN {text} LIKE 'out of scope%' THEN 'out_of_scope'
+    WHEN http_status BETWEEN 400 AND 499 THEN 'client'
+    WHEN {text} IS NULL THEN 'network'
+    ELSE 'parse'
+END"""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -158,6 +179,42 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # "empty"...), so a user can tell a listing from a broken template. NULL otherwise.
         "ALTER TABLE urls ADD COLUMN not_article TEXT",
     ),
+    (
+        # Outcomes that mean something (#14): a run ends ok, partial, failed or interrupted,
+        # with the reason in a line; ``ok`` stays for older readers (1 only for "ok").
+        "ALTER TABLE runs ADD COLUMN outcome TEXT"
+        " CHECK (outcome IN ('ok', 'partial', 'failed', 'interrupted'))",
+        "ALTER TABLE runs ADD COLUMN reason TEXT",
+        "UPDATE runs SET outcome = CASE ok WHEN 1 THEN 'ok' ELSE 'failed' END"
+        " WHERE finished_at IS NOT NULL",
+        # Why a URL is failed/skipped/gone, as a class ``vksnd retry --reason`` can pick, and
+        # the listing scope it was found in ("cat:2"), for completeness per scope.
+        "ALTER TABLE urls ADD COLUMN reason_class TEXT",
+        "ALTER TABLE urls ADD COLUMN scope TEXT",
+        f"UPDATE urls SET reason_class = {_CLASS_OF_OLD_ROWS.format(text='last_error')}"
+        " WHERE state IN ('failed', 'skipped', 'gone')",
+        # Skipped URLs used to be parked for good; they come back on a schedule now.
+        f"UPDATE urls SET next_retry_at = {_NOW_SQL} WHERE state = 'skipped'"
+        " AND reason_class != 'out_of_scope'",
+        "ALTER TABLE failures ADD COLUMN reason_class TEXT",
+        f"UPDATE failures SET reason_class = {_CLASS_OF_OLD_ROWS.format(text='reason')}",
+        "CREATE INDEX urls_scope ON urls (scope, state) WHERE scope IS NOT NULL",
+        # Listing pages by scope: which were read (and the dates they showed), which failed.
+        """
+        CREATE TABLE listing_pages (
+            url TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            number INTEGER,
+            floor TEXT,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'read', 'failed')),
+            newest TEXT,
+            oldest TEXT,
+            items INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX listing_pages_scope ON listing_pages (scope, state)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -230,23 +287,50 @@ def open_reader(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> s
 
     WAL lets it read a consistent snapshot while a daemon writes. It never creates the file and
     never migrates: a database not migrated to this version is refused.
+
+    A database nobody can write (a read-only mount, a file and folder without write access) is
+    still read: WAL wants to create its ``-shm`` beside the file, so the connection is opened
+    again read-only, then as immutable (no one can be writing to it there).
     """
     if not path.is_file():
         raise DatabaseMissing(path)
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = _connect_reader(path, busy_timeout_ms, "")
+    except ReadOnlyDatabase:
+        if _writable(path):
+            raise
+        try:
+            conn = _connect_reader(path, busy_timeout_ms, "?mode=ro")
+        except (ReadOnlyDatabase, StorageError):
+            conn = _connect_reader(path, busy_timeout_ms, "?immutable=1")
+    found = int(conn.execute("PRAGMA user_version").fetchone()["user_version"])
+    if found != SCHEMA_VERSION:
+        conn.close()
+        raise SchemaMismatch(path, found, SCHEMA_VERSION)
+    return conn
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) or os.access(path.parent, os.W_OK)
+
+
+def _connect_reader(path: Path, busy_timeout_ms: int, uri_query: str) -> sqlite3.Connection:
+    target: str | Path = path
+    if uri_query:
+        target = f"{path.resolve().as_uri()}{uri_query}"
+    try:
+        conn = sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, uri=bool(uri_query)
+        )
         conn.row_factory = sqlite3.Row  # rows are read by column name
         try:
             for pragma in connection_pragmas(busy_timeout_ms):
                 conn.execute(pragma)
             conn.execute("PRAGMA query_only = ON")
-            found = int(conn.execute("PRAGMA user_version").fetchone()["user_version"])
+            conn.execute("PRAGMA user_version").fetchone()
         except BaseException:
             conn.close()
             raise
     except sqlite3.Error as exc:
         raise translate_sqlite_error(exc, path) from exc
-    if found != SCHEMA_VERSION:
-        conn.close()
-        raise SchemaMismatch(path, found, SCHEMA_VERSION)
     return conn

@@ -53,20 +53,26 @@ from vksnd.storage.columns import (
 from vksnd.storage.errors import StorageError, translate_sqlite_error
 from vksnd.storage.records import (
     ArchivedPage,
+    DueListing,
+    ListingPage,
     NewUrl,
     RawPage,
+    ReasonClass,
     RunCounters,
+    RunOutcome,
     StoreRequest,
     StoreResult,
     UrlKind,
     UrlRecord,
     UrlState,
+    failure_state,
 )
 from vksnd.storage.schema import (
     DEFAULT_BUSY_TIMEOUT_MS,
     DEFAULT_WAL_AUTOCHECKPOINT_PAGES,
     prepare_writer,
 )
+from vksnd.storage.writer_lock import WriterLock
 
 DEFAULT_ARCHIVE = True
 
@@ -85,6 +91,8 @@ _URL_FIELDS = (
     "last_fetched_at",
     "article_id",
     "not_article",
+    "reason_class",
+    "scope",
 )
 _URL_COLUMNS = ", ".join(_URL_FIELDS)
 _U_URL_COLUMNS = ", ".join(f"u.{name}" for name in _URL_FIELDS)
@@ -127,6 +135,8 @@ def _url_record(row: sqlite3.Row) -> UrlRecord:
         last_fetched_at=opt_ts_from_db(row["last_fetched_at"]),
         article_id=row["article_id"],
         not_article=row["not_article"],
+        reason_class=ReasonClass(row["reason_class"]) if row["reason_class"] else None,
+        scope=row["scope"],
     )
 
 
@@ -143,8 +153,10 @@ class SqliteStore:
         path: Path,
         config: StoreConfig,
         checkpointer: aiosqlite.Connection | None = None,
+        writer_lock: WriterLock | None = None,
     ) -> None:
         self._conn = conn
+        self._writer_lock = writer_lock
         self._checkpointer = checkpointer
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._since_checkpoint = 0
@@ -155,18 +167,31 @@ class SqliteStore:
         self._closed = False
 
     @classmethod
-    async def open(cls, path: Path | str, config: StoreConfig | None = None) -> SqliteStore:
-        """Open (creating parent directories and the file if needed) and migrate."""
+    async def open(
+        cls,
+        path: Path | str,
+        config: StoreConfig | None = None,
+        *,
+        writer_lock: WriterLock | None = None,
+    ) -> SqliteStore:
+        """Open (creating parent directories and the file if needed) and migrate.
+        ``writer_lock`` (``storage.writer_lock``) is released when the store closes."""
         path = Path(path)
         config = config or StoreConfig()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(path, f"cannot create directory ({exc.strerror})") from exc
-        try:
-            conn = await aiosqlite.connect(path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise translate_sqlite_error(exc, path) from exc
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                reason = f"cannot create the database's directory ({exc.strerror})"
+                raise StorageError(path.parent, reason) from exc
+            try:
+                conn = await aiosqlite.connect(path, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise translate_sqlite_error(exc, path) from exc
+        except BaseException:
+            if writer_lock is not None:
+                writer_lock.release()
+            raise
         checkpointer: aiosqlite.Connection | None = None
         try:
             await prepare_writer(conn, path, config.busy_timeout_ms)
@@ -181,11 +206,15 @@ class SqliteStore:
                 )
         except sqlite3.Error as exc:
             await _close_all(conn, checkpointer)
+            if writer_lock is not None:
+                writer_lock.release()
             raise translate_sqlite_error(exc, path) from exc
         except BaseException:
             await _close_all(conn, checkpointer)
+            if writer_lock is not None:
+                writer_lock.release()
             raise
-        return cls(conn, path, config, checkpointer)
+        return cls(conn, path, config, checkpointer, writer_lock)
 
     async def close(self) -> None:
         async with self._lock:
@@ -194,7 +223,11 @@ class SqliteStore:
                 if self._checkpoint_task is not None:
                     await self._checkpoint_task  # a failed checkpoint is raised here
             finally:
-                await _close_all(self._conn, self._checkpointer)
+                try:
+                    await _close_all(self._conn, self._checkpointer)
+                finally:
+                    if self._writer_lock is not None:
+                        self._writer_lock.release()
 
     def _after_commit(self, stored: int) -> None:
         """Start a background checkpoint when enough was written since the last one."""
@@ -296,14 +329,16 @@ class SqliteStore:
                 opt_date_to_db(new.listed_on),
                 now,
                 article_key(new.url),
+                new.scope,
             )
             for new in items
         ]
         dated = [(opt_date_to_db(new.listed_on), new.url) for new in items if new.listed_on]
+        scoped = [(new.scope, new.url) for new in items if new.scope]
         async with self._transaction() as conn:
             cursor = await conn.executemany(
-                "INSERT INTO urls (url, kind, state, listed_on, first_seen_at, article_key)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                "INSERT INTO urls (url, kind, state, listed_on, first_seen_at, article_key, scope)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
                 rows,
             )
             added = cursor.rowcount
@@ -311,7 +346,15 @@ class SqliteStore:
                 await conn.executemany(
                     "UPDATE urls SET listed_on = ? WHERE url = ? AND listed_on IS NULL", dated
                 )
+            if scoped:
+                await conn.executemany(
+                    "UPDATE urls SET scope = ? WHERE url = ? AND scope IS NULL", scoped
+                )
         return added
+
+    async def has_articles(self) -> bool:
+        rows = await self._fetchall("SELECT 1 FROM articles LIMIT 1")
+        return bool(rows)
 
     async def get_url(self, url: str) -> UrlRecord | None:
         rows = await self._fetchall(f"SELECT {_URL_COLUMNS} FROM urls WHERE url = ?", (url,))
@@ -327,16 +370,64 @@ class SqliteStore:
         return found
 
     async def due_urls(self, now: datetime, limit: int) -> list[UrlRecord]:
-        """Pending URLs, and failed ones whose retry time has passed, first seen first.
-
-        A failed URL without ``next_retry_at`` was given up on and is never due."""
+        """Pending URLs, and failed or skipped ones whose retry time has passed, first seen
+        first. One without ``next_retry_at`` (gone, out of scope) is never due."""
         rows = await self._fetchall(
             f"SELECT {_URL_COLUMNS} FROM urls WHERE state = 'pending'"
-            " OR (state = 'failed' AND next_retry_at <= ?)"
+            " OR (state IN ('failed', 'skipped') AND next_retry_at <= ?)"
             " ORDER BY first_seen_at, id LIMIT ?",
             (ts_to_db(now), limit),
         )
         return [_url_record(row) for row in rows]
+
+    async def due_listings(self, now: datetime, limit: int) -> list[DueListing]:
+        """Listing pages to walk on from: pending, or failed/skipped and due; with the scope
+        and floor of the walk that left them (None for pages noted before scopes were kept)."""
+        rows = await self._fetchall(
+            "SELECT u.url, lp.scope, lp.number, lp.floor FROM urls u"
+            " LEFT JOIN listing_pages lp ON lp.url = u.url"
+            " WHERE u.kind = 'listing' AND (u.state = 'pending'"
+            " OR (u.state IN ('failed', 'skipped') AND u.next_retry_at <= ?))"
+            " ORDER BY u.first_seen_at, u.id LIMIT ?",
+            (ts_to_db(now), limit),
+        )
+        return [
+            DueListing(row["url"], row["scope"], row["number"], opt_date_from_db(row["floor"]))
+            for row in rows
+        ]
+
+    async def note_listing_pages(self, pages: Sequence[ListingPage]) -> None:
+        """Remember how walks left these listing pages. A page two walks want keeps the wider
+        floor (None, "every unknown item", is the widest)."""
+        if not pages:
+            return
+        now = _now()
+        rows = [
+            (
+                page.url,
+                page.scope,
+                page.number,
+                opt_date_to_db(page.floor),
+                page.state.value,
+                opt_date_to_db(page.newest),
+                opt_date_to_db(page.oldest),
+                page.items,
+                now,
+            )
+            for page in pages
+        ]
+        async with self._transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO listing_pages (url, scope, number, floor, state, newest, oldest,"
+                " items, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (url) DO UPDATE SET scope = excluded.scope,"
+                " number = excluded.number, state = excluded.state,"
+                " floor = CASE WHEN excluded.floor IS NULL OR listing_pages.floor IS NULL"
+                " THEN NULL ELSE min(excluded.floor, listing_pages.floor) END,"
+                " newest = excluded.newest, oldest = excluded.oldest, items = excluded.items,"
+                " updated_at = excluded.updated_at",
+                rows,
+            )
 
     async def recent_article_urls(self, published_since: datetime) -> list[UrlRecord]:
         rows = await self._fetchall(
@@ -350,6 +441,34 @@ class SqliteStore:
         )
         return [_url_record(row) for row in rows]
 
+    async def revalidation_counts(
+        self, published_before: datetime, checked_before: datetime
+    ) -> tuple[int, int]:
+        """Current articles published before ``published_before`` (or undated) whose URL is
+        fetched: how many, and how many of them were last checked before ``checked_before``."""
+        rows = await self._fetchall(
+            "SELECT count(*) AS total, coalesce(sum(u.last_fetched_at < ?), 0) AS overdue"
+            " FROM articles a JOIN urls u ON u.url = a.url"
+            " WHERE a.is_current = 1 AND u.state = 'fetched'"
+            " AND (a.published_utc IS NULL OR a.published_utc < ?)",
+            (ts_to_db(checked_before), ts_to_db(published_before)),
+        )
+        return int(rows[0]["total"]), int(rows[0]["overdue"])
+
+    async def least_recently_checked(
+        self, published_before: datetime, limit: int
+    ) -> list[UrlRecord]:
+        """The URLs of the current articles published before ``published_before`` (or
+        undated), least recently fetched or re-checked first: one per article."""
+        rows = await self._fetchall(
+            f"SELECT {_U_URL_COLUMNS} FROM articles a JOIN urls u ON u.url = a.url"
+            " WHERE a.is_current = 1 AND u.state = 'fetched'"
+            " AND (a.published_utc IS NULL OR a.published_utc < ?)"
+            " ORDER BY u.last_fetched_at, u.id LIMIT ?",
+            (ts_to_db(published_before), limit),
+        )
+        return [_url_record(row) for row in rows]
+
     async def record_failure(
         self,
         url: str,
@@ -358,13 +477,16 @@ class SqliteStore:
         next_retry_at: datetime | None,
         *,
         permanent: bool = False,
-    ) -> None:
-        """``permanent``: GONE for 404/410, SKIPPED otherwise; FAILED (retried) if not."""
-        if permanent:
-            state = UrlState.GONE if status in (404, 410) else UrlState.SKIPPED
-        else:
-            state = UrlState.FAILED
+        reason_class: ReasonClass | None = None,
+    ) -> UrlState:
+        """``permanent``: GONE for 404/410 (or the class ``gone``), SKIPPED otherwise (due
+        again at ``next_retry_at`` if one is given); FAILED (retried) if not. Returns the
+        state the URL is left in."""
+        state = failure_state(status, permanent=permanent, reason_class=reason_class)
+        if state is UrlState.GONE:
+            next_retry_at = None
         now = _now()
+        kind = reason_class.value if reason_class is not None else None
         async with self._transaction() as conn:
             await conn.execute(
                 "INSERT INTO urls (url, kind, state, first_seen_at, article_key)"
@@ -373,20 +495,53 @@ class SqliteStore:
             )
             await conn.execute(
                 "UPDATE urls SET state = ?, http_status = ?, attempts = attempts + 1,"
-                " last_error = ?, next_retry_at = ?, last_fetched_at = ? WHERE url = ?",
-                (state.value, status, reason, opt_ts_to_db(next_retry_at), now, url),
+                " last_error = ?, next_retry_at = ?, last_fetched_at = ?, reason_class = ?"
+                " WHERE url = ?",
+                (state.value, status, reason, opt_ts_to_db(next_retry_at), now, kind, url),
             )
             await conn.execute(
-                "INSERT INTO failures (url, reason, http_status, permanent, at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (url, reason, status, int(permanent), now),
+                "INSERT INTO failures (url, reason, http_status, permanent, at, reason_class)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (url, reason, status, int(permanent), now, kind),
             )
+        return state
+
+    async def requeue(
+        self,
+        classes: Sequence[ReasonClass],
+        *,
+        since: datetime | None = None,
+        dry_run: bool = False,
+    ) -> dict[ReasonClass, int]:
+        """Put the failed, skipped or gone URLs of these reason classes back to pending (their
+        attempts start over), those whose last attempt was at or after ``since`` only; returns
+        how many per class. ``dry_run`` counts without changing anything."""
+        if not classes:
+            return {}
+        where = (
+            "state IN ('failed', 'skipped', 'gone')"
+            f" AND reason_class IN ({marks(len(classes))}) AND last_fetched_at >= ?"
+        )
+        params = [c.value for c in classes] + [ts_to_db(since) if since is not None else ""]
+        async with self._transaction() as conn:
+            rows = await conn.execute_fetchall(
+                f"SELECT reason_class, count(*) AS n FROM urls WHERE {where} GROUP BY reason_class",
+                params,
+            )
+            if not dry_run:
+                await conn.execute(
+                    "UPDATE urls SET state = 'pending', attempts = 0, next_retry_at = NULL"
+                    f" WHERE {where}",
+                    params,
+                )
+        return {ReasonClass(row["reason_class"]): int(row["n"]) for row in rows}
 
     async def record_not_modified(self, url: str, fetched_at: datetime) -> None:
         async with self._transaction() as conn:
             await conn.execute(
                 "UPDATE urls SET state = 'fetched', http_status = 304, attempts = 0,"
-                " last_error = NULL, next_retry_at = NULL, last_fetched_at = ? WHERE url = ?",
+                " last_error = NULL, next_retry_at = NULL, reason_class = NULL,"
+                " last_fetched_at = ? WHERE url = ?",
                 (ts_to_db(fetched_at), url),
             )
 
@@ -539,11 +694,29 @@ class SqliteStore:
         return run_id
 
     async def finish_run(
-        self, run_id: int, counters: RunCounters, *, ok: bool, error: str | None = None
+        self,
+        run_id: int,
+        counters: RunCounters,
+        *,
+        outcome: RunOutcome,
+        reason: str | None = None,
+        error: str | None = None,
     ) -> None:
+        """``reason``: why the outcome is not ``ok``, in a line; ``error``: the exception that
+        ended the run, if one did."""
         payload = asdict(counters)
+        ok = outcome is RunOutcome.OK
         async with self._transaction() as conn:
             await conn.execute(
-                "UPDATE runs SET finished_at = ?, ok = ?, error = ?, counters = ? WHERE id = ?",
-                (_now(), int(ok), error, json.dumps(payload, sort_keys=True), run_id),
+                "UPDATE runs SET finished_at = ?, ok = ?, outcome = ?, reason = ?, error = ?,"
+                " counters = ? WHERE id = ?",
+                (
+                    _now(),
+                    int(ok),
+                    outcome.value,
+                    reason,
+                    error,
+                    json.dumps(payload, sort_keys=True),
+                    run_id,
+                ),
             )

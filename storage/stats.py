@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from vksnd.storage.errors import translate_sqlite_error
-from vksnd.storage.records import RunSummary, StorageStats
+from vksnd.storage.records import RunOutcome, RunSummary, ScopeStats, StorageStats
 
 DEFAULT_LAST_RUNS = 10
 DEFAULT_TOP_REASONS = 20
@@ -63,12 +63,12 @@ def _collect(conn: sqlite3.Connection, path: Path, last_runs: int, top: int) -> 
             kind=row["kind"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
-            ok=None if row["ok"] is None else bool(row["ok"]),
-            error=row["error"],
+            outcome=RunOutcome(row["outcome"]) if row["outcome"] else None,
+            reason=row["reason"] or row["error"],
             counters=_counters(row["counters"]),
         )
         for row in conn.execute(
-            "SELECT id, kind, started_at, finished_at, ok, error, counters FROM runs"
+            "SELECT id, kind, started_at, finished_at, outcome, reason, error, counters FROM runs"
             " ORDER BY id DESC LIMIT ?",
             (last_runs,),
         )
@@ -118,4 +118,72 @@ def _collect(conn: sqlite3.Connection, path: Path, last_runs: int, top: int) -> 
             top,
         ),
         last_runs=runs,
+        waiting_by_reason=_counts_by(
+            conn,
+            "SELECT state || '/' || coalesce(reason_class, '?') AS name, count(*) AS n FROM urls"
+            " WHERE state IN ('failed', 'skipped', 'gone') GROUP BY name ORDER BY n DESC, name",
+        ),
+        scopes=_scopes(conn),
     )
+
+
+_SCOPE_SQL = """
+SELECT lp.scope AS scope,
+       sum(lp.state = 'read') AS pages_read,
+       sum(lp.state = 'failed') AS pages_failed,
+       sum(lp.state != 'read') AS holes,
+       sum(lp.state != 'read' AND lp.newest IS NULL) AS open_holes,
+       max(CASE WHEN lp.state != 'read' THEN lp.newest END) AS hole_top,
+       min(CASE WHEN lp.state = 'read' THEN lp.oldest END) AS walked_to,
+       max(CASE WHEN lp.state = 'read' THEN lp.updated_at END) AS last_read_at
+FROM listing_pages lp
+GROUP BY lp.scope
+"""
+
+_SCOPE_URLS_SQL = """
+SELECT scope, state, count(*) AS n, count(article_id) AS mapped FROM urls
+WHERE scope IS NOT NULL AND kind = 'article' GROUP BY scope, state
+"""
+
+
+def _scopes(conn: sqlite3.Connection) -> tuple[ScopeStats, ...]:
+    """Per listing scope: pages read and failed, how far back and how completely, articles."""
+    articles: dict[str, dict[str, int]] = {}
+    for row in conn.execute(_SCOPE_URLS_SQL):
+        counts = articles.setdefault(row["scope"], {})
+        if row["state"] == "fetched":
+            counts["stored"] = counts.get("stored", 0) + int(row["mapped"])
+        else:
+            counts[row["state"]] = counts.get(row["state"], 0) + int(row["n"])
+    out: list[ScopeStats] = []
+    for row in conn.execute(_SCOPE_SQL):
+        if not row["holes"]:
+            complete_to = row["walked_to"]
+        elif row["open_holes"]:
+            complete_to = None  # a page at the top of the listing is missing
+        else:
+            complete_to = row["hole_top"]
+        counts = articles.get(row["scope"], {})
+        out.append(
+            ScopeStats(
+                scope=row["scope"],
+                pages_read=int(row["pages_read"] or 0),
+                pages_failed=int(row["pages_failed"] or 0),
+                walked_to=row["walked_to"],
+                complete_to=complete_to,
+                last_read_at=row["last_read_at"],
+                articles_stored=counts.get("stored", 0),
+                articles_pending=counts.get("pending", 0),
+                articles_failed=counts.get("failed", 0),
+                articles_skipped=counts.get("skipped", 0),
+                articles_gone=counts.get("gone", 0),
+            )
+        )
+    out.sort(key=_scope_order)
+    return tuple(out)
+
+
+def _scope_order(stats: ScopeStats) -> tuple[str, int, str]:
+    """``cat:2`` before ``cat:10``: numbers in their order, names alphabetically."""
+    kind, _, name = stats.scope.partition(":")
+    return (kind, int(name), "") if name.isdigit() else (kind, 1 << 62, name)

@@ -8,10 +8,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -26,30 +26,40 @@ from vksnd.crawler.config import (
     DEFAULT_RATE,
     ConfigError,
     Settings,
+    duration_seconds,
     load_settings,
     settings_from_args,
 )
-from vksnd.storage.errors import StorageError
+from vksnd.crawler.crawl.outcomes import storage_failure
+from vksnd.storage.errors import DatabaseBusy
+from vksnd.storage.records import RunOutcome
 
 T = TypeVar("T")
 
 log = logging.getLogger("vksnd.signals")
 
+# Exit codes, every command (README "Exit codes"): a run's outcome, or why there was none.
 EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+EXIT_FAILED = 1  # the run failed, or storage refused (disk full, read-only, corrupt)
+EXIT_USAGE = 2  # bad flags or settings (argparse's own code)
+EXIT_PARTIAL = 3  # some of the run's scope failed or was skipped; queued for a retry
+EXIT_BUSY = 4  # another vksnd is writing to the database
+EXIT_INTERRUPTED = 130  # SIGINT (128 + 2)
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15)
+_OUTCOME_EXIT = {
+    RunOutcome.OK: EXIT_OK,
+    RunOutcome.PARTIAL: EXIT_PARTIAL,
+    RunOutcome.FAILED: EXIT_FAILED,
+}
 
 
 def parse_duration(text: str, default_unit: str) -> timedelta:
-    """``90s``, ``30m``, ``1.5h``; a bare number is in ``default_unit``."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30s, 15m, 2h)")
-    seconds = float(match.group(1)) * _UNITS[match.group(2) or default_unit]
+    """``90s``, ``30m``, ``1.5h``; a bare number is in ``default_unit`` (the settings' parser,
+    so a flag, ``VKSND_*`` and the file take the same forms)."""
+    try:
+        seconds = duration_seconds(text, default_unit)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
     return timedelta(seconds=seconds)
@@ -88,6 +98,26 @@ def add_db_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) 
     parser.add_argument(
         "--db", type=Path, default=None, help=f"database (default {DEFAULT_DB}, env VKSND_DB)"
     )
+
+
+def writer_flags(parser: argparse.ArgumentParser) -> None:
+    """``--wait``: the commands that write take the database's writer lock for their run."""
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another vksnd is writing to the database, wait for it to finish instead of"
+        f" refusing (exit {EXIT_BUSY})",
+    )
+
+
+def failure_exit_code(error: BaseException) -> int:
+    """The exit code of a command that could not run: bad settings 2, a busy database 4,
+    anything storage refused 1."""
+    if isinstance(error, ConfigError):
+        return EXIT_USAGE
+    if isinstance(storage_failure(error), DatabaseBusy):
+        return EXIT_BUSY
+    return EXIT_FAILED
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,30 +183,31 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def storage_failure(error: BaseException) -> StorageError | None:
-    """The storage error behind ``error``, also inside task-group exception groups."""
-    if isinstance(error, StorageError):
-        return error
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            found = storage_failure(inner)
-            if found is not None:
-                return found
-    return None
+def exit_code(outcome: RunOutcome | None, signals: StopSignal) -> int:
+    """A run's exit code: its outcome's, or 128 + the signal that interrupted it."""
+    if outcome is RunOutcome.INTERRUPTED or outcome is None:
+        return signals.exit_code
+    return _OUTCOME_EXIT[outcome]
 
 
-def run_reporting(command: str, main: Callable[[], Coroutine[object, object, T]]) -> T | int:
+def run_reporting(
+    command: str, main: Callable[[], Coroutine[object, object, T]], signals: StopSignal
+) -> T | int:
     """``asyncio.run(main())``; a storage failure (disk full, read-only, locked…) ends the run
-    with one line naming it, ``vksnd COMMAND: REASON: PATH``, and EXIT_FAILED. The details are
-    in the log above it; anything else propagates as a bug would."""
+    with one line naming it, ``vksnd COMMAND: REASON: PATH``, and EXIT_FAILED; a second signal
+    (the run cancelled) ends it with 128 + the signal, no traceback. Anything else propagates
+    as a bug would."""
     try:
         return asyncio.run(main())
+    except asyncio.CancelledError:
+        print(f"vksnd {command}: interrupted", file=sys.stderr, flush=True)
+        return signals.exit_code
     except Exception as exc:
         failure = storage_failure(exc)
         if failure is None:
             raise
         print(f"vksnd {command}: {failure}", file=sys.stderr, flush=True)
-        return EXIT_FAILED
+        return failure_exit_code(failure)
 
 
 def load(args: argparse.Namespace) -> Settings | None:
@@ -196,8 +227,19 @@ def storage_settings(args: argparse.Namespace) -> Settings:
     return load_settings({"db": args.db}, os.environ, args.config)
 
 
+@dataclass(slots=True)
+class StopSignal:
+    """The signal that stopped a command (the first one), for its exit code."""
+
+    signum: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_TERMINATED if self.signum == signal.SIGTERM else EXIT_INTERRUPTED
+
+
 @contextlib.contextmanager
-def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+def stop_on_signals(stop: asyncio.Event, signals: StopSignal) -> Iterator[None]:
     """SIGINT/SIGTERM set ``stop`` (graceful); a second one cancels the main task (hard)."""
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -207,17 +249,19 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             log.warning("second signal: stopping now", extra={"event": "hard_stop"})
             main.cancel()
             return
+        signals.signum = signum
         log.info(
-            f"{signal.Signals(signum).name}: finishing pages in flight",
+            f"{signal.Signals(signum).name}: finishing pages in flight"
+            " (send it again to stop at once)",
             extra={"event": "graceful_stop"},
         )
         stop.set()
 
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for signum in signals:
+    handled = (signal.SIGINT, signal.SIGTERM)
+    for signum in handled:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         yield
     finally:
-        for signum in signals:
+        for signum in handled:
             loop.remove_signal_handler(signum)

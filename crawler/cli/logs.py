@@ -1,9 +1,19 @@
 """Logging setup for the long-running commands: text for people, JSON lines for machines.
 
-Code logs with the standard library and puts the structured fields in ``extra``
-(``event``, ``url``, ``status``, ``duration_ms``, ``outcome``, ``attempt``, plus any counter).
-The text format appends the fields present as ``key=value``; the JSON format writes one object
-per line with a UTC timestamp, so a log shipper needs no parsing rules.
+Code logs with the standard library and puts the structured fields in ``extra``. The text
+format appends the fields present as ``key=value``; the JSON format writes one object per line
+with a UTC timestamp, so a log shipper needs no parsing rules. One schema for every line
+(``SCHEMA``, documented in the README): a field always means the same thing, whatever the event:
+
+- ``url`` is a URL, ``status`` an HTTP status, ``duration_ms`` milliseconds, ``attempt`` the
+  attempts a fetch took;
+- ``outcome`` is what the line's subject came to: a run's outcome (ok, partial, failed,
+  interrupted) on ``*_pass`` lines, a page's (new, duplicate, unchanged, new_version,
+  not_modified, not_article, out_of_range, dry_run, failed, skipped, gone) on ``page`` and
+  ``fetch_failed`` lines, ``ok``/``failed`` on ``export`` lines;
+- ``error`` says why something failed, in a line (``traceback`` holds a bug's traceback);
+  ``reason_class`` classes it; ``reason`` says why a run's outcome is not ok;
+- ``scope`` is a listing scope (``cat:2``), never a URL.
 
 Secrets never reach a log line: both formats pass the finished line through ``redact``
 (credentials in URLs such as ``https://user:pass@host``, and secret-looking query
@@ -19,7 +29,27 @@ import sys
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
-FIELDS: tuple[str, ...] = ("event", "url", "status", "duration_ms", "outcome", "attempt")
+FIELDS: tuple[str, ...] = (
+    "event", "url", "status", "duration_ms", "outcome", "attempt", "error",
+)  # fmt: skip
+# Every field a line may carry and its JSON type(s); counters (new_articles=…) are integers.
+SCHEMA: dict[str, tuple[type, ...]] = {
+    "timestamp": (str,),  # UTC, ISO 8601 with milliseconds
+    "level": (str,),  # debug, info, warning, error
+    "logger": (str,),
+    "message": (str,),  # for people; the fields say the same for machines
+    "event": (str,),  # what happened: page, fetch_failed, listing_failed, crawl_pass, export…
+    "url": (str,),
+    "status": (int,),
+    "duration_ms": (int, float),
+    "outcome": (str,),
+    "attempt": (int,),
+    "error": (str,),
+    "traceback": (str,),
+    "reason": (str,),
+    "reason_class": (str,),
+    "scope": (str,),
+}
 DEFAULT_LEVEL = "INFO"
 REDACTED = "***"
 # userinfo of any URL: scheme://user:password@ or scheme://token@
@@ -67,13 +97,15 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         extras = _extras(record)
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            extras.setdefault("error", f"{type(error).__name__}: {error}")
+            extras["traceback"] = self.formatException(record.exc_info)
         payload["event"] = extras.pop("event", record.getMessage())
         for name in FIELDS[1:]:
             if name in extras:
                 payload[name] = extras.pop(name)
         payload.update(extras)
-        if record.exc_info:
-            payload["error"] = self.formatException(record.exc_info)
         return redact(json.dumps(payload, ensure_ascii=False, default=str))
 
 
@@ -102,8 +134,9 @@ def setup_logging(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
-    # APScheduler logs each job run at INFO; keep its warnings and errors only.
+    # APScheduler logs each job run at INFO, and a job still running at its next time as a raw
+    # WARNING; the daemon says the latter in its own words (pass_skipped). Keep its errors.
     scheduler = logging.getLogger("apscheduler")
     scheduler.handlers[:] = [handler]
-    scheduler.setLevel(logging.WARNING)
+    scheduler.setLevel(logging.ERROR)
     scheduler.propagate = False

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+
+from vksnd.crawler.cli.common import EXIT_INTERRUPTED, EXIT_OK
+from vksnd.crawler.config import package_version
 
 COMMANDS: tuple[str, ...] = (
     "parse",
@@ -21,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "stats",
     "reparse",
+    "retry",
     "config",
     "replica",
 )
@@ -34,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vksnd",
         description="Crawl, clean and export the articles of vksndtc.gov.vn.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 usage, 3 partial, 4 database busy,"
+        " 130/143 interrupted by SIGINT/SIGTERM (README: Exit codes).",
     )
+    parser.add_argument("--version", action="version", version=f"vksnd {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = _load(name)
@@ -49,9 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args._run(args)
+        sys.stdout.flush()  # a reader that left is found here, not in the interpreter's exit
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `vksnd stats | head`: the reader had what it wanted; not an error of ours. Later
+        # writes (the interpreter's own flush at exit) go nowhere instead of failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     return code
 
 

@@ -18,27 +18,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Protocol
 
 from vksnd.crawler.config import DEFAULT_LISTING_MAX_PAGES
+from vksnd.crawler.crawl.outcomes import classify, short_reason
 from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.pipeline import PageFetcher, raw_page
 from vksnd.crawler.crawl.ports import Store
-from vksnd.crawler.fetch.errors import FetchError, PermanentFetchError
+from vksnd.crawler.fetch.errors import FetchError, PermanentFetchError, RobotsUnavailable
 from vksnd.crawler.fetch.fetcher import FetchResult
 from vksnd.parsers.errors import ParseError
 from vksnd.parsers.listing import parse_listing
 from vksnd.parsers.profiles.vksndtc import SiteProfile
 from vksnd.parsers.records import Listing
 from vksnd.parsers.urls import canonicalize, listing_page_number, listing_url
-from vksnd.storage.records import NewUrl, RunCounters, UrlKind, UrlState
+from vksnd.storage.records import (
+    DueListing,
+    ListingPage,
+    ListingState,
+    NewUrl,
+    ReasonClass,
+    RunCounters,
+    UrlKind,
+    UrlState,
+)
 
 log = logging.getLogger("vksnd.discovery")
 
-DEFAULT_RESUME_SCAN = 20_000  # due URLs scanned for listing pages to resume from
+DEFAULT_RESUME_SCAN = 20_000  # due listing pages read to resume from
+MAX_FAILED_IN_A_ROW = 2  # a failed listing page is walked past; two in a row end the walk
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,11 @@ class ListingScope:
 
 
 class WalkPolicy(Protocol):
+    @property
+    def floor(self) -> date | None:
+        """The oldest date the walk wants (None: every item it does not know)."""
+        ...
+
     async def triage(
         self, items: Sequence[DiscoveredArticle]
     ) -> tuple[list[DiscoveredArticle], bool]:
@@ -71,30 +88,45 @@ class WalkPolicy(Protocol):
 
 @dataclass(slots=True)
 class IncrementalPolicy:
-    """Fetch unknown articles; a page of known articles only means we have caught up."""
+    """Fetch unknown articles; a page of known articles only means we have caught up.
+
+    With a ``floor`` (a walk resumed from a page a backfill failed), items dated before it are
+    not wanted either: the walk ends where the backfill's range did."""
 
     store: Store
+    floor: date | None = None
 
     async def triage(
         self, items: Sequence[DiscoveredArticle]
     ) -> tuple[list[DiscoveredArticle], bool]:
         settled = await settled_urls(self.store, [item.url for item in items], retry_failed=False)
-        fresh = [item for item in items if item.url not in settled]
+        floor = self.floor
+        fresh = [
+            item
+            for item in items
+            if item.url not in settled
+            and (floor is None or item.listed_on is None or item.listed_on >= floor)
+        ]
         return fresh, not fresh
 
 
 async def settled_urls(store: Store, urls: Sequence[str], *, retry_failed: bool) -> set[str]:
     """URLs nothing needs to be done for now: mapped to a stored article, or recorded as gone,
     skipped, fetched (a page that is not an article) or, unless ``retry_failed``, failed (the
-    retry pass takes those when their time comes). A listed-but-gone article then neither keeps
-    a walk going nor gets fetched again on every pass."""
+    retry pass takes those when their time comes; with ``retry_failed`` a skipped URL whose
+    time has come is taken too). A listed-but-gone article then neither keeps a walk going nor
+    gets fetched again on every pass."""
     settled = await store.known_article_urls(urls)
     waiting = {UrlState.PENDING, UrlState.FAILED} if retry_failed else {UrlState.PENDING}
+    now = datetime.now(UTC)
     for url in urls:
         if url in settled:
             continue
         record = await store.get_url(url)
-        if record is not None and record.state not in waiting:
+        if record is None or record.state in waiting:
+            continue
+        due = record.next_retry_at is not None and record.next_retry_at <= now
+        if not (retry_failed and record.state is UrlState.SKIPPED and due):
             settled.add(url)
     return settled
 
@@ -115,6 +147,10 @@ class BackfillPolicy:
     until: date
     resolve_date: DateResolver
     resolved: dict[str, date | None] = field(default_factory=dict)  # dated (and stored) inline
+
+    @property
+    def floor(self) -> date:
+        return self.since
 
     async def triage(
         self, items: Sequence[DiscoveredArticle]
@@ -137,9 +173,23 @@ class BackfillPolicy:
 
 
 Emit = Callable[[DiscoveredArticle], Awaitable[bool]]
+PolicyFor = Callable[[date | None], WalkPolicy]  # the policy of a walk resumed with that floor
 
 
-RetryAt = Callable[[int, FetchError], datetime]
+class RetryTimes(Protocol):
+    """When a failed URL is due again (the pipeline's backoff, shared with listing pages)."""
+
+    def next_retry_at(self, attempts: int, error: FetchError) -> datetime: ...
+
+    def skipped_retry_at(self, attempts: int) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A listing page that could not be read: why, and whether the walk may go past it."""
+
+    reason: str
+    walk_on: bool  # False: the host is unreachable or off limits, the next page would fail too
 
 
 class ListingWalker:
@@ -147,9 +197,16 @@ class ListingWalker:
 
     Resume points: before a listing page is fetched, and before the walk moves on to the next
     page, that page's URL is pending in the frontier; it turns fetched only once its items are
-    in the frontier. A walk cut short (a failed page, a stop, a kill) therefore leaves its next
-    page pending or failed, and ``walk_all(..., resume=True)`` walks on from there as well as
-    from page 1: the stop rule "a page of known articles only" cannot strand the older pages.
+    in the frontier. A walk cut short (a stop, a kill) therefore leaves its next page pending,
+    and ``walk_all(..., resume=True)`` walks on from there as well as from page 1: the stop rule
+    "a page of known articles only" cannot strand the older pages.
+
+    A page that fails does not end the walk: it is recorded (failed, retried like any URL) with
+    the dates around it, and the walk goes on to the page after it when the pager numbers its
+    pages; two failures in a row, or a host that does not answer at all, end it. Every page is
+    noted in the store by its scope (``cat:2``): which were read, down to which date, which
+    failed, and what the walk that left a page wanted (its ``floor``), so a later walk resumed
+    from a failed page wants the same.
     """
 
     def __init__(
@@ -161,8 +218,9 @@ class ListingWalker:
         scope: ListingScope,
         counters: RunCounters,
         stop: asyncio.Event,
-        retry_at: RetryAt,
+        retry: RetryTimes,
         record_pages: bool = True,
+        failure_reasons: Counter[str] | None = None,
     ) -> None:
         self._fetcher = fetcher
         self._store = store
@@ -171,72 +229,130 @@ class ListingWalker:
         self._counters = counters
         self._stop = stop
         self._record_pages = record_pages
-        self._retry_at = retry_at
+        self._retry = retry
+        self.failure_reasons = Counter[str]() if failure_reasons is None else failure_reasons
         self.oldest_seen: dict[int, date] = {}  # per category, for progress estimates
         self.finished: set[int] = set()
+        self.notes: list[str] = []  # what a person should know about the walk, a line each
         self._walked: dict[int, set[str]] = {}  # per category, listing pages of this run
 
     @property
     def categories(self) -> tuple[int, ...]:
         return self._scope.categories
 
-    async def walk_all(self, policy: WalkPolicy, emit: Emit, *, resume: bool = False) -> None:
+    async def walk_all(
+        self,
+        policy: WalkPolicy,
+        emit: Emit,
+        *,
+        resume: bool = False,
+        policy_for: PolicyFor | None = None,
+    ) -> None:
         """Walk every category at once: one listing stream per category keeps the fetchers fed.
-        With ``resume``, also walk on from where earlier walks were cut short."""
-        points = await self.resume_points() if resume else {}
+        With ``resume``, also walk on from where earlier walks were cut short or failed, each
+        with the policy ``policy_for`` gives for that walk's floor."""
+        starts = await self.resume_points(include_first=False) if resume else {}
         async with asyncio.TaskGroup() as group:
             for cat_id in self._scope.categories:
                 group.create_task(self.walk_category(cat_id, policy, emit))
-                if cat_id in points:
-                    group.create_task(
-                        self.walk_category(cat_id, policy, emit, start=points[cat_id])
-                    )
+                for due in starts.get(cat_id, ()):
+                    resumed = policy_for(due.floor) if policy_for is not None else policy
+                    group.create_task(self.walk_category(cat_id, resumed, emit, start=due))
 
-    async def resume_points(self) -> dict[int, str]:
-        """Per category, the lowest-numbered listing page left pending or failed-and-due."""
+    async def walk_resumes(self, policy_for: PolicyFor, emit: Emit) -> int:
+        """Only the resume points (the retry pass): each due listing page walked on from, with
+        the policy of its floor. Returns how many walks started."""
+        starts = await self.resume_points(include_first=True)
+        walks = [(cat_id, due) for cat_id, dues in starts.items() for due in dues]
+        async with asyncio.TaskGroup() as group:
+            for cat_id, due in walks:
+                group.create_task(
+                    self.walk_category(cat_id, policy_for(due.floor), emit, start=due)
+                )
+        return len(walks)
+
+    async def resume_points(self, *, include_first: bool) -> dict[int, list[DueListing]]:
+        """Per category, the listing pages left pending or failed-and-due, lowest number
+        first; page 1 only with ``include_first`` (a full walk reads it anyway)."""
         scope = self._scope
-        found: dict[int, tuple[int, str]] = {}
-        for record in await self._store.due_urls(datetime.now(UTC), DEFAULT_RESUME_SCAN):
-            if record.kind is not UrlKind.LISTING:
+        by_scope = {scope_of(cat_id): cat_id for cat_id in scope.categories}
+        found: dict[int, list[DueListing]] = {}
+        for due in await self._store.due_listings(datetime.now(UTC), DEFAULT_RESUME_SCAN):
+            number = due.number if due.number is not None else listing_page_number(due.url)
+            cat_id = by_scope.get(due.scope) if due.scope is not None else None
+            if due.scope is None:  # noted before scopes were kept: match the URL
+                for candidate in scope.categories:
+                    if number is not None and due.url == listing_url(
+                        scope.base_url, candidate, number, scope.profile
+                    ):
+                        cat_id = candidate
+            if cat_id is None or (number is not None and number <= 1 and not include_first):
                 continue
-            number = listing_page_number(record.url)
-            if number is None or number <= 1:
-                continue  # page 1 is walked anyway
-            for cat_id in scope.categories:
-                if record.url != listing_url(scope.base_url, cat_id, number, scope.profile):
-                    continue
-                if cat_id not in found or number < found[cat_id][0]:
-                    found[cat_id] = (number, record.url)
-        return {cat_id: url for cat_id, (_, url) in found.items()}
+            found.setdefault(cat_id, []).append(
+                DueListing(due.url, scope_of(cat_id), number, due.floor)
+            )
+        for dues in found.values():
+            dues.sort(key=lambda d: d.number if d.number is not None else 1 << 62)
+        return found
 
     async def walk_category(
-        self, cat_id: int, policy: WalkPolicy, emit: Emit, *, start: str | None = None
+        self, cat_id: int, policy: WalkPolicy, emit: Emit, *, start: DueListing | None = None
     ) -> None:
         scope = self._scope
-        url: str | None = start or listing_url(scope.base_url, cat_id, 1, scope.profile)
+        name = scope_of(cat_id)
+        url: str | None = (
+            start.url if start else listing_url(scope.base_url, cat_id, 1, scope.profile)
+        )
+        number = start.number if start else 1
         seen_pages: set[str] = set()
         walked = self._walked.setdefault(cat_id, set())  # shared with a resumed walk
-        page = 0
+        page = read = failed = in_a_row = 0
+        guessed = False  # the page after a failed one, its URL made from the page number
+        above: date | None = None  # the oldest date of the last page read: a hole's top
+        hole: ListingPage | None = None  # a failed page waiting for the date below it
         while url is not None and not self._stop.is_set() and page < scope.max_pages:
             if url in seen_pages:
-                log.warning("listing pager loops", extra={"event": "listing_loop", "url": url})
+                log.warning(
+                    "listing pager loops",
+                    extra={"event": "listing_loop", "url": url, "scope": name},
+                )
                 break
             if url in walked:
                 break  # the other walk of this category has been here and goes on from it
             seen_pages.add(url)
             walked.add(url)
             page += 1
-            if self._record_pages:
-                await self._store.add_urls([NewUrl(url, UrlKind.LISTING)])
-            fetched = await self._fetch_listing(url)
-            if fetched is None:
+            if self._record_pages and not guessed:
+                await self._note_pending(url, name, number, policy.floor)
+            fetched = await self._fetch_listing(url, name, guessed=guessed)
+            if fetched is None:  # a guessed page past the last one: the walk is over
                 break
+            if isinstance(fetched, _Failed):
+                failed += 1
+                in_a_row += 1
+                hole = ListingPage(
+                    url, name, number, policy.floor, ListingState.FAILED, newest=above
+                )
+                if self._record_pages:
+                    await self._store.note_listing_pages([hole])
+                if not fetched.walk_on or in_a_row >= MAX_FAILED_IN_A_ROW or number is None:
+                    break
+                number += 1
+                url, guessed = listing_url(scope.base_url, cat_id, number, scope.profile), True
+                continue
+            in_a_row, guessed = 0, False
+            read += 1
             result, listing = fetched
             items = self._discovered(listing, cat_id)
-            self._note_dates(cat_id, items)
+            self._counters.listing_items += len(items)
+            dates = [item.listed_on for item in items if item.listed_on is not None]
+            newest, oldest = (max(dates), min(dates)) if dates else (None, None)
+            self._note_dates(cat_id, oldest)
+            if not items and page == 1 and start is None:
+                self._note(f"{name}: no article links on its first listing page ({url})")
             if items and self._record_pages:
                 await self._store.add_urls(
-                    NewUrl(item.url, UrlKind.ARTICLE, item.listed_on) for item in items
+                    NewUrl(item.url, UrlKind.ARTICLE, item.listed_on, scope=name) for item in items
                 )
             wanted, done = await policy.triage(items)
             if start is not None and page == 1:
@@ -245,21 +361,55 @@ class ListingWalker:
                 if not await emit(item):
                     break
             following = None if done or not items else listing.next_page_url
+            after = _next_number(number, following)
             if self._record_pages:
+                notes = [
+                    ListingPage(
+                        url, name, number, policy.floor, ListingState.READ,
+                        newest=newest, oldest=oldest, items=len(items),
+                    )
+                ]  # fmt: skip
+                if hole is not None:  # the failed page's hole ends where this page begins
+                    notes.append(replace(hole, oldest=newest))
                 if following is not None:  # pending before this page turns fetched
-                    await self._store.add_urls([NewUrl(following, UrlKind.LISTING)])
+                    await self._store.add_urls([NewUrl(following, UrlKind.LISTING, scope=name)])
+                    notes.append(
+                        ListingPage(following, name, after, policy.floor, ListingState.PENDING)
+                    )
+                await self._store.note_listing_pages(notes)
                 await self._record_listing(url, result)
-            url = following
+            hole = None
+            above = oldest or above
+            url, number = following, after
         self.finished.add(cat_id)
         log.info(
-            "category walked",
-            extra={"event": "category_done", "url": str(cat_id), "outcome": f"{page} pages"},
+            f"{name}: {read} listing pages read, {failed} failed",
+            extra={
+                "event": "listing_walked",
+                "scope": name,
+                "pages": read,
+                "failed_pages": failed,
+                "reached": None
+                if cat_id not in self.oldest_seen
+                else str(self.oldest_seen[cat_id]),
+                "resumed_from": None if start is None else start.url,
+            },
         )
 
-    def _note_dates(self, cat_id: int, items: Sequence[DiscoveredArticle]) -> None:
-        dated = [item.listed_on for item in items if item.listed_on is not None]
-        if dated:
-            oldest = min(dated)
+    def _note(self, line: str) -> None:
+        self.notes.append(line)
+        log.warning(line, extra={"event": "listing_note"})
+
+    async def _note_pending(
+        self, url: str, name: str, number: int | None, floor: date | None
+    ) -> None:
+        await self._store.add_urls([NewUrl(url, UrlKind.LISTING, scope=name)])
+        await self._store.note_listing_pages(
+            [ListingPage(url, name, number, floor, ListingState.PENDING)]
+        )
+
+    def _note_dates(self, cat_id: int, oldest: date | None) -> None:
+        if oldest is not None:
             previous = self.oldest_seen.get(cat_id)
             self.oldest_seen[cat_id] = oldest if previous is None else min(oldest, previous)
 
@@ -277,49 +427,86 @@ class ListingWalker:
             out.append(DiscoveredArticle(url, item.published_on, cat_id))
         return out
 
-    async def _fetch_listing(self, url: str) -> tuple[FetchResult, Listing] | None:
+    async def _fetch_listing(
+        self, url: str, name: str, *, guessed: bool
+    ) -> tuple[FetchResult, Listing] | _Failed | None:
+        """The page and its listing; ``_Failed`` (recorded) when it cannot be read; None when a
+        guessed page answers "no such page" (the walk went past the last page)."""
         try:
             result = await self._fetcher.fetch(url)
         except FetchError as exc:
-            self._counters.failures += 1
-            log.warning(
-                "listing fetch failed",
-                extra={
-                    "event": "listing_failed",
-                    "url": url,
-                    "status": exc.status,
-                    "outcome": exc.reason,
-                },
-            )
-            if self._record_pages:
-                permanent = isinstance(exc, PermanentFetchError)
-                record = await self._store.get_url(url)
-                retry_at = (
-                    None if permanent else self._retry_at(record.attempts if record else 0, exc)
-                )
-                await self._store.record_failure(
-                    url, exc.reason, exc.status, retry_at, permanent=permanent
-                )
-            return None
+            if guessed and isinstance(exc, PermanentFetchError):
+                return None
+            reason_class = classify(exc)
+            await self._failed(url, name, exc.reason, exc.status, reason_class, error=exc)
+            # A host off limits (robots.txt unreadable) fails the next page too: stop there.
+            return _Failed(exc.reason, not isinstance(exc, RobotsUnavailable))
         self._counters.listing_pages += 1
         listing = await self._pool.run(
             parse_listing_page, result.body, result.final_url, result.content_type, self._scope
         )
         if isinstance(listing, str):
-            self._counters.failures += 1
-            log.warning(
-                "listing not parsed",
-                extra={"event": "listing_unparsed", "url": url, "outcome": listing},
-            )
-            if self._record_pages:
-                await self._store.record_failure(url, listing, result.status, None, permanent=True)
-            return None
+            await self._failed(url, name, listing, result.status, ReasonClass.PARSE)
+            return _Failed(listing, True)
         return result, listing
+
+    async def _failed(
+        self,
+        url: str,
+        name: str,
+        reason: str,
+        status: int | None,
+        reason_class: ReasonClass,
+        *,
+        error: FetchError | None = None,
+    ) -> None:
+        self._counters.listing_failures += 1
+        self.failure_reasons[short_reason(reason)] += 1
+        log.info(
+            f"listing page failed: {reason}",
+            extra={
+                "event": "listing_failed",
+                "url": url,
+                "scope": name,
+                "status": status,
+                "error": reason,
+                "reason_class": reason_class.value,
+            },
+        )
+        if not self._record_pages:
+            return
+        record = await self._store.get_url(url)
+        attempts = record.attempts if record is not None else 0
+        retry_at: datetime | None = None
+        if reason_class.transient and error is not None:
+            retry_at = self._retry.next_retry_at(attempts, error)
+        elif reason_class.retried_on_schedule:
+            retry_at = self._retry.skipped_retry_at(attempts)
+        await self._store.record_failure(
+            url,
+            reason,
+            status,
+            retry_at,
+            permanent=not reason_class.transient,
+            reason_class=reason_class,
+        )
 
     async def _record_listing(self, url: str, result: FetchResult) -> None:
         await self._store.record_page(
             raw_page(url, result), UrlKind.LISTING, result.etag, result.last_modified
         )
+
+
+def _next_number(number: int | None, following: str | None) -> int | None:
+    """The number of the page after page ``number``: the pager link's own, else one more."""
+    if following is None:
+        return None
+    return listing_page_number(following) or (None if number is None else number + 1)
+
+
+def scope_of(cat_id: int) -> str:
+    """The listing scope of a category (the key of its walk bookkeeping)."""
+    return f"cat:{cat_id}"
 
 
 def parse_listing_page(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from datetime import date
 from typing import TypeVar, TypeVarTuple, Unpack
 
 from vksnd.crawler.config import ExecutorKind
-from vksnd.parsers.article import parse_article
+from vksnd.parsers.article import DEFAULT_LIMITS, DEFAULT_MAX_BYTES, ParseLimits, parse_article
 from vksnd.parsers.errors import NotAnArticle, ParseError
 from vksnd.parsers.records import Article
 
@@ -65,17 +66,25 @@ class ParseJob:
     url: str  # the final URL, after redirects
     content_type: str | None
     listing_date: date | None  # the date a listing showed beside the link, a date fallback
+    max_bytes: int = DEFAULT_MAX_BYTES  # the fetcher's max_body_bytes: the parser takes as much
 
 
 def parse_article_page(job: ParseJob) -> Parsed:
     """The parse step's body; module-level so a process pool can pickle it."""
+    limits = DEFAULT_LIMITS if job.max_bytes == DEFAULT_MAX_BYTES else _limits(job.max_bytes)
     try:
-        article = parse_article(job.body, job.url, job.content_type, listing_date=job.listing_date)
+        article = parse_article(
+            job.body, job.url, job.content_type, listing_date=job.listing_date, limits=limits
+        )
     except NotAnArticle as exc:
         return Parsed(None, not_article=exc.kind)
     except ParseError as exc:
         return Parsed(None, error=exc.reason)
     return Parsed(article)
+
+
+def _limits(max_bytes: int) -> ParseLimits:
+    return dataclasses.replace(DEFAULT_LIMITS, max_bytes=max_bytes)
 
 
 def parse_article_pages(jobs: Sequence[ParseJob]) -> list[Parsed]:

@@ -21,7 +21,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import TextIO
 
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.discovery import (
@@ -29,13 +30,18 @@ from vksnd.crawler.crawl.discovery import (
     IncrementalPolicy,
     ListingScope,
     ListingWalker,
+    WalkPolicy,
 )
+from vksnd.crawler.crawl.outcomes import RunReport, judge
 from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline, PipelineConfig
 from vksnd.crawler.crawl.ports import Store
+from vksnd.crawler.crawl.progress import Progress, report_progress
+from vksnd.crawler.crawl.revalidation import choose_rechecks
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
-from vksnd.storage.records import RunCounters, UrlKind, UrlRecord
+from vksnd.storage.errors import StorageError
+from vksnd.storage.records import RunOutcome, UrlKind, UrlRecord
 
 log = logging.getLogger("vksnd.pass")
 
@@ -47,6 +53,7 @@ class CrawlResources:
     fetcher: Fetcher
     pool: ParsePool
     config: PipelineConfig
+    in_daemon: bool = False  # pass summaries stay INFO: the daemon warns on health changes
 
     @property
     def scope(self) -> ListingScope:
@@ -61,7 +68,7 @@ class CrawlResources:
 
     def pipeline(
         self,
-        counters: RunCounters,
+        report: RunReport,
         stop: asyncio.Event,
         *,
         window: DateWindow | None = None,
@@ -74,9 +81,10 @@ class CrawlResources:
             store=self.store,
             pool=self.pool,
             config=config,
-            counters=counters,
+            counters=report.counters,
             stop=stop,
             window=window,
+            failure_reasons=report.reasons,
         )
 
     def listing_walker(
@@ -95,9 +103,14 @@ class CrawlResources:
             scope=scope or self.scope,
             counters=pipeline.counters,
             stop=stop,
-            retry_at=pipeline.next_retry_at,
+            retry=pipeline,
             record_pages=record_pages,
+            failure_reasons=pipeline.failure_reasons,
         )
+
+    def resumed_policy(self, floor: date | None) -> WalkPolicy:
+        """The policy of a walk resumed from a page an earlier walk left: the same floor."""
+        return IncrementalPolicy(self.store, floor)
 
 
 def pipeline_config(settings: Settings, *, dry_run: bool = False) -> PipelineConfig:
@@ -109,67 +122,99 @@ def pipeline_config(settings: Settings, *, dry_run: bool = False) -> PipelineCon
         executor=crawl.parse_executor,
         failed_url_backoff=timedelta(minutes=crawl.failed_url_backoff_minutes),
         failed_url_backoff_max=timedelta(minutes=crawl.failed_url_backoff_max_minutes),
+        skipped_retry=timedelta(days=crawl.skipped_retry_days),
         dry_run=dry_run,
         store_batch=crawl.store_batch,
         parse_batch=crawl.parse_batch,
+        max_body_bytes=settings.fetch.max_body_bytes,
     )
 
 
 @asynccontextmanager
 async def open_resources(
-    settings: Settings, config: PipelineConfig
+    settings: Settings, config: PipelineConfig, *, in_daemon: bool = False, wait: bool = False
 ) -> AsyncIterator[CrawlResources]:
-    settings.db.parent.mkdir(parents=True, exist_ok=True)
-    store = await open_store(settings.db, settings.storage)
+    """The store (with the database's writer lock: ``wait`` for another writer, else
+    ``DatabaseBusy``), the fetcher and the parse pool, closed in reverse order."""
+    store = await open_store(settings.db, settings.storage, wait=wait)
     pool = ParsePool(config.executor, config.parse_workers)
     try:
         async with Fetcher(settings) as fetcher:
-            yield CrawlResources(settings, store, fetcher, pool, config)
+            yield CrawlResources(settings, store, fetcher, pool, config, in_daemon)
     finally:
         pool.close()
         await store.close()
 
 
-def summary(counters: RunCounters) -> str:
-    """A run's counters in one line for people: every headline counter, zero or not."""
-    return ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in counters.headline().items())
+def counters_line(report: RunReport) -> str:
+    """A run's counters for people: every headline counter, zero or not."""
+    headline = report.counters.headline()
+    return ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in headline.items())
+
+
+def summary(report: RunReport) -> str:
+    """``OUTCOME (why): counters``, the line a command prints when its run ends."""
+    outcome = report.outcome.value if report.outcome is not None else "running"
+    why = f" ({report.reason})" if report.reason else ""
+    return f"{outcome}{why}: {counters_line(report)}"
 
 
 async def run_recorded(
     resources: CrawlResources,
-    kind: str,
-    body: Callable[[RunCounters], Awaitable[None]],
-) -> RunCounters:
-    """Run ``body`` as one run in the store; log and record its counters however it ends."""
-    counters = RunCounters()
+    report: RunReport,
+    stop: asyncio.Event,
+    body: Callable[[RunReport], Awaitable[None]],
+) -> RunReport:
+    """Run ``body`` as one run in the store; judge, log and record it however it ends (a
+    second signal cancelling it is recorded ``interrupted`` before the cancellation goes on)."""
+    kind = report.kind
     started = time.monotonic()
     dry = resources.config.dry_run
     run_id = None if dry else await resources.store.start_run(kind)
     error: BaseException | None = None
     try:
-        await body(counters)
+        await body(report)
     except BaseException as exc:
         error = exc
         raise
     finally:
+        judge(report, stopped=stop.is_set(), error=error)
         if run_id is not None:
-            await resources.store.finish_run(
-                run_id,
-                counters,
-                ok=error is None,
-                error=None if error is None else f"{type(error).__name__}: {error}",
-            )
-        log.info(
-            f"{kind} pass finished: {summary(counters)}",
-            extra={
-                "event": f"{kind}_pass",
-                "outcome": "ok" if error is None else "error",
-                "duration_ms": round((time.monotonic() - started) * 1000),
-                **counters.headline(),
-                **counters.nonzero_details(),
-            },
-        )
-    return counters
+            await _finish(resources, run_id, report)
+        _log_pass(report, time.monotonic() - started, quiet=resources.in_daemon)
+    return report
+
+
+async def _finish(resources: CrawlResources, run_id: int, report: RunReport) -> None:
+    """Record the run's end; a store that cannot (the disk that stopped the run is full) is
+    already the run's error, so that is not reported twice."""
+    assert report.outcome is not None
+    try:
+        await resources.store.finish_run(
+            run_id, report.counters, outcome=report.outcome, reason=report.reason,
+            error=report.error,
+        )  # fmt: skip
+    except StorageError:
+        if report.outcome is not RunOutcome.FAILED:
+            raise
+
+
+def _log_pass(report: RunReport, duration_s: float, *, quiet: bool) -> None:
+    level = logging.INFO if quiet or report.outcome is not RunOutcome.FAILED else logging.WARNING
+    counters = report.counters
+    log.log(
+        level,
+        f"{report.kind} pass finished: {summary(report)}",
+        extra={
+            "event": f"{report.kind}_pass",
+            "outcome": None if report.outcome is None else report.outcome.value,
+            "reason": report.reason,
+            "error": report.error,
+            "duration_ms": round(duration_s * 1000),
+            **counters.headline(),
+            **counters.nonzero_details(),
+        },
+    )
 
 
 async def submit_due(pipeline: Pipeline, store: Store, limit: int) -> int:
@@ -186,7 +231,7 @@ async def submit_due(pipeline: Pipeline, store: Store, limit: int) -> int:
 
 
 async def submit_rechecks(pipeline: Pipeline, records: list[UrlRecord]) -> int:
-    """Conditional GETs of recent articles, one URL each (the first seen of its aliases):
+    """Conditional GETs of stored articles, one URL each (the first seen of its aliases):
     a 304 costs no parsing and no write but the check."""
     submitted = 0
     checked: set[int] = set()
@@ -195,6 +240,7 @@ async def submit_rechecks(pipeline: Pipeline, records: list[UrlRecord]) -> int:
             if record.article_id in checked:
                 continue
             checked.add(record.article_id)
+        pipeline.counters.rechecks += 1
         job = FetchJob(
             record.url,
             UrlKind.ARTICLE,
@@ -208,41 +254,115 @@ async def submit_rechecks(pipeline: Pipeline, records: list[UrlRecord]) -> int:
     return submitted
 
 
-async def incremental_pass(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
-    async def body(counters: RunCounters) -> None:
-        pipeline = resources.pipeline(counters, stop)
+async def run_pipeline(pipeline: Pipeline, sources: Callable[[], Awaitable[None]]) -> None:
+    """Start ``pipeline``, feed it from ``sources``, and drain it; on an error or a hard stop
+    the workers are stopped at once instead (what is queued stays pending in the frontier)."""
+    pipeline.start()
+    try:
+        await sources()
+    except BaseException:
+        await pipeline.abort()
+        raise
+    await pipeline.drain()
+
+
+async def incremental_pass(
+    resources: CrawlResources,
+    stop: asyncio.Event,
+    report: RunReport | None = None,
+    *,
+    recheck_since: date | None = None,
+    progress: TextIO | None = None,
+) -> RunReport:
+    """New articles from the listings (and walks resumed where earlier ones stopped or failed),
+    due retries, and conditional re-checks (``crawl.revalidation``). On an empty database the
+    walk is the whole site: it says so, and shows its progress on ``progress`` if given."""
+
+    async def body(report: RunReport) -> None:
+        pipeline = resources.pipeline(report, stop)
         walker = resources.listing_walker(pipeline, stop)
+        shown = await _announce_first_crawl(resources, report, walker, progress)
 
         async def emit(item: DiscoveredArticle) -> bool:
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
 
         # Re-checks are chosen before the walk, so articles stored by this pass are not re-read.
-        recent = await resources.store.recent_article_urls(
-            datetime.now(UTC) - timedelta(days=resources.settings.crawl.recheck_days)
-        )
-        pipeline.start()
-        try:
+        rechecks = await choose_rechecks(resources.store, resources.settings, since=recheck_since)
+
+        async def sources() -> None:
             async with asyncio.TaskGroup() as group:
                 group.create_task(
-                    walker.walk_all(IncrementalPolicy(resources.store), emit, resume=True)
+                    walker.walk_all(
+                        IncrementalPolicy(resources.store),
+                        emit,
+                        resume=True,
+                        policy_for=resources.resumed_policy,
+                    )
                 )
-                group.create_task(submit_rechecks(pipeline, recent))
+                group.create_task(submit_rechecks(pipeline, rechecks.urls))
                 group.create_task(
                     submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
                 )
-        finally:
-            await pipeline.drain()
 
-    return await run_recorded(resources, "crawl", body)
-
-
-async def retry_pass(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
-    async def body(counters: RunCounters) -> None:
-        pipeline = resources.pipeline(counters, stop)
-        pipeline.start()
         try:
-            await submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
+            await run_pipeline(pipeline, sources)
         finally:
-            await pipeline.drain()
+            if shown is not None:
+                await shown()
+        report.scope_notes.extend(walker.notes)
 
-    return await run_recorded(resources, "retry", body)
+    return await run_recorded(resources, report or RunReport("crawl"), stop, body)
+
+
+async def _announce_first_crawl(
+    resources: CrawlResources, report: RunReport, walker: ListingWalker, stream: TextIO | None
+) -> Callable[[], Awaitable[None]] | None:
+    """On an empty database: one line saying the walk is the whole site, and a progress
+    display on ``stream``; returns what ends the display."""
+    if await resources.store.has_articles():
+        return None
+    categories = len(resources.scope.categories)
+    of = f"the {categories} categories" if categories != 1 else "the category"
+    log.info(
+        f"empty database: this first crawl walks every listing page of {of}, the whole site"
+        " (at the polite rate this takes a while; progress below)",
+        extra={"event": "first_crawl", "categories": categories},
+    )
+    if stream is None:
+        return None
+    progress = Progress("crawl", report, walker, slowed=resources.fetcher.slowed_hosts)
+    done = asyncio.Event()
+    as_log = resources.settings.log_format == "json"
+    reporter = asyncio.create_task(report_progress(progress, stream, done, as_log=as_log))
+
+    async def stop_showing() -> None:
+        progress.done = True
+        done.set()
+        await reporter
+
+    return stop_showing
+
+
+async def retry_pass(
+    resources: CrawlResources, stop: asyncio.Event, report: RunReport | None = None
+) -> RunReport:
+    """Due URLs only: failed and skipped ones whose time has come, and the listing pages left
+    failed or pending, each walked on from with the floor of the walk that left it."""
+
+    async def body(report: RunReport) -> None:
+        pipeline = resources.pipeline(report, stop)
+        walker = resources.listing_walker(pipeline, stop)
+
+        async def emit(item: DiscoveredArticle) -> bool:
+            return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
+
+        async def sources() -> None:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(walker.walk_resumes(resources.resumed_policy, emit))
+                group.create_task(
+                    submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
+                )
+
+        await run_pipeline(pipeline, sources)
+
+    return await run_recorded(resources, report or RunReport("retry"), stop, body)

@@ -13,14 +13,18 @@ Why this shape:
   dropped; they are already pending in the frontier, so the next run picks them up. Pages in
   flight finish: fetched, parsed and stored.
 
-A URL that fails is stored as failed with its reason and a next retry time that doubles with
-each attempt; a page that is not an article is recorded as a page, not as a failure.
+A URL that fails is recorded with its reason and reason class (``crawl.outcomes.classify``):
+a transient failure leaves it ``failed`` with a next retry time that doubles with each attempt
+(minutes); any other leaves it ``skipped``, tried again after days, or ``gone`` (404/410). The
+run's counters count URLs by the state they were left in, so they agree with the frontier. A page
+that is not an article is recorded as a page, not as a failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -31,12 +35,16 @@ from vksnd.crawler.config import (
     DEFAULT_FAILED_URL_BACKOFF_MINUTES,
     DEFAULT_GLOBAL_CONCURRENCY,
     DEFAULT_HOST_CONCURRENCY,
+    DEFAULT_MAX_BODY_BYTES,
     DEFAULT_PARSE_BATCH,
     DEFAULT_PARSE_EXECUTOR,
     DEFAULT_PARSE_WORKERS,
+    DEFAULT_SKIPPED_RETRY_DAYS,
     DEFAULT_STORE_BATCH,
+    SKIPPED_RETRY_MAX_FACTOR,
     ExecutorKind,
 )
+from vksnd.crawler.crawl.outcomes import classify, short_reason, storage_failure
 from vksnd.crawler.crawl.parse_pool import (
     Parsed,
     ParseJob,
@@ -45,23 +53,19 @@ from vksnd.crawler.crawl.parse_pool import (
     parse_article_pages,
 )
 from vksnd.crawler.crawl.ports import Store
-from vksnd.crawler.fetch.errors import (
-    FetchError,
-    NotHtml,
-    OutOfScope,
-    PermanentFetchError,
-    RetryableFetchError,
-    RobotsDisallowed,
-)
+from vksnd.crawler.fetch.errors import FetchError, RetryableFetchError
 from vksnd.crawler.fetch.fetcher import FetchResult
 from vksnd.parsers.dates import VIETNAM_TZ
 from vksnd.parsers.records import Article
 from vksnd.storage.records import (
     RawPage,
+    ReasonClass,
     RunCounters,
     StoreOutcome,
     StoreRequest,
     UrlKind,
+    UrlState,
+    failure_state,
 )
 
 log = logging.getLogger("vksnd.pipeline")
@@ -88,9 +92,12 @@ class PipelineConfig:
     # a failed URL is due again after this, doubled per attempt, up to the max
     failed_url_backoff: timedelta = timedelta(minutes=DEFAULT_FAILED_URL_BACKOFF_MINUTES)
     failed_url_backoff_max: timedelta = timedelta(minutes=DEFAULT_FAILED_URL_BACKOFF_MAX_MINUTES)
+    # a skipped URL is due again after this, doubled per attempt, up to 8 times as long
+    skipped_retry: timedelta = timedelta(days=DEFAULT_SKIPPED_RETRY_DAYS)
     dry_run: bool = False  # fetch and parse, write nothing
     store_batch: int = DEFAULT_STORE_BATCH  # articles per transaction, at most
     parse_batch: int = DEFAULT_PARSE_BATCH  # waiting pages sent to the executor at once, at most
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # what the fetcher takes, the parser takes
 
     @property
     def bound(self) -> int:
@@ -174,12 +181,14 @@ class Pipeline:
         counters: RunCounters,
         stop: asyncio.Event,
         window: DateWindow | None = None,
+        failure_reasons: Counter[str] | None = None,
     ) -> None:
         self._fetcher = fetcher
         self._store = store
         self._pool = pool
         self._config = config
         self.counters = counters  # the run's, added to as pages go by
+        self.failure_reasons = Counter[str]() if failure_reasons is None else failure_reasons
         self._stop = stop
         self._window = window
         self._fetch_q: asyncio.Queue[FetchJob] = asyncio.Queue(config.fetch_bound)
@@ -217,6 +226,13 @@ class Pipeline:
         if self._errors:
             raise self._errors[0]
 
+    async def abort(self) -> None:
+        """Stop the workers now (an error or a hard stop): nothing queued is drained."""
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
+
     async def submit(self, job: FetchJob) -> bool:
         """Queue a URL once per run; blocks while the fetch queue is full (backpressure).
         Returns False once the run is stopping."""
@@ -253,11 +269,17 @@ class Pipeline:
             try:
                 await step(item)
             except Exception as exc:  # an unexpected error: stop the run, report it at drain
-                log.exception("pipeline step failed", extra={"event": "step_error"})
-                self._errors.append(exc)
-                self._stop.set()
+                self._step_failed("pipeline", exc)
             finally:
                 queue.task_done()
+
+    def _step_failed(self, name: str, error: Exception) -> None:
+        """Stop the run; ``drain`` raises the first error. Storage refusing (a full disk) is the
+        run's reason and the command's one line: no traceback per worker for it."""
+        if storage_failure(error) is None:
+            log.error(f"{name} step failed", exc_info=error, extra={"event": "step_error"})
+        self._errors.append(error)
+        self._stop.set()
 
     # -- the steps ---------------------------------------------------------------------------
 
@@ -297,22 +319,23 @@ class Pipeline:
             try:
                 await step(batch)
             except Exception as exc:  # an unexpected error: stop the run, report it at drain
-                log.exception(f"{name} step failed", extra={"event": "step_error"})
-                self._errors.append(exc)
-                self._stop.set()
+                self._step_failed(name, exc)
             finally:
                 for _ in batch:
                     queue.task_done()
 
     async def _parse_step(self, batch: list[_FetchedPage]) -> None:
         parsed = await self._pool.run(
-            parse_article_pages, [_parse_job(page.job, page.result) for page in batch]
+            parse_article_pages,
+            [_parse_job(page.job, page.result, self._config.max_body_bytes) for page in batch],
         )
         for fetched, one in zip(batch, parsed, strict=True):
             await self._store_q.put(_PageOutcome(fetched.job, fetched.result, one))
 
     async def _parse(self, job: FetchJob, result: FetchResult) -> Parsed:
-        return await self._pool.run(parse_article_page, _parse_job(job, result))
+        return await self._pool.run(
+            parse_article_page, _parse_job(job, result, self._config.max_body_bytes)
+        )
 
     async def _store_step(self, batch: list[_PageOutcome]) -> None:
         requests: list[tuple[_PageOutcome, StoreRequest]] = []
@@ -357,14 +380,24 @@ class Pipeline:
                         result.last_modified,
                         not_article=parsed.not_article,
                     )
-                _log_page(job, result, f"not_article:{parsed.not_article}")
+                _log_page(job, result, "not_article", not_article=parsed.not_article)
             else:
-                self.counters.failures += 1
+                reason = parsed.error or "parse error"
+                self.counters.skipped += 1
+                self.failure_reasons[short_reason(reason)] += 1
                 if not self._config.dry_run:
+                    attempts = await self._attempts(job)
                     await self._store.record_failure(
-                        job.url, parsed.error or "parse error", result.status, None, permanent=True
+                        job.url,
+                        reason,
+                        result.status,
+                        self.skipped_retry_at(attempts),
+                        permanent=True,
+                        reason_class=ReasonClass.PARSE,
                     )
-                _log_page(job, result, f"parse_error:{parsed.error}")
+                _log_page(
+                    job, result, "skipped", error=reason, reason_class=ReasonClass.PARSE.value
+                )
             return None
         article = parsed.article
         if article.extractor.generic:
@@ -390,32 +423,54 @@ class Pipeline:
             self.counters.unchanged += 1
 
     async def _record_failure(self, job: FetchJob, error: FetchError) -> None:
-        permanent = isinstance(error, PermanentFetchError)
-        if isinstance(error, NotHtml | RobotsDisallowed | OutOfScope):
+        reason_class = classify(error)
+        state = failure_state(error.status, permanent=True, reason_class=reason_class)
+        if state is UrlState.FAILED:
+            self.counters.failures += 1
+        elif state is UrlState.SKIPPED:
             self.counters.skipped += 1
         else:
-            self.counters.failures += 1
-        log.warning(
+            self.counters.gone += 1
+        if state is not UrlState.GONE:
+            self.failure_reasons[short_reason(error.reason)] += 1
+        log.debug(
             "fetch failed",
             extra={
                 "event": "fetch_failed",
                 "url": job.url,
                 "status": error.status,
-                "outcome": error.reason,
+                "outcome": state.value,
+                "error": error.reason,
+                "reason_class": reason_class.value,
             },
         )
         if self._config.dry_run:
             return
         next_retry_at = None
-        if not permanent:
-            attempts = job.attempts
-            if attempts is None:
-                record = await self._store.get_url(job.url)
-                attempts = record.attempts if record is not None else 0
-            next_retry_at = self.next_retry_at(attempts, error)
+        if state is UrlState.FAILED:
+            next_retry_at = self.next_retry_at(await self._attempts(job), error)
+        elif state is UrlState.SKIPPED and reason_class.retried_on_schedule:
+            next_retry_at = self.skipped_retry_at(await self._attempts(job))
         await self._store.record_failure(
-            job.url, error.reason, error.status, next_retry_at, permanent=permanent
+            job.url,
+            error.reason,
+            error.status,
+            next_retry_at,
+            permanent=state is not UrlState.FAILED,
+            reason_class=reason_class,
         )
+
+    async def _attempts(self, job: FetchJob) -> int:
+        """Earlier failed attempts of ``job``'s URL (the store knows when the job does not)."""
+        if job.attempts is not None:
+            return job.attempts
+        record = await self._store.get_url(job.url)
+        return record.attempts if record is not None else 0
+
+    def skipped_retry_at(self, attempts: int) -> datetime:
+        """Days away (``skipped_retry_days``), doubled per earlier attempt, capped at 8×."""
+        factor = min(1 << min(attempts, 30), SKIPPED_RETRY_MAX_FACTOR)
+        return datetime.now(UTC) + self._config.skipped_retry * factor
 
     def next_retry_at(self, attempts: int, error: FetchError) -> datetime:
         """Exponential by attempts (base, 2×base, 4×base…) up to the cap; never sooner than
@@ -429,11 +484,15 @@ class Pipeline:
         return datetime.now(UTC) + delay
 
 
-def _parse_job(job: FetchJob, result: FetchResult) -> ParseJob:
-    return ParseJob(result.body, result.final_url, result.content_type, job.listed_on)
+def _parse_job(job: FetchJob, result: FetchResult, max_bytes: int) -> ParseJob:
+    return ParseJob(result.body, result.final_url, result.content_type, job.listed_on, max_bytes)
 
 
-def _log_page(job: FetchJob, result: FetchResult, outcome: str) -> None:
+def _log_page(job: FetchJob, result: FetchResult, outcome: str, **fields: object) -> None:
+    """One DEBUG line per page; ``outcome`` is what the page came to (new, duplicate,
+    unchanged, new_version, not_modified, not_article, out_of_range, dry_run, skipped)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
     log.debug(
         "page",
         extra={
@@ -443,5 +502,6 @@ def _log_page(job: FetchJob, result: FetchResult, outcome: str) -> None:
             "duration_ms": round(result.elapsed_ms, 1),
             "outcome": outcome,
             "attempt": result.attempts,
+            **fields,
         },
     )

@@ -25,18 +25,23 @@ from typing import IO, Protocol, Self
 from vksnd.parsers.records import Article
 from vksnd.storage.records import (
     ArchivedPage,
+    DueListing,
     ExportedArticle,
     ExportFilter,
     ExportReport,
     FeedPage,
+    ListingPage,
     NewUrl,
     RawPage,
+    ReasonClass,
     RunCounters,
+    RunOutcome,
     StorageStats,
     StoreRequest,
     StoreResult,
     UrlKind,
     UrlRecord,
+    UrlState,
 )
 
 
@@ -48,16 +53,45 @@ class Frontier(Protocol):
 
     async def get_url(self, url: str) -> UrlRecord | None: ...
 
+    async def has_articles(self) -> bool:
+        """Whether any article is stored (a first crawl walks the whole site)."""
+        ...
+
     async def known_article_urls(self, urls: Sequence[str]) -> set[str]:
         """Those of ``urls`` already mapped to a stored article."""
         ...
 
     async def due_urls(self, now: datetime, limit: int) -> list[UrlRecord]:
-        """Pending URLs, and failed ones whose next_retry_at has passed, oldest first."""
+        """Pending URLs, and failed or skipped ones whose next_retry_at has passed, oldest
+        first."""
+        ...
+
+    async def due_listings(self, now: datetime, limit: int) -> list[DueListing]:
+        """Listing pages to walk on from (pending, or failed and due), with the scope and
+        floor of the walk that left them."""
+        ...
+
+    async def note_listing_pages(self, pages: Sequence[ListingPage]) -> None:
+        """Remember how a walk left these listing pages (read with their dates, failed with
+        the dates around them, pending)."""
         ...
 
     async def recent_article_urls(self, published_since: datetime) -> list[UrlRecord]:
         """URLs of current articles published since then (for conditional re-checks)."""
+        ...
+
+    async def revalidation_counts(
+        self, published_before: datetime, checked_before: datetime
+    ) -> tuple[int, int]:
+        """Stored articles older than the recent window: how many, and how many were last
+        checked before ``checked_before`` (overdue)."""
+        ...
+
+    async def least_recently_checked(
+        self, published_before: datetime, limit: int
+    ) -> list[UrlRecord]:
+        """One URL per stored article older than the recent window, least recently checked
+        first (for rolling revalidation)."""
         ...
 
     async def record_failure(
@@ -68,8 +102,20 @@ class Frontier(Protocol):
         next_retry_at: datetime | None,
         *,
         permanent: bool = False,
-    ) -> None:
-        """``permanent`` marks GONE (404/410) or SKIPPED instead of FAILED; attempts += 1."""
+        reason_class: ReasonClass | None = None,
+    ) -> UrlState:
+        """``permanent`` marks GONE (404/410, class ``gone``) or SKIPPED instead of FAILED;
+        attempts += 1. Returns the state the URL is left in."""
+        ...
+
+    async def requeue(
+        self,
+        classes: Sequence[ReasonClass],
+        *,
+        since: datetime | None = None,
+        dry_run: bool = False,
+    ) -> dict[ReasonClass, int]:
+        """Failed, skipped or gone URLs of these classes back to pending (``vksnd retry``)."""
         ...
 
     async def record_not_modified(self, url: str, fetched_at: datetime) -> None: ...
@@ -99,7 +145,13 @@ class ArticleStore(Protocol):
     async def start_run(self, kind: str) -> int: ...
 
     async def finish_run(
-        self, run_id: int, counters: RunCounters, *, ok: bool, error: str | None = None
+        self,
+        run_id: int,
+        counters: RunCounters,
+        *,
+        outcome: RunOutcome,
+        reason: str | None = None,
+        error: str | None = None,
     ) -> None: ...
 
 

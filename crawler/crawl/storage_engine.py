@@ -7,11 +7,13 @@ settings.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from vksnd.crawler.config import StorageConfig
 from vksnd.storage.reader import SqliteReader
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
+from vksnd.storage.writer_lock import WriterLock
 
 
 def store_config(config: StorageConfig) -> StoreConfig:
@@ -23,9 +25,18 @@ def store_config(config: StorageConfig) -> StoreConfig:
     )
 
 
-async def open_store(path: Path, config: StorageConfig) -> SqliteStore:
-    """The writer (frontier, articles, runs, reparse): creates and migrates the file if need be."""
-    return await SqliteStore.open(path, store_config(config))
+async def open_store(path: Path, config: StorageConfig, *, wait: bool = False) -> SqliteStore:
+    """The writer (frontier, articles, runs, reparse): creates and migrates the file if need be.
+    It holds the database's writer lock until closed: another writing vksnd is refused with
+    ``DatabaseBusy``, or waited for with ``wait``."""
+    lock = await WriterLock.acquire(path, owner=_command(), wait=wait)
+    return await SqliteStore.open(path, store_config(config), writer_lock=lock)
+
+
+def _command() -> str:
+    """The vksnd command this process runs (``crawl``), for a refused writer's message."""
+    words = [word for word in sys.argv[1:] if not word.startswith("-")]
+    return words[0] if words and words[0].isalpha() else ""
 
 
 def open_reader(path: Path, config: StorageConfig) -> SqliteReader:

@@ -4,7 +4,7 @@
      ├── RetryableFetchError(url, reason, status=, retry_after=)
      │    │                                         network error, timeout, 408/429/5xx,
      │    │                                         truncated body
-     │    └── RobotsUnavailable(url, reason, retry_after=)
+     │    └── RobotsUnavailable(url, reason, status=, retry_after=)
      │                                              robots.txt 5xx/unreachable: host off limits
      │                                              until we can read it again
      └── PermanentFetchError(url, reason, status=)  retrying the same request will not help
@@ -53,11 +53,20 @@ class RobotsUnavailable(RetryableFetchError):
     """robots.txt answered 5xx or not at all: fetch nothing there until ``retry_after`` passed.
 
     Retried by the daemon later, not by the in-process retry loop (waiting minutes in a worker
-    would not help).
+    would not help). A host that did not answer at all (``status`` None) is unreachable, and
+    the reason says so ("network error (…)"), not that robots.txt is the problem.
     """
 
-    def __init__(self, url: str, reason: str, *, retry_after: float | None = None) -> None:
-        super().__init__(url, f"robots.txt unavailable ({reason})", retry_after=retry_after)
+    def __init__(
+        self,
+        url: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        worded = reason if status is None else f"robots.txt unavailable ({reason})"
+        super().__init__(url, worded, status=status, retry_after=retry_after)
 
 
 class PermanentFetchError(FetchError):

@@ -18,6 +18,7 @@ whole attempt (``vksnd.crawler.fetch.retry``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import time
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,8 @@ from vksnd.crawler.fetch.politeness import HostLimiter
 from vksnd.crawler.fetch.retry import call_with_retries, parse_retry_after
 from vksnd.crawler.fetch.robots import RobotsCache, RobotsFile
 from vksnd.parsers.urls import host_key, in_scope
+
+log = logging.getLogger("vksnd.fetch")
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
@@ -164,6 +167,10 @@ class Fetcher:
             error_ttl=settings.politeness.robots_error_ttl,
             clock=clock,
         )
+
+    def slowed_hosts(self) -> list[str]:
+        """``503s from HOST`` for each host running slower now after pushing back."""
+        return [f"{why} from {host}" for host, why in sorted(self.limiter.slowed().items())]
 
     async def __aenter__(self) -> Self:
         # One single-connection client per global slot, not one client with a pool of them:
@@ -367,7 +374,14 @@ class Fetcher:
         if status in SLOWDOWN_STATUSES:
             hint = parse_retry_after(response.headers.get("retry-after"))
             capped = None if hint is None else min(hint, self.settings.retry.retry_after_cap)
-            self.limiter.slow_down(_host(current), capped)
+            host = _host(current)
+            if self.limiter.slow_down(host, capped, f"{status}s"):
+                politeness = self.settings.politeness
+                log.warning(
+                    f"slowed: {status}s from {host}: {politeness.rate:g} requests/s divided by"
+                    f" {politeness.slowdown_factor:g} for {politeness.slowdown_seconds:g} s",
+                    extra={"event": "slowed", "host": host, "status": status},
+                )
             self.stats.slowdowns += 1
             raise RetryableFetchError(asked, f"HTTP {status}", status=status, retry_after=capped)
         if status == 408 or status >= 500:

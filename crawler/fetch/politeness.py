@@ -31,6 +31,7 @@ class _HostState:
     slow_until: float = 0.0
     crawl_delay: float = 0.0
     slowdowns: int = 0
+    slowed_by: str = ""  # what pushed back ("503s"), while slow_until lies ahead
 
 
 @dataclass(slots=True)
@@ -60,14 +61,28 @@ class HostLimiter:
     def set_crawl_delay(self, host: str, delay: float | None) -> None:
         self._state(host).crawl_delay = min(max(delay or 0.0, 0.0), self.config.max_crawl_delay)
 
-    def slow_down(self, host: str, retry_after: float | None) -> None:
-        """The server pushed back: wait ``retry_after`` (already capped) and go slower a while."""
+    def slow_down(self, host: str, retry_after: float | None, why: str = "") -> bool:
+        """The server pushed back: wait ``retry_after`` (already capped) and go slower a while.
+        True when this starts a slow period (the host was at full rate)."""
         state = self._state(host)
         now = self.clock()
+        starting = now >= state.slow_until
         state.slowdowns += 1
         state.slow_until = max(state.slow_until, now + self.config.slowdown_seconds)
+        if why:
+            state.slowed_by = why if starting or not state.slowed_by else state.slowed_by
         if retry_after is not None and retry_after > 0:
             state.next_start = max(state.next_start, now + retry_after)
+        return starting and self.config.slowdown_seconds > 0
+
+    def slowed(self) -> dict[str, str]:
+        """Hosts slowed down now, and by what."""
+        now = self.clock()
+        return {
+            host: state.slowed_by or "pushback"
+            for host, state in self._hosts.items()
+            if now < state.slow_until
+        }
 
     @asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:

@@ -7,7 +7,9 @@ Outcomes of fetching ``/robots.txt`` (as Google documents for its crawler):
   decodable): there are no rules, everything is allowed;
 - 5xx, timeout, network error: we do not know the rules, so nothing on that host is fetched for
   now. ``check`` raises ``RobotsUnavailable`` (retryable) with ``retry_after`` = when we will
-  ask again (``robots_error_ttl``), and the caller records the URL for a later retry.
+  ask again (``robots_error_ttl``), and the caller records the URL for a later retry. A host
+  that did not answer at all is reported as unreachable ("network error (…)"), a 5xx as
+  "robots.txt unavailable (HTTP 503)".
 
 The fetching itself is injected (``load``) so this module has no HTTP of its own: the
 ``Fetcher`` passes a function that goes through the same client, scope and rate limits.
@@ -48,6 +50,7 @@ class RobotsRules:
     parser: Protego | None  # None: no rules (4xx or unusable file), everything allowed
     expires_at: float
     unavailable_reason: str | None = None  # set: 5xx/network, nothing allowed until expiry
+    unavailable_status: int | None = None  # the 5xx; None: the host did not answer
 
     def crawl_delay(self, token: str) -> float | None:
         return self.parser.crawl_delay(token) if self.parser is not None else None
@@ -98,13 +101,17 @@ class RobotsCache:
         try:
             got = await self.load(robots_url)
         except RetryableFetchError as error:
-            return RobotsRules(robots_url, None, now + self.error_ttl, error.reason)
+            return RobotsRules(robots_url, None, now + self.error_ttl, error.reason, error.status)
         except PermanentFetchError as error:
             if error.status is not None and error.status >= 500:
-                return RobotsRules(robots_url, None, now + self.error_ttl, error.reason)
+                return RobotsRules(
+                    robots_url, None, now + self.error_ttl, error.reason, error.status
+                )
             return RobotsRules(robots_url, None, now + self.ttl)
         if got.status >= 500:
-            return RobotsRules(robots_url, None, now + self.error_ttl, f"HTTP {got.status}")
+            return RobotsRules(
+                robots_url, None, now + self.error_ttl, f"HTTP {got.status}", got.status
+            )
         if not 200 <= got.status < 300:
             return RobotsRules(robots_url, None, now + self.ttl)
         return RobotsRules(robots_url, Protego.parse(got.text.lstrip("\ufeff")), now + self.ttl)
@@ -114,7 +121,9 @@ class RobotsCache:
         rules = await self.rules_for(url)
         if rules.unavailable_reason is not None:
             wait = max(rules.expires_at - self.clock(), 0.0)
-            raise RobotsUnavailable(url, rules.unavailable_reason, retry_after=wait)
+            raise RobotsUnavailable(
+                url, rules.unavailable_reason, status=rules.unavailable_status, retry_after=wait
+            )
         if rules.parser is not None and not rules.parser.can_fetch(url, self.token):
             raise RobotsDisallowed(url)
         return rules

@@ -7,7 +7,11 @@ incremental pass and a retry pass never fetch at the same time either.
 
 Stopping (SIGINT/SIGTERM set ``stop``): the scheduler is paused so nothing new starts, the pass in
 progress sees ``stop``, lets its in-flight pages finish and leaves the rest pending in the
-frontier; then the scheduler is shut down and the caller closes the database.
+frontier; then the scheduler is shut down and the caller closes the database. A second signal
+cancels the pass in progress at once; it is recorded ``interrupted`` either way.
+
+APScheduler's own "maximum number of running instances reached" warning (a pass outlasting its
+interval) is replaced by one line of ours (``pass_skipped``).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from vksnd.crawler.config import Settings
+from vksnd.crawler.crawl.outcomes import RunReport, storage_failure
 from vksnd.crawler.crawl.passes import CrawlResources, incremental_pass, retry_pass
-from vksnd.storage.records import RunCounters
+from vksnd.storage.records import RunOutcome
 
 log = logging.getLogger("vksnd.daemon")
 
@@ -45,7 +51,7 @@ class Schedule:
         return cls(interval, jitter, timedelta(minutes=crawl.retry_pass_minutes))
 
 
-PassFn = Callable[[CrawlResources, asyncio.Event], Awaitable[RunCounters]]
+PassFn = Callable[[CrawlResources, asyncio.Event, RunReport], Awaitable[RunReport]]
 
 
 class PassObserver(Protocol):
@@ -55,12 +61,7 @@ class PassObserver(Protocol):
     def pass_started(self, kind: str) -> None: ...
 
     async def pass_finished(
-        self,
-        kind: str,
-        *,
-        counters: RunCounters | None,
-        duration_s: float,
-        error: BaseException | None = None,
+        self, report: RunReport, *, duration_s: float, error: BaseException | None = None
     ) -> None: ...
 
 
@@ -78,7 +79,8 @@ class Daemon:
         self._stop = stop
         self._lock = asyncio.Lock()
         self._running: set[asyncio.Task[object]] = set()
-        self.passes_ok = 0  # passes that finished without an error
+        self._hard_stop = False
+        self.passes_ok = 0  # passes that did their work (ok or partial)
 
     async def run(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
@@ -106,6 +108,7 @@ class Daemon:
             coalesce=True,
             misfire_grace_time=None,
         )
+        scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         log.info(
             "daemon started",
@@ -117,6 +120,11 @@ class Daemon:
         )
         try:
             await self._stop.wait()
+        except asyncio.CancelledError:  # a second signal: the pass in progress stops now
+            self._hard_stop = True
+            for task in self._running:
+                task.cancel()
+            raise
         finally:
             scheduler.pause()
             if self._running:
@@ -135,7 +143,7 @@ class Daemon:
                 if self._stop.is_set():
                     return
                 started = time.monotonic()
-                counters: RunCounters | None = None
+                report = RunReport(kind)
                 error: Exception | None = None
                 if self._observer is not None:
                     try:
@@ -143,22 +151,34 @@ class Daemon:
                     except Exception:  # bookkeeping failing must not cost the pass
                         log.exception(f"before the {kind} pass", extra={"event": "observer_error"})
                 try:
-                    counters = await run_pass(self._resources, self._stop)
-                    self.passes_ok += 1
+                    await run_pass(self._resources, self._stop, report)
                 except Exception as exc:  # one pass failing must not end the daemon
                     error = exc
-                    log.exception(f"{kind} pass failed", extra={"event": f"{kind}_pass_error"})
+                    if storage_failure(exc) is None:  # a storage error is the pass's reason
+                        log.exception(f"{kind} pass failed", extra={"event": f"{kind}_pass_error"})
+                if report.outcome in (RunOutcome.OK, RunOutcome.PARTIAL):
+                    self.passes_ok += 1
                 if self._observer is not None:  # inside the lock: the export ends first
                     await self._observer.pass_finished(
-                        kind,
-                        counters=counters,
-                        duration_s=time.monotonic() - started,
-                        error=error,
+                        report, duration_s=time.monotonic() - started, error=error
                     )
+        except asyncio.CancelledError:
+            if not self._hard_stop:
+                raise
+            # recorded "interrupted" by the pass itself; APScheduler would log a traceback
         except Exception:  # the observer failing must not end the daemon either
             log.exception(f"after the {kind} pass", extra={"event": "observer_error"})
         finally:
             self._running.discard(task)
+
+    def _skipped(self, event: JobSubmissionEvent) -> None:
+        """APScheduler found the job still running at its next time (a pass outlasting the
+        interval): say so in our words; the missed runs collapse into one (coalesce)."""
+        kind = "crawl" if event.job_id == "incremental" else event.job_id
+        log.info(
+            f"{kind} pass due, but the previous one is still running: skipped",
+            extra={"event": "pass_skipped", "kind": kind},
+        )
 
 
 def _jitter(jitter: timedelta) -> int | None:

@@ -164,7 +164,7 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except StorageError as exc:
         log.warning(
             "http read failed",
-            extra={"event": "http_error", "outcome": type(exc).__name__, "path": request.path},
+            extra={"event": "http_error", "error": str(exc), "path": request.path},
         )
         return _error(503, f"database unavailable: {exc}")
 

@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from vksnd.crawler.fetch.fetcher import FetchStats
-from vksnd.storage.records import RunCounters, StorageStats
+from vksnd.storage.records import RunCounters, RunOutcome, StorageStats
 
 PREFIX = "vksnd"
 # A pass takes seconds on the replica and up to hours on a first crawl of the portal.
@@ -44,8 +44,18 @@ _PASS_COUNTERS: tuple[tuple[str, str, Callable[[RunCounters], int]], ...] = (
         "Pages that failed (fetch or parse) in finished passes.",
         lambda c: c.failures,
     ),
-    ("pages_skipped", "Pages skipped (robots, not HTML, out of scope).", lambda c: c.skipped),
+    (
+        "pages_skipped",
+        "Pages skipped (too large, redirect, not HTML, robots, parse): retried after days.",
+        lambda c: c.skipped,
+    ),
+    ("pages_gone", "Article pages answering 404/410.", lambda c: c.gone),
     ("listing_pages", "Listing pages walked.", lambda c: c.listing_pages),
+    (
+        "listing_failures",
+        "Listing pages that could not be read (queued for a retry).",
+        lambda c: c.listing_failures,
+    ),
     (
         "parse_fallbacks",
         "Article pages the site profile did not match, extracted by the generic extractor.",
@@ -61,8 +71,8 @@ class Metrics:
         self._storage: StorageStats | None = None
         reg = self.registry
         self._passes = Counter(
-            f"{PREFIX}_passes", "Finished passes by kind and outcome.", ["kind", "outcome"],
-            registry=reg,
+            f"{PREFIX}_passes", "Finished passes by kind and outcome (ok, partial, failed,"
+            " interrupted).", ["kind", "outcome"], registry=reg,
         )  # fmt: skip
         self._duration = Histogram(
             f"{PREFIX}_pass_duration_seconds", "Wall time of finished passes.", ["kind"],
@@ -70,7 +80,7 @@ class Metrics:
         )  # fmt: skip
         self._last_success = Gauge(
             f"{PREFIX}_last_successful_pass_timestamp_seconds",
-            "Unix time the last pass that succeeded ended (0: none yet).",
+            "Unix time the last crawl pass that did its work (ok or partial) ended (0: none yet).",
             registry=reg,
         )
         self._counters = [
@@ -96,16 +106,16 @@ class Metrics:
     def record_pass(
         self,
         kind: str,
+        outcome: RunOutcome,
         *,
-        ok: bool,
         duration_s: float,
         counters: RunCounters | None,
         finished_at: float,
     ) -> None:
-        """Add a finished pass (``counters`` None if it raised); ``finished_at`` is Unix time."""
-        self._passes.labels(kind, "ok" if ok else "error").inc()
+        """Add a finished pass by its outcome; ``finished_at`` is Unix time."""
+        self._passes.labels(kind, outcome.value).inc()
         self._duration.labels(kind).observe(max(duration_s, 0.0))
-        if ok:
+        if kind == "crawl" and outcome in (RunOutcome.OK, RunOutcome.PARTIAL):
             self._last_success.set(finished_at)
         if counters is None:
             return
@@ -113,7 +123,7 @@ class Metrics:
             counter.inc(count(counters))
 
     def record_export(self, *, ok: bool, written: int) -> None:
-        self._exports.labels("ok" if ok else "error").inc()
+        self._exports.labels("ok" if ok else "failed").inc()
         self._exported.inc(written)
 
     def render(self) -> bytes:

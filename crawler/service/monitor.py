@@ -5,9 +5,10 @@ the metrics, then refreshes the corpus folder (``--export-dir``) so tools that r
 have to watch a folder. ``service`` builds these objects from the settings and, with
 ``--http HOST:PORT``, serves them (``crawler.service.http_api``) for as long as the daemon runs.
 
-The export runs on a worker thread with a reader of its own (``StoreReader.export_corpus``): it is
-incremental (only files the manifest lacks are written) and a failure is logged and counted,
-never fatal: the next pass tries again.
+The export runs after every pass that did not raise, on a worker thread with a reader of its own
+(``StoreReader.export_corpus``): it is incremental (only what changed is written or removed) and
+a failure is counted and makes ``/healthz`` degraded until an export works again, never fatal:
+the next pass tries again.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from pathlib import Path
 
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl import storage_engine
+from vksnd.crawler.crawl.outcomes import RunReport
 from vksnd.crawler.crawl.ports import ReaderFactory
 from vksnd.crawler.fetch.fetcher import FetchStats
-from vksnd.crawler.service.health import Health
+from vksnd.crawler.service.health import Health, missed
 from vksnd.crawler.service.http_api import HttpApi, parse_bind
 from vksnd.crawler.service.metrics import Metrics
 from vksnd.storage.errors import StorageError
-from vksnd.storage.records import ExportFilter, ExportReport, RunCounters
+from vksnd.storage.records import ExportFilter, ExportReport, RunOutcome
 
 log = logging.getLogger("vksnd.monitor")
 
@@ -59,25 +61,25 @@ class PassMonitor:
         self.health.record_start(kind)
 
     async def pass_finished(
-        self,
-        kind: str,
-        *,
-        counters: RunCounters | None,
-        duration_s: float,
-        error: BaseException | None = None,
+        self, report: RunReport, *, duration_s: float, error: BaseException | None = None
     ) -> None:
-        """Called by the daemon after every pass; ``counters`` is None when the pass raised."""
-        ok = error is None
-        message = None if ok else f"{type(error).__name__}: {error}"
-        finished = self.health.record_pass(kind, ok=ok, duration_s=duration_s, error=message)
-        self.metrics.record_pass(
-            kind,
-            ok=ok,
+        """Called by the daemon after every pass (judged, also when it raised)."""
+        outcome = report.outcome or RunOutcome.FAILED
+        finished = self.health.record_pass(
+            report.kind,
+            outcome,
             duration_s=duration_s,
-            counters=counters,
+            reason=report.reason,
+            failures=missed(report.counters),
+        )
+        self.metrics.record_pass(
+            report.kind,
+            outcome,
+            duration_s=duration_s,
+            counters=report.counters,
             finished_at=finished.timestamp(),
         )
-        if ok and self._export_dir is not None:
+        if error is None and self._export_dir is not None:
             await self.refresh_export()
 
     async def refresh_export(self) -> ExportReport | None:
@@ -89,15 +91,18 @@ class PassMonitor:
             report = await asyncio.to_thread(export_folder, self._open_reader, out_dir)
         except StorageError as exc:
             self.metrics.record_export(ok=False, written=0)
-            log.error(
+            log.info(
                 f"export to {out_dir} failed: {exc}",
-                extra={"event": "export", "outcome": "error", "path": str(out_dir)},
-            )
+                extra={"event": "export", "outcome": "failed", "path": str(out_dir),
+                       "error": str(exc)},
+            )  # fmt: skip
+            self.health.record_export(ok=False, error=str(exc))
             return None
         self.metrics.record_export(ok=True, written=report.written + report.restored)
+        self.health.record_export(ok=True)
         log.info(
             f"export to {out_dir}: {report.written} written, {report.restored} restored,"
-            f" {report.skipped} already there",
+            f" {report.removed} removed, {report.skipped} already there",
             extra={
                 "event": "export",
                 "outcome": "ok",
@@ -105,6 +110,7 @@ class PassMonitor:
                 "duration_ms": round((time.monotonic() - started) * 1000),
                 "written": report.written,
                 "restored": report.restored,
+                "removed": report.removed,
                 "skipped": report.skipped,
             },
         )
@@ -119,8 +125,9 @@ async def service(
     metrics = Metrics()
     metrics.watch_fetcher(fetch_stats)
     open_reader = functools.partial(storage_engine.open_reader, settings.db, settings.storage)
+    health = Health(interval, max_failures=settings.service.health_max_failures)
     monitor = PassMonitor(
-        metrics, Health(interval), open_reader=open_reader, export_dir=settings.crawl.export_dir
+        metrics, health, open_reader=open_reader, export_dir=settings.crawl.export_dir
     )
     api: HttpApi | None = None
     if settings.http_bind is not None:

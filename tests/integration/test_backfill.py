@@ -30,7 +30,7 @@ from support.crawl import (
 from vksnd.crawler.crawl.backfill import BackfillRequest, BackfillState, report_progress
 from vksnd.crawler.crawl.discovery import BackfillPolicy, DiscoveredArticle
 from vksnd.fixtures.portal import ReplicaServer
-from vksnd.storage.records import NewUrl, RunCounters, UrlKind
+from vksnd.storage.records import NewUrl, UrlKind
 from vksnd.storage.sqlite import SqliteStore
 
 MakeReplica = object
@@ -225,11 +225,14 @@ class _Terminal(io.StringIO):
 
 
 @pytest.mark.parametrize("stream_type", [io.StringIO, _Terminal])
-async def test_progress_is_a_bar_on_a_terminal_and_plain_lines_elsewhere(
+async def test_progress_counts_articles_and_the_walk_on_a_terminal_and_elsewhere(
     stream_type: type[io.StringIO],
 ) -> None:
-    request = BackfillRequest(date(2024, 1, 1), date(2024, 12, 31))
-    state = BackfillState(request, RunCounters(listing_pages=3, pages_fetched=10, new_articles=9))
+    state = BackfillState.of(BackfillRequest(date(2024, 1, 1), date(2024, 12, 31)))
+    counters = state.report.counters
+    counters.listing_pages, counters.listing_failures = 3, 1
+    counters.pages_fetched, counters.new_articles, counters.failures = 10, 9, 2
+    state.planned = 15
     stream = stream_type()
     stop = asyncio.Event()
     reporter = asyncio.create_task(report_progress(state, stream, stop))
@@ -238,8 +241,10 @@ async def test_progress_is_a_bar_on_a_terminal_and_plain_lines_elsewhere(
     stop.set()
     await reporter
     out = stream.getvalue()
-    assert "listing pages 3, fetched 10, stored 9" in out
+    assert "articles found 15, stored 9, duplicate 0, failed 2, skipped 0, gone 0, 3 to go" in out
+    assert "listing pages 3 read, 1 failed" in out
+    assert "100%" not in out  # how the run ended is the command's last line, not a percentage
     if stream_type is _Terminal:
-        assert "100%|" in out and "\r" in out  # tqdm redraws its bar in place
+        assert "articles 12/15 |" in out and "listings |" in out and "\r" in out  # two bars
     else:
-        assert out.startswith("backfill: 100.0% ") and "\r" not in out and "ETA" in out
+        assert out.startswith("backfill: articles found 15") and "\r" not in out

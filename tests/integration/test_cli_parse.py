@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from vksnd.fixtures.layouts import render_not_found, render_portal
 from vksnd.fixtures.seed_articles import seed_articles
 from vksnd.fixtures.urls import article_path
@@ -66,7 +68,51 @@ def test_clean_reads_bom_and_crlf_dumps(tmp_path: Path) -> None:
 
 
 def test_clean_missing_file_fails() -> None:
-    assert vksnd("clean", "/nonexistent/file.txt").returncode == 2
+    done = vksnd("clean", "/nonexistent/file.txt")
+    assert done.returncode == 1 and "cannot read /nonexistent/file.txt" in done.stderr
+
+
+def test_clean_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
+    """b2de816: ``vksnd clean dump.txt --out .`` replaced the dump with its cleaned text."""
+    path = next(p for p in _seed_paths() if p.name.startswith("004"))
+    dump = tmp_path / path.name
+    dump.write_bytes(path.read_bytes())
+    done = vksnd("clean", str(dump), "--out", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"vksnd clean: refusing to overwrite the input {dump} (choose another --out)"
+    )
+    assert dump.read_bytes() == path.read_bytes()
+
+
+def test_clean_rejects_text_that_is_not_utf8(tmp_path: Path) -> None:
+    """b2de816: a windows-1258 dump came out with U+FFFD where the Vietnamese letters were,
+    exit 0."""
+    path = next(p for p in _seed_paths() if p.name.startswith("004"))
+    legacy = tmp_path / "legacy.txt"
+    legacy.write_bytes(path.read_text(encoding="utf-8").encode("cp1258", errors="ignore"))
+    done = vksnd("clean", str(legacy))
+    assert done.returncode == 1 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"vksnd clean: {legacy} is not UTF-8 text (byte 0x")
+    assert "iconv" in line
+    both = vksnd("clean", str(legacy), str(path))  # one good, one refused: partial
+    assert both.returncode == 3 and both.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [(b"%PDF-1.4\n" + bytes(range(256)) * 40, "PDF"), (b"\x89PNG\r\n\x1a\n" + b"\x00" * 99, "PNG"),
+     (b"<html>" + bytes(range(256)) * 10, "binary data")],
+    ids=["pdf", "png", "nul-bytes"],
+)  # fmt: skip
+def test_parse_refuses_binary_input(tmp_path: Path, body: bytes, kind: str) -> None:
+    """b2de816: ``vksnd parse report.pdf`` printed whatever the generic extractor made of it."""
+    path = tmp_path / "file.bin"
+    path.write_bytes(body)
+    done = vksnd("parse", str(path))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip() == f"vksnd parse: {path} is not an HTML page ({kind})"
 
 
 def test_parse_file_json(tmp_path: Path) -> None:
@@ -91,7 +137,7 @@ def test_parse_reports_not_an_article(tmp_path: Path) -> None:
     page = tmp_path / "404.html"
     page.write_text(render_not_found(BASE + "/x"), encoding="utf-8")
     done = vksnd("parse", str(page))
-    assert done.returncode == 3
+    assert done.returncode == 1  # failed: exit codes are the same for every command
     assert "error_page" in done.stderr
 
 

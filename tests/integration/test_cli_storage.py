@@ -20,7 +20,7 @@ from vksnd.fixtures.layouts import encode_page, render_portal
 from vksnd.fixtures.urls import article_path
 from vksnd.parsers.article import parse_article
 from vksnd.parsers.hashing import content_hash
-from vksnd.storage.records import RawPage, RunCounters, StoreOutcome, UrlKind
+from vksnd.storage.records import RawPage, RunCounters, RunOutcome, StoreOutcome, UrlKind
 from vksnd.storage.sqlite import SqliteStore
 
 NAME = re.compile(r"^\d{3,}_[0-9a-f]{16}\.txt$")
@@ -57,7 +57,7 @@ def filled_db(tmp_path: Path) -> Path:
             )
             await store.record_failure(article_url(50), "timeout", None, None)
             run = await store.start_run("crawl")
-            await store.finish_run(run, RunCounters(pages_fetched=7), ok=True)
+            await store.finish_run(run, RunCounters(pages_fetched=7), outcome=RunOutcome.OK)
 
     asyncio.run(fill())
     return db
@@ -209,3 +209,33 @@ def test_reparse_recovers_pages_an_earlier_parser_refused(tmp_path: Path) -> Non
         conn.close()
     assert rows == {url: ("article", None), listing_url: ("other", "listing")}
     assert texts == [parse_article(body, url, content_type).text]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("stats",),
+        ("stats", "--json"),
+        ("export", "--format", "jsonl"),
+        ("clean", *[str(p) for p in sorted((ROOT / "fixtures" / "seeds").glob("*.txt"))] * 20),
+        ("parse", str(ROOT / "tests" / "data" / "generic_news_page.html")),
+    ],
+    ids=["stats", "stats-json", "export-jsonl", "clean", "parse"],
+)
+def test_output_piped_into_a_reader_that_left_exits_quietly(
+    filled_db: Path, argv: tuple[str, ...]
+) -> None:
+    """b2de816: ``vksnd stats | head -1`` (the reader gone before we write) ended with a
+    BrokenPipeError traceback and exit 1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VKSND_")}
+    env["VKSND_DB"] = str(filled_db)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vksnd.crawler", *argv], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # `| head -0`: the reader left before anything was written
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0, err
+    assert err == "" or "exported" in err, err

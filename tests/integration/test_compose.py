@@ -26,6 +26,7 @@ from vksnd.crawler.config import ENV_PREFIX, KEY_NAMES, resolve_settings
 from vksnd.crawler.service.health import Health
 from vksnd.crawler.service.http_api import HttpApi, parse_bind
 from vksnd.crawler.service.metrics import Metrics
+from vksnd.storage.records import RunOutcome
 from vksnd.storage.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,9 +154,9 @@ async def test_healthcheck_one_liner_follows_healthz(
 
     try:
         assert await run_check() == 0  # starting: healthy
-        health.record_pass("crawl", ok=False, duration_s=1.0, error="boom")
-        assert await run_check() != 0  # 503: unhealthy
-        health.record_pass("crawl", ok=True, duration_s=1.0)
+        health.record_pass("crawl", RunOutcome.FAILED, duration_s=1.0, reason="boom")
+        assert await run_check() != 0  # 503: degraded
+        health.record_pass("crawl", RunOutcome.OK, duration_s=1.0)
         assert await run_check() == 0
     finally:
         await api.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from vksnd.crawler.cli.common import add_settings_arguments
+from vksnd.crawler.cli.main import build_parser
 from vksnd.crawler.config import (
     DEFAULT_BASE_URL,
     DEFAULT_RATE,
@@ -57,7 +58,7 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> No
         'log_format = "json"\n',
         encoding="utf-8",
     )
-    env = {"VKSND_RATE": "3.5", "VKSND_HOST_CONCURRENCY": "5", "VKSND_UNRELATED": "x"}
+    env = {"VKSND_RATE": "3.5", "VKSND_HOST_CONCURRENCY": "5", "VKSND_EXTRACTION_BENCH": "x"}
     resolved = resolve_settings(flags("--rate", "7"), env, toml)
     settings = resolved.settings
     assert settings.politeness.rate == 7.0  # flag
@@ -191,6 +192,17 @@ def _vksnd_config(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.Comp
     )
 
 
+def run_cli(
+    *argv: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("VKSND_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "vksnd.crawler", *argv], cwd=cwd, env=full_env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
 def test_vksnd_config_prints_effective_settings_and_sources(tmp_path: Path) -> None:
     (tmp_path / "vksnd.toml").write_text("rate = 1.5\nrecheck_days = 7\n", encoding="utf-8")
     done = _vksnd_config("--host-concurrency", "2", env={"VKSND_RATE": "3"}, cwd=tmp_path)
@@ -214,3 +226,53 @@ def test_vksnd_config_rejects_a_bad_value(tmp_path: Path) -> None:
     done = _vksnd_config(env={"VKSND_RATE": "-1"}, cwd=tmp_path)
     assert done.returncode == 2
     assert "VKSND_RATE" in done.stderr and "rate" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [("VKSND_RAET", "VKSND_RATE"), ("VKSND_RECHECK_DAY", "VKSND_RECHECK_DAYS"), ("VKSND_X", None)],
+)
+def test_a_misspelled_environment_variable_is_refused_like_an_unknown_file_key(
+    name: str, hint: str | None
+) -> None:
+    """b2de816: VKSND_RAET=0.5 was ignored without a word (the crawl ran at the default rate)."""
+    with pytest.raises(ConfigError, match="unknown setting") as caught:
+        load_settings({}, {name: "0.5"}, None)
+    assert caught.value.source == f"env {name}"
+    assert (hint in str(caught.value)) if hint else "did you mean" not in str(caught.value)
+    typo = run_cli("stats", env={name: "0.5"})
+    assert typo.returncode == 2 and "unknown setting" in typo.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "minutes"), [("2h", 120.0), ("45s", 0.75), ("30", 30.0), ("1.5h", 90.0)]
+)
+def test_interval_takes_the_same_forms_as_a_flag_in_the_environment_and_the_file(
+    tmp_path: Path, value: str, minutes: float
+) -> None:
+    """b2de816: ``--interval 2h`` worked, VKSND_INTERVAL=2h was ignored (no such setting) and
+    VKSND_INTERVAL_MINUTES=2h was refused."""
+    for env in ({"VKSND_INTERVAL": value}, {"VKSND_INTERVAL_MINUTES": value}):
+        assert load_settings({}, env, None).crawl.interval_minutes == minutes
+    path = tmp_path / "vksnd.toml"
+    path.write_text(f'interval = "{value}"\n', encoding="utf-8")
+    assert load_settings({}, {}, path).crawl.interval_minutes == minutes
+    parser = build_parser()
+    args = parser.parse_args(["run", "--interval", value])
+    assert load_settings(vars(args), {}, None).crawl.interval_minutes == minutes
+
+
+def test_vksnd_config_masks_credentials_in_urls(tmp_path: Path) -> None:
+    """b2de816: ``vksnd config`` printed base_url = http://bob:hunter2@host."""
+    secret = {"VKSND_BASE_URL": "http://bob:hunter2@127.0.0.1:9", "VKSND_CONTACT_URL":
+              "https://example.org/contact?token=s3cret"}  # fmt: skip
+    for argv in (("config",), ("config", "--json")):
+        done = run_cli(*argv, env=secret, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "hunter2" not in done.stdout and "s3cret" not in done.stdout
+        assert "http://***@127.0.0.1:9" in done.stdout
+
+
+def test_version() -> None:
+    done = run_cli("--version")
+    assert done.returncode == 0 and done.stdout.strip() == "vksnd 0.1.0"

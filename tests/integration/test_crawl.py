@@ -152,13 +152,13 @@ async def test_retry_pass_fetches_failed_urls_once_their_time_has_come(
     # A zero base delay: the failed URL is due again at once.
     config = replace(pipeline_config(settings), failed_url_backoff=timedelta(0))
     async with open_resources(settings, config) as resources:
-        first = await incremental_pass(resources, asyncio.Event())
+        first = (await incremental_pass(resources, asyncio.Event())).counters
         record = await resources.store.get_url(victim["canonical_url"])
         assert first.failures == 1
         assert record is not None and record.state is UrlState.FAILED
 
         replica.clear_faults()
-        retried = await retry_pass(resources, asyncio.Event())
+        retried = (await retry_pass(resources, asyncio.Event())).counters
         record = await resources.store.get_url(victim["canonical_url"])
 
     assert retried.new_articles == 1 and retried.listing_pages == 0
@@ -182,13 +182,13 @@ async def test_a_pass_stopped_mid_walk_is_walked_on_by_the_next_one(
         while not first.done() and len(current_articles(settings.db)) < 12:
             await asyncio.sleep(0.01)  # polling a condition; the pass has its own deadline
         stop.set()  # SIGTERM in the commands
-        stopped = await asyncio.wait_for(first, 30)
+        stopped = (await asyncio.wait_for(first, 30)).counters
         pending_listings = [
             r
             for r in await resources.store.due_urls(datetime.now(UTC), 1000)
             if r.kind == "listing"
         ]
-        second = await incremental_pass(resources, asyncio.Event())
+        second = (await incremental_pass(resources, asyncio.Event())).counters
 
     assert 12 <= stopped.new_articles < 50
     assert pending_listings, "the stopped walk left no page to resume from"

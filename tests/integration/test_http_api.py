@@ -32,6 +32,7 @@ from support.crawl import cli, run_command, site_args, subprocess_env, truth_art
 from support.storage import Readers
 from vksnd.crawler.cli.main import build_parser
 from vksnd.crawler.config import PolitenessConfig, RetryConfig, Settings
+from vksnd.crawler.crawl.outcomes import RunReport
 from vksnd.crawler.crawl.passes import CrawlResources
 from vksnd.crawler.fetch.errors import PermanentFetchError
 from vksnd.crawler.fetch.fetcher import Fetcher
@@ -50,7 +51,7 @@ from vksnd.crawler.service.http_api import (
 from vksnd.crawler.service.metrics import Metrics
 from vksnd.crawler.service.monitor import PassMonitor
 from vksnd.fixtures.portal import ReplicaServer, replica_config
-from vksnd.storage.records import RunCounters
+from vksnd.storage.records import RunCounters, RunOutcome
 
 MakeReplica = Any
 
@@ -210,11 +211,13 @@ async def test_metrics_parse_and_come_from_the_counters(crawled: Path) -> None:
             with pytest.raises(PermanentFetchError):
                 await fetcher.fetch(replica.base_url + "/tin-tuc/khong-co-bai-nay-d2-t999999.html")
         metrics.record_pass(
-            "crawl", ok=True, duration_s=2.5, finished_at=1_700_000_000.0,
+            "crawl", RunOutcome.PARTIAL, duration_s=2.5, finished_at=1_700_000_000.0,
             counters=RunCounters(pages_fetched=9, new_articles=5, new_versions=2, duplicates=1,
-                                 failures=3, parse_fallbacks=4),
+                                 failures=3, parse_fallbacks=4, listing_failures=1),
         )  # fmt: skip
-        metrics.record_pass("retry", ok=False, duration_s=0.5, counters=None, finished_at=0.0)
+        metrics.record_pass(
+            "retry", RunOutcome.FAILED, duration_s=0.5, counters=None, finished_at=0.0
+        )
         server = HttpApi(Readers(crawled), metrics, Health(timedelta(minutes=30)))
         host, port = await server.start("127.0.0.1", 0)
         try:
@@ -242,8 +245,9 @@ async def test_metrics_parse_and_come_from_the_counters(crawled: Path) -> None:
     assert _value(families, "vksnd_versions_stored") == 2
     assert _value(families, "vksnd_duplicates") == 1
     assert _value(families, "vksnd_parse_fallbacks") == 4
-    assert _value(families, "vksnd_passes", kind="crawl", outcome="ok") == 1
-    assert _value(families, "vksnd_passes", kind="retry", outcome="error") == 1
+    assert _value(families, "vksnd_passes", kind="crawl", outcome="partial") == 1
+    assert _value(families, "vksnd_passes", kind="retry", outcome="failed") == 1
+    assert _value(families, "vksnd_listing_failures") == 1
     duration = families["vksnd_pass_duration_seconds"]
     assert duration.type == "histogram"
     assert {s.value for s in duration.samples if s.name.endswith("_sum")} == {2.5, 0.5}
@@ -292,21 +296,46 @@ async def test_healthz_follows_the_passes(crawled: Path, tmp_path: Path) -> None
             body = await check(200, "starting")
             assert body["last_success"] is None and body["database"]["state"] == "ok"
             assert body["database"]["versions"] == len(_versions(crawled))
+            assert body["reasons"] == []
             clock.now += timedelta(minutes=31)  # 3 intervals without a success
-            await check(503, "stale")
-            health.record_pass("crawl", ok=True, duration_s=3.0)
+            body = await check(503, "degraded")
+            assert [r["code"] for r in body["reasons"]] == ["stale"]
+            health.record_pass("crawl", RunOutcome.OK, duration_s=3.0)
             body = await check(200, "ok")
             assert body["last_success"] == clock.now.isoformat(timespec="seconds")
             clock.now += timedelta(minutes=5)
-            health.record_pass("retry", ok=False, duration_s=1.0, error="OSError: disk full")
-            body = await check(503, "failing")
-            assert body["last_pass"]["error"] == "OSError: disk full"
-            health.record_pass("crawl", ok=True, duration_s=3.0)
+            # A failed crawl pass: degraded, and last_success stays where it was.
+            health.record_pass("crawl", RunOutcome.FAILED, duration_s=1.0, reason="disk full")
+            body = await check(503, "degraded")
+            assert body["last_crawl_pass"]["outcome"] == "failed"
+            assert body["reasons"] == [
+                {"code": "last_pass_failed", "message": "the last crawl pass failed: disk full"}
+            ]
+            assert body["last_success"] == (clock.now - timedelta(minutes=5)).isoformat(
+                timespec="seconds"
+            )
+            # A partial pass did its work; a retry pass failing on a few URLs is no alarm.
+            health.record_pass("crawl", RunOutcome.PARTIAL, duration_s=3.0, failures=2)
+            health.record_pass("retry", RunOutcome.FAILED, duration_s=1.0, failures=3)
+            await check(200, "ok")
+            # ...but one that leaves health_max_failures (25) pages failed is.
+            health.record_pass("retry", RunOutcome.FAILED, duration_s=1.0, failures=25)
+            body = await check(503, "degraded")
+            assert [r["code"] for r in body["reasons"]] == ["failures"]
+            health.record_pass("retry", RunOutcome.OK, duration_s=1.0)
+            # The export folder cannot be written: degraded until an export works again.
+            health.record_export(ok=False, error="not writable (Read-only file system): /x")
+            body = await check(503, "degraded")
+            assert (
+                body["export"]["state"] == "error" and "Read-only" in body["reasons"][0]["message"]
+            )
+            health.record_export(ok=True)
             await check(200, "ok")
             clock.now += timedelta(minutes=29)
             await check(200, "ok")
             clock.now += timedelta(minutes=2)
-            await check(503, "stale")
+            body = await check(503, "degraded")
+            assert [r["code"] for r in body["reasons"]] == ["stale"]
     finally:
         await server.stop()
     # A database that cannot be read is unhealthy too.
@@ -320,6 +349,7 @@ async def test_healthz_follows_the_passes(crawled: Path, tmp_path: Path) -> None
     finally:
         await broken.stop()
     assert response.status_code == 503 and response.json()["database"]["state"] == "error"
+    assert response.json()["reasons"][0]["code"] == "database"
     assert feed.status_code == 503 and "database" in feed.json()["error"]
     assert _value(_families(metrics.text), "vksnd_database_up") == 0
 
@@ -334,7 +364,8 @@ def test_a_long_pass_is_healthy_while_the_database_moves(crawled: Path) -> None:
     assert health.report(stats, None).status == "starting"
     health.record_start("crawl")
     clock.now += timedelta(minutes=31)  # past 3 intervals, no pass finished yet
-    assert health.report(stats, None).status == "stale"  # running, but nothing moved
+    stale = health.report(stats, None)  # running, but nothing moved
+    assert stale.status == "degraded" and [r.code for r in stale.reasons] == ["stale"]
     moved = dataclasses.replace(stats, versions=stats.versions + 5)
     report = health.report(moved, None)
     assert (report.healthy, report.status) == (True, "running")
@@ -343,14 +374,14 @@ def test_a_long_pass_is_healthy_while_the_database_moves(crawled: Path) -> None:
     clock.now += timedelta(minutes=9)
     assert health.report(moved, None).status == "running"  # moved within the interval
     clock.now += timedelta(minutes=2)
-    assert health.report(moved, None).status == "stale"  # no change for over an interval
-    health.record_pass("crawl", ok=True, duration_s=2520.0)
+    assert health.report(moved, None).status == "degraded"  # no change for over an interval
+    health.record_pass("crawl", RunOutcome.OK, duration_s=2520.0)
     report = health.report(moved, None)
     assert report.status == "ok" and report.body["running"] is None
     # Progress without a pass running (another writer on the file) is no sign of life.
     clock.now += timedelta(minutes=31)
     grown = dataclasses.replace(moved, versions=moved.versions + 1)
-    assert health.report(grown, None).status == "stale"
+    assert health.report(grown, None).status == "degraded"
 
 
 async def test_healthz_and_metrics_share_one_snapshot_until_a_pass_ends(
@@ -371,7 +402,7 @@ async def test_healthz_and_metrics_share_one_snapshot_until_a_pass_ends(
             assert readers.opened == 1
             articles = {r.json()["database"]["articles"] for r in burst[:6]}
             assert len(articles) == 1 and articles.pop() > 0
-            health.record_pass("crawl", ok=True, duration_s=1.0)
+            health.record_pass("crawl", RunOutcome.OK, duration_s=1.0)
             await client.get("/metrics")
             await client.get("/healthz")
             assert readers.opened == 2
@@ -397,9 +428,10 @@ async def test_monitor_refreshes_the_export_after_good_passes(
     monitor = PassMonitor(
         Metrics(), Health(timedelta(minutes=5)), open_reader=Readers(crawled), export_dir=out
     )
-    await monitor.pass_finished("crawl", counters=None, duration_s=1, error=RuntimeError("x"))
-    assert not out.exists()  # a failed pass leaves the folder alone
-    await monitor.pass_finished("crawl", counters=RunCounters(), duration_s=1)
+    failed = RunReport("crawl", outcome=RunOutcome.FAILED, reason="RuntimeError: x")
+    await monitor.pass_finished(failed, duration_s=1, error=RuntimeError("x"))
+    assert not out.exists()  # a pass that raised leaves the folder alone
+    await monitor.pass_finished(RunReport("crawl", outcome=RunOutcome.OK), duration_s=1)
     current = {(seq, text) for seq, text, c in _versions(crawled) if c}
     files = sorted(out.glob("*.txt"))
     assert {(int(p.name.split("_")[0]), p.read_text(encoding="utf-8")) for p in files} == current
@@ -427,11 +459,14 @@ async def test_an_export_that_fails_is_counted_not_fatal(crawled: Path, tmp_path
     monitor = PassMonitor(
         metrics, Health(timedelta(minutes=5)), open_reader=Readers(crawled), export_dir=blocker
     )
-    await monitor.pass_finished("crawl", counters=RunCounters(new_articles=1), duration_s=1)
+    done = RunReport("crawl", RunCounters(new_articles=1), outcome=RunOutcome.OK)
+    await monitor.pass_finished(done, duration_s=1)
     families = _families(metrics.render().decode())
-    assert _value(families, "vksnd_exports", outcome="error") == 1
+    assert _value(families, "vksnd_exports", outcome="failed") == 1
     assert _value(families, "vksnd_articles_stored") == 1  # the pass itself was recorded
     assert monitor.health.last_pass is not None and monitor.health.last_pass.ok
+    report = monitor.health.report(None, None)  # ...and the folder's trouble is a health one
+    assert "export" in [r.code for r in report.reasons] and not report.healthy
 
 
 @settings(max_examples=300, deadline=None)
@@ -484,24 +519,32 @@ async def test_the_daemon_reports_each_pass_to_the_monitor(crawled: Path, tmp_pa
     schedule = Schedule(timedelta(minutes=5), timedelta(0), timedelta(minutes=5))
     daemon = Daemon(cast(CrawlResources, None), schedule, asyncio.Event(), monitor)
 
-    async def failing(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
+    async def failing(
+        resources: CrawlResources, stop: asyncio.Event, report: RunReport
+    ) -> RunReport:
+        report.outcome, report.reason = RunOutcome.FAILED, "RuntimeError: listing markup changed"
         raise RuntimeError("listing markup changed")
 
-    async def counting(resources: CrawlResources, stop: asyncio.Event) -> RunCounters:
-        return RunCounters(pages_fetched=4, new_articles=3, parse_fallbacks=2)
+    async def counting(
+        resources: CrawlResources, stop: asyncio.Event, report: RunReport
+    ) -> RunReport:
+        report.counters = RunCounters(pages_fetched=4, new_articles=3, parse_fallbacks=2)
+        report.outcome = RunOutcome.OK
+        return report
 
     await daemon._job("crawl", failing)
     report = monitor.health.report(None, "not read")
     assert monitor.health.last_pass is not None and not monitor.health.last_pass.ok
-    assert "listing markup changed" in str(monitor.health.last_pass.error)
+    assert "listing markup changed" in str(monitor.health.last_pass.reason)
     assert not report.healthy and not out.exists()  # no export after a failed pass
     await daemon._job("retry", counting)
     families = _families(metrics.render().decode())
-    assert _value(families, "vksnd_passes", kind="crawl", outcome="error") == 1
+    assert _value(families, "vksnd_passes", kind="crawl", outcome="failed") == 1
     assert _value(families, "vksnd_passes", kind="retry", outcome="ok") == 1
     assert _value(families, "vksnd_articles_stored") == 3
     assert _value(families, "vksnd_parse_fallbacks") == 2
-    assert monitor.health.last_success is not None and any(out.glob("*.txt"))
+    assert monitor.health.last_success is None  # a retry pass is not the daemon's crawl
+    assert any(out.glob("*.txt"))
     assert daemon.passes_ok == 1  # the retry pass; the failed one is not counted
 
 
@@ -592,7 +635,7 @@ def test_vksnd_run_serves_health_metrics_and_feed(
             exported = {p.read_text(encoding="utf-8") for p in export.glob("*.txt")}
             assert exported == truth  # the folder was refreshed after the pass
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(30) == 0
+            assert proc.wait(30) == 143  # stopped by SIGTERM, as every command
         finally:
             if proc.poll() is None:
                 proc.kill()

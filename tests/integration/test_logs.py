@@ -17,10 +17,13 @@ from typing import Any
 import pytest
 
 from support.crawl import run_cli, site_args, truth_articles
-from vksnd.crawler.cli.logs import JsonFormatter, TextFormatter
+from vksnd.crawler.cli.logs import SCHEMA, JsonFormatter, TextFormatter
+from vksnd.storage.records import RunOutcome
 
 MakeReplica = Any
-FIELDS = ("timestamp", "level", "event", "url", "status", "duration_ms", "outcome", "attempt")
+FIELDS = (
+    "timestamp", "level", "event", "url", "status", "duration_ms", "outcome", "attempt", "error",
+)  # fmt: skip
 
 
 def _events(stderr: str) -> list[dict[str, Any]]:
@@ -52,7 +55,7 @@ def test_json_log_lines_of_a_crawl_carry_the_fields(
     assert len(stored) == len(set(stored)) == len(truth)  # a line per article fetched and stored
     assert all(url.startswith(replica.base_url + "/") for url in stored)
     for page in pages:
-        assert set(FIELDS) <= set(page)
+        assert set(FIELDS) - {"error"} <= set(page)  # error: on failed pages only
         assert page["status"] == 200 and page["attempt"] >= 1
         assert isinstance(page["duration_ms"], int | float) and page["duration_ms"] > 0
     (summary,) = [e for e in events if e["event"] == "crawl_pass"]
@@ -60,7 +63,11 @@ def test_json_log_lines_of_a_crawl_carry_the_fields(
     assert summary["new_articles"] == len(truth) and summary["duration_ms"] > 0
     failed = [e for e in events if e["event"] == "fetch_failed"]
     (broken,) = replica.truth()["broken"]  # the listed article that answers 404
-    assert [(e["url"], e["status"], e["level"]) for e in failed] == [(broken, 404, "warning")]
+    # A line per page, failed ones too, at DEBUG: the pass summary counts them (gone 1).
+    assert [(e["url"], e["status"], e["level"], e["outcome"], e["error"]) for e in failed] == [
+        (broken, 404, "debug", "gone", "HTTP 404")
+    ]
+    assert summary["gone"] == 1 and summary["failures"] == 0
 
 
 def test_text_logs_by_default(make_replica: MakeReplica, tmp_path: Path) -> None:
@@ -82,7 +89,7 @@ def _format(formatter: logging.Formatter, message: str, **extra: Any) -> str:
 def test_json_formatter_orders_the_fields_and_keeps_extras() -> None:
     line = _format(
         JsonFormatter(), "page", event="page", url="http://h/a", status=304, duration_ms=1.5,
-        outcome="not_modified", attempt=2, listing_pages=3,
+        outcome="not_modified", attempt=2, listing_pages=3, error="none",
     )  # fmt: skip
     payload = json.loads(line)
     assert list(payload)[:4] == ["timestamp", "level", "logger", "message"]
@@ -161,3 +168,44 @@ def test_formatters_mask_secret_fields_urls_and_tracebacks(formatter: logging.Fo
     if isinstance(formatter, JsonFormatter):
         payload = json.loads(out)
         assert payload["password"] == payload["cookie"] == "***" and payload["passes"] == 3
+
+
+PAGE_OUTCOMES = {"new", "duplicate", "unchanged", "new_version", "not_modified", "not_article",
+                 "out_of_range", "dry_run", "failed", "skipped", "gone"}  # fmt: skip
+
+
+def test_every_json_line_follows_the_one_schema(make_replica: MakeReplica, tmp_path: Path) -> None:
+    """b2de816: "category walked url=2 outcome=1 pages" (a category in ``url``, a count in
+    ``outcome``); errors in ``outcome``; an unreachable site worded as a robots.txt problem."""
+    replica = make_replica(articles=30, seed=74, redirects=0)
+    victim = truth_articles(replica.truth())[3]["id"]
+    replica.set_faults(kinds=("500",), rate=1.0, path_regex=rf"(Cat=10&Page=1|-t{victim}\.html)$")
+    done = run_cli(
+        "crawl", *site_args(replica.base_url, tmp_path / "v.db"), "--retry-attempts", "1",
+        "--log-format", "json", "--log-level", "DEBUG", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr[-2000:]
+    events = _events(done.stderr)
+    for event in events:
+        for name, value in event.items():
+            kinds = SCHEMA.get(name, (int,))  # anything else is a counter
+            if name in ("reasons", "health", "path", "host", "kind", "resumed_from", "reached"):
+                continue
+            assert isinstance(value, kinds), (name, value, event["event"])
+        if "url" in event:
+            assert event["url"].startswith(replica.base_url), event
+        if event["event"].endswith("_pass"):
+            assert event["outcome"] in {o.value for o in RunOutcome}, event
+        if event["event"] in ("page", "fetch_failed"):
+            assert event["outcome"] in PAGE_OUTCOMES, event
+    walked = [e for e in events if e["event"] == "listing_walked"]
+    assert sorted(e["scope"] for e in walked) == sorted(f"cat:{c}" for c in (2, 10, 14, 20, 32))
+    assert all("url" not in e and isinstance(e["pages"], int) for e in walked)
+    (listing,) = [e for e in events if e["event"] == "listing_failed"]
+    assert (listing["error"], listing["reason_class"], listing["scope"]) == (
+        "HTTP 500", "server", "cat:10",
+    )  # fmt: skip
+    (article,) = [e for e in events if e["event"] == "fetch_failed" and e["status"] == 500]
+    assert (article["outcome"], article["error"]) == ("failed", "HTTP 500")
+    (summary,) = [e for e in events if e["event"] == "crawl_pass"]
+    assert summary["outcome"] == "partial" and "queued for a retry" in summary["reason"]

@@ -12,11 +12,13 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from support.crawl import current_articles, run_command, site_args
 from vksnd.fixtures.model import expected_captions, expected_text
 from vksnd.fixtures.portal import ReplicaServer, replica_config
 from vksnd.fixtures.urls import article_path
@@ -426,3 +428,26 @@ def test_stop_without_start_releases_the_port() -> None:
     server.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(server.base_url + "/", timeout=2)
+
+
+def test_bound_to_every_address_links_follow_the_requested_host(tmp_path: Path) -> None:
+    """b2de816: ``--host 0.0.0.0`` wrote links to http://0.0.0.0:PORT, out of the scope of a
+    crawler that reached it as http://replica:8765 (the compose file's offline demo)."""
+    with ReplicaServer(replica_config(host="0.0.0.0", articles=10, seed=3)) as server:
+        assert server.base_url == f"http://127.0.0.1:{server.port}"
+        truth = server.truth()
+        article = truth["articles"][0]["canonical_url"].removeprefix(server.base_url)
+        (old,) = [u.removeprefix(server.base_url) for u in truth["redirects"]][:1] or [None]
+        for name in ("replica", "localhost"):
+            host = {"Host": f"{name}:{server.port}"}
+            page = httpx.get(f"{server.base_url}{article}", headers=host).text
+            assert f'href="http://{name}:{server.port}{article}"' in page  # the canonical link
+            assert "0.0.0.0" not in page and "127.0.0.1" not in page
+            if old is not None:
+                moved = httpx.get(f"{server.base_url}{old}", headers=host)
+                assert moved.headers["location"].startswith(f"http://{name}:{server.port}/")
+        # A crawler that reaches it by another name stores the whole site.
+        base = f"http://localhost:{server.port}"
+        db = tmp_path / "v.db"
+        assert run_command("crawl", *site_args(base, db)) == 0
+        assert len(current_articles(db)) == len(server.truth()["articles"])

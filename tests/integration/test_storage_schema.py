@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,7 @@ from vksnd.storage.errors import (
     StorageError,
     translate_sqlite_error,
 )
-from vksnd.storage.records import NewUrl, StoreOutcome, UrlKind
+from vksnd.storage.records import NewUrl, RunCounters, RunOutcome, StoreOutcome, UrlKind
 from vksnd.storage.schema import SCHEMA_VERSION, open_reader
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
 
@@ -195,6 +197,7 @@ async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path
         await store.store_article(make_article(url, text + " Sửa."), make_raw(url), None, None)
     conn = sqlite3.connect(db, isolation_level=None)
     try:  # back to what version 1 left on disk
+        _undo_migration_4(conn)
         conn.execute("DROP INDEX articles_superseded_hash")
         conn.execute("CREATE INDEX articles_hash ON articles (content_hash)")
         conn.execute("ALTER TABLE urls DROP COLUMN not_article")
@@ -212,7 +215,62 @@ async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path
         url_columns = {r[1] for r in conn.execute("PRAGMA table_info(urls)")}
     finally:
         conn.close()
-    assert _version(db) == SCHEMA_VERSION == 3
+    assert _version(db) == SCHEMA_VERSION == 4
     assert "not_article" in url_columns
     assert "articles_hash" not in indexes and "articles_superseded_hash" in indexes
     assert reverted.outcome is StoreOutcome.NEW_VERSION and reverts_to == first.article_id
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def _undo_migration_4(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE listing_pages")
+    conn.execute("DROP INDEX urls_scope")
+    for table, column in (
+        ("runs", "outcome"), ("runs", "reason"), ("urls", "reason_class"), ("urls", "scope"),
+        ("failures", "reason_class"),
+    ):  # fmt: skip
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
+async def test_version_3_file_gets_reason_classes_outcomes_and_skipped_urls_back(
+    tmp_path: Path,
+) -> None:
+    """Migration 4 (#14): failed/skipped/gone URLs get a reason class from their status and
+    message, skipped ones (parked for good before) are due again, runs get an outcome."""
+    db = tmp_path / "v3.db"
+    rows = {
+        article_url(1): ("failed", 503, "HTTP 503", "server"),
+        article_url(2): ("failed", None, "network error (reset)", "network"),
+        article_url(3): ("skipped", 200, "body larger than 10485760 bytes", "too_large"),
+        article_url(4): ("skipped", 302, "redirect rejected (loop -> x)", "redirect"),
+        article_url(5): ("gone", 404, "HTTP 404", "gone"),
+        article_url(6): ("skipped", 200, "nesting deeper than 1600 tags", "parse"),
+    }
+    async with await SqliteStore.open(db) as store:
+        for url, (state, status, reason, _) in rows.items():
+            await store.record_failure(url, reason, status, None, permanent=state != "failed")
+        run = await store.start_run("crawl")
+        await store.finish_run(run, RunCounters(), outcome=RunOutcome.OK)
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        _undo_migration_4(conn)
+        conn.execute("PRAGMA user_version = 3")
+    finally:
+        conn.close()
+    async with await SqliteStore.open(db) as store:
+        records = {url: await store.get_url(url) for url in rows}
+    for url, (state, _, _, reason_class) in rows.items():
+        record = records[url]
+        assert record is not None and record.state == state
+        assert record.reason_class == reason_class, url
+        if state == "skipped":  # due again, at once
+            assert record.next_retry_at is not None
+            assert record.next_retry_at <= datetime.now(UTC)
+    assert _rows(db, "SELECT outcome, ok FROM runs") == [("ok", 1)]
+    assert {r[0] for r in _rows(db, "SELECT reason_class FROM failures")} == {
+        c for *_, c in rows.values()
+    }

@@ -25,6 +25,7 @@ from support.storage import (
 from vksnd.storage.records import (
     NewUrl,
     RunCounters,
+    RunOutcome,
     StoreOutcome,
     StoreRequest,
     UrlKind,
@@ -351,10 +352,12 @@ async def test_runs_are_recorded_with_counters(tmp_path: Path) -> None:
         run_id = await store.start_run("crawl")
         await store.finish_run(
             run_id, RunCounters(pages_fetched=5, duplicates=2, parse_fallbacks=1),
-            ok=False, error="interrupted",
+            outcome=RunOutcome.INTERRUPTED, reason="stopped by a signal",
         )  # fmt: skip
-    kind, ok, error, counters = _rows(db, "SELECT kind, ok, error, counters FROM runs")[0]
-    assert (kind, ok, error) == ("crawl", 0, "interrupted")
+    kind, ok, outcome, reason, counters = _rows(
+        db, "SELECT kind, ok, outcome, reason, counters FROM runs"
+    )[0]
+    assert (kind, ok, outcome, reason) == ("crawl", 0, "interrupted", "stopped by a signal")
     assert isinstance(counters, str)
     loaded = json.loads(counters)
     assert loaded["pages_fetched"] == 5 and loaded["parse_fallbacks"] == 1

@@ -142,14 +142,19 @@ def test_a_full_database_stops_the_pass_with_a_typed_disk_full(
     assert all(isinstance(leaf, DiskFull) for leaf in leaves), [repr(e) for e in leaves]
 
 
+@pytest.mark.parametrize("size", ["400k", "1200k"])  # full while walking, while storing
 def test_crawl_on_a_full_filesystem_says_disk_full(
-    make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
+    make_replica: MakeReplica, tmp_path: Path, small_fs: Mount, size: str
 ) -> None:
+    """b2de816: the 1200k disk filled up in the store step and printed a traceback per store
+    batch that hit it before the one line."""
     replica = make_replica(articles=80, seed=73, redirects=0)
-    db = small_fs("400k") / "v.db"
+    db = small_fs(size) / "v.db"
     done = _crawl(replica, db, tmp_path)
     assert done.returncode == 1
     assert _clear_message(done.stderr, "disk full"), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stdout.startswith("crawl: failed (disk full: ")
 
 
 @pytest.mark.slow
@@ -275,4 +280,23 @@ def test_a_read_only_export_folder_is_refused_clearly(
     small_fs("8m", ro=False)
     assert _export(db, out, tmp_path).returncode == 0
     texts = {a.text for a in current_articles(db)}
+    assert len(_manifest_is_whole(out, texts)) == len(texts)
+
+
+def test_a_read_only_database_can_still_be_read_by_stats_and_export(
+    make_replica: MakeReplica, tmp_path: Path, small_fs: Mount
+) -> None:
+    """b2de816: "vksnd stats: database is read-only: PATH", exit 1 (export the same): WAL wants
+    its -shm beside the file."""
+    replica = make_replica(articles=20, seed=78, redirects=0)
+    db = small_fs("8m") / "v.db"
+    assert _crawl(replica, db, tmp_path).returncode == 0
+    texts = {a.text for a in current_articles(db)}
+    small_fs("8m", ro=True)
+    stats = run_cli("stats", "--db", str(db), "--json", cwd=tmp_path)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["articles"] == len(texts)
+    out = tmp_path / "corpus"
+    exported = _export(db, out, tmp_path)
+    assert exported.returncode == 0, exported.stderr
     assert len(_manifest_is_whole(out, texts)) == len(texts)

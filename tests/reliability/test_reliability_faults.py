@@ -136,7 +136,7 @@ def test_permanent_faults_are_recorded_then_the_retry_pass_ends_with_the_truth(
 
     async def one_retry_pass() -> tuple[int, int]:
         async with open_resources(settings, pipeline_config(settings)) as resources:
-            counters = await retry_pass(resources, asyncio.Event())
+            counters = (await retry_pass(resources, asyncio.Event())).counters
         return counters.pages_fetched, counters.new_articles
 
     # Not due yet: the retry pass leaves them alone (their retry time is minutes away).
@@ -303,7 +303,8 @@ def test_sigterm_during_a_faulty_crawl_leaves_a_resumable_store(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, stderr  # interrupted, cleanly
+    assert proc.returncode == 143, stderr  # interrupted by SIGTERM, cleanly
     assert_stored_are_right(fault_env, replica)
     assert count(fault_env, "SELECT count(*) FROM runs WHERE finished_at IS NULL") == 0
+    assert count(fault_env, "SELECT count(*) FROM runs WHERE outcome = 'interrupted'") == 1
     recover_to_truth(fault_env, replica)

@@ -126,7 +126,11 @@ def test_crawler_uses_storage_records_and_opens_the_engine_in_one_module() -> No
     stats) is opened by crawl/storage_engine.py alone (config.py reads StoreConfig's defaults)."""
     shared = {"vksnd.storage.records", "vksnd.storage.errors"}
     engine = {
-        "crawl/storage_engine.py": {"vksnd.storage.sqlite", "vksnd.storage.reader"},
+        "crawl/storage_engine.py": {
+            "vksnd.storage.sqlite",
+            "vksnd.storage.reader",
+            "vksnd.storage.writer_lock",
+        },
         "config.py": {"vksnd.storage.sqlite"},
     }
     bad = [

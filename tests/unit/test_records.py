@@ -6,13 +6,14 @@ import dataclasses
 import pickle
 from datetime import date
 
+from vksnd.crawler.crawl.outcomes import RunReport
 from vksnd.crawler.crawl.parse_pool import ParseJob, parse_article_pages
 from vksnd.crawler.crawl.passes import summary
 from vksnd.parsers.records import GENERIC_EXTRACTOR, Extractor
 from vksnd.storage.records import NewUrl, RunCounters, UrlKind
 
-HEADLINE = ("listing_pages", "pages_fetched", "not_modified", "new_articles", "new_versions",
-            "duplicates", "unchanged", "failures", "skipped")  # fmt: skip
+HEADLINE = ("listing_pages", "listing_failures", "pages_fetched", "not_modified", "new_articles",
+            "new_versions", "duplicates", "unchanged", "failures", "skipped", "gone")  # fmt: skip
 
 
 def test_run_counters_are_one_record_with_headline_and_detail_fields() -> None:
@@ -22,13 +23,16 @@ def test_run_counters_are_one_record_with_headline_and_detail_fields() -> None:
     names = {f.name for f in dataclasses.fields(RunCounters)}
     assert names == {
         *HEADLINE,
+        "listing_items",
+        "rechecks",
         "not_articles",
         "out_of_range",
         "dropped_on_stop",
         "parse_fallbacks",
     }
-    assert summary(counters).startswith("listing pages 0, pages fetched 3, not modified 0")
-    assert "fallbacks" not in summary(counters)  # details go to the log line, not the summary
+    line = summary(RunReport("crawl", counters))
+    assert line.startswith("running: listing pages 0, listing failures 0, pages fetched 3")
+    assert "fallbacks" not in line  # details go to the log line, not the summary
 
 
 def test_extractor_is_a_record_stored_as_its_label() -> None:

@@ -8,14 +8,15 @@ import sys
 from datetime import datetime
 
 from vksnd.crawler.cli.common import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
     EXIT_USAGE,
+    StopSignal,
     add_settings_arguments,
+    exit_code,
     iso_day,
     load,
     run_reporting,
     stop_on_signals,
+    writer_flags,
 )
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.backfill import BackfillRequest, BackfillState, backfill
@@ -27,6 +28,7 @@ HELP = "Walk the listings back to --since and store every article in range (resu
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
+    writer_flags(parser)
     group = parser.add_argument_group("range")
     group.add_argument("--since", type=iso_day, required=True, help="oldest date, YYYY-MM-DD")
     group.add_argument(
@@ -65,27 +67,31 @@ def run(args: argparse.Namespace) -> int:
         categories=tuple(args.category_ids) if args.category_ids else None,
         dry_run=args.dry_run,
     )
-    outcome = run_reporting("backfill", lambda: _backfill(settings, request))
-    if isinstance(outcome, int):
-        return outcome
-    stopped, state = outcome
-    counters = state.counters
-    if request.dry_run:
-        print(
-            f"backfill (dry run): {state.planned} articles to fetch in {request.since}.."
-            f"{request.until}; {counters.listing_pages} listing pages walked"
-        )
-    else:
-        print(f"backfill: {summary(counters)}")
-    if stopped:
-        return EXIT_INTERRUPTED
-    return EXIT_OK  # failed URLs are in the summary and the store, retried later
+    signals = StopSignal()
+    state = BackfillState.of(request)
+    ended = run_reporting(
+        "backfill", lambda: _backfill(settings, state, signals, wait=args.wait), signals
+    )
+    report = state.report
+    if report.outcome is not None:
+        if request.dry_run:
+            print(
+                f"backfill (dry run): {report.outcome.value}: {state.planned} articles to fetch"
+                f" in {request.since}..{request.until};"
+                f" {report.counters.listing_pages} listing pages walked"
+            )
+        else:
+            print(f"backfill: {summary(report)}", flush=True)
+    if isinstance(ended, int):
+        return ended
+    return exit_code(report.outcome, signals)
 
 
-async def _backfill(settings: Settings, request: BackfillRequest) -> tuple[bool, BackfillState]:
+async def _backfill(
+    settings: Settings, state: BackfillState, signals: StopSignal, *, wait: bool
+) -> None:
     stop = asyncio.Event()
-    config = pipeline_config(settings, dry_run=request.dry_run)
-    async with open_resources(settings, config) as resources:
-        with stop_on_signals(stop):
-            state = await backfill(resources, request, stop)
-    return stop.is_set(), state
+    config = pipeline_config(settings, dry_run=state.request.dry_run)
+    async with open_resources(settings, config, wait=wait) as resources:
+        with stop_on_signals(stop, signals):
+            await backfill(resources, state.request, stop, state=state)

@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 
 from vksnd.crawler.cli.common import add_settings_arguments
+from vksnd.crawler.cli.logs import redact
 from vksnd.crawler.config import ConfigError, ResolvedSettings, resolve_settings
 
 HELP = "print the effective settings and the source of each (flag, env, file, default)"
+# Credentials in URLs (``https://user:pass@host``) and secret query values are masked.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _plain(value: object) -> object:
+    """A value as shown: paths as text, credentials in URLs masked (``https://***@host``)."""
     if isinstance(value, Path):
-        return str(value)
+        return redact(str(value))
+    if isinstance(value, str):
+        return redact(value)
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from vksnd.crawler.cli.common import add_db_arguments, iso_day, storage_settings
+from vksnd.crawler.cli.common import add_db_arguments, failure_exit_code, iso_day, storage_settings
 from vksnd.crawler.config import ConfigError
 from vksnd.crawler.crawl.storage_engine import open_reader
 from vksnd.storage.errors import StorageError
@@ -79,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
             report = reader.export_corpus(args.out, filt)
     except (StorageError, ConfigError) as exc:
         print(f"vksnd export: {exc}", file=sys.stderr)
-        return 1
+        return failure_exit_code(exc)
     print(
-        f"{report.written} written, {report.restored} restored, {report.skipped} already"
-        f" exported ({report.matched} matching) -> {args.out}"
+        f"{report.written} written, {report.restored} restored, {report.removed} removed"
+        f" (superseded), {report.skipped} already exported ({report.matched} matching)"
+        f" -> {args.out}"
     )
     return 0

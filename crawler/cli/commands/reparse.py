@@ -16,7 +16,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 
-from vksnd.crawler.cli.common import add_db_arguments, iso_day, storage_settings
+from vksnd.crawler.cli.common import (
+    EXIT_FAILED,
+    add_db_arguments,
+    failure_exit_code,
+    iso_day,
+    storage_settings,
+    writer_flags,
+)
 from vksnd.crawler.config import ConfigError, Settings
 from vksnd.crawler.crawl.ports import ReparseStore
 from vksnd.crawler.crawl.storage_engine import open_store
@@ -89,13 +96,14 @@ async def reparse(store: ReparseStore, since: datetime | None) -> ReparseReport:
     return report
 
 
-async def _reparse(settings: Settings, since: datetime | None) -> ReparseReport:
-    async with await open_store(settings.db, settings.storage) as store:
+async def _reparse(settings: Settings, since: datetime | None, wait: bool) -> ReparseReport:
+    async with await open_store(settings.db, settings.storage, wait=wait) as store:
         return await reparse(store, since)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_db_arguments(parser)
+    writer_flags(parser)
     parser.add_argument(
         "--since", type=iso_day, default=None, help="only pages fetched on/after YYYY-MM-DD (UTC)"
     )
@@ -107,10 +115,10 @@ def run(args: argparse.Namespace) -> int:
         settings = storage_settings(args)
         if not settings.db.is_file():
             print(f"vksnd reparse: no database at {settings.db}", file=sys.stderr)
-            return 1
-        report = asyncio.run(_reparse(settings, since))
+            return EXIT_FAILED
+        report = asyncio.run(_reparse(settings, since, args.wait))
     except (StorageError, ConfigError) as exc:
         print(f"vksnd reparse: {exc}", file=sys.stderr)
-        return 1
+        return failure_exit_code(exc)
     print(report.render())
     return 0

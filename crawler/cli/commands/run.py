@@ -9,14 +9,15 @@ from pathlib import Path
 
 from vksnd.crawler.cli.common import (
     EXIT_FAILED,
-    EXIT_OK,
     EXIT_USAGE,
+    StopSignal,
     add_settings_arguments,
     load,
     minutes,
     run_reporting,
     seconds,
     stop_on_signals,
+    writer_flags,
 )
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.passes import open_resources, pipeline_config
@@ -29,6 +30,7 @@ HELP = "Run as a daemon: an incremental pass every --interval, retries of failed
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
+    writer_flags(parser)
     group = parser.add_argument_group("schedule")
     # dests are the settings' keys, so the flags win over VKSND_* and the TOML file.
     group.add_argument(
@@ -82,20 +84,23 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"vksnd run: --http: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    signals = StopSignal()
     try:
-        outcome = run_reporting("run", lambda: _daemon(settings))
+        ended = run_reporting("run", lambda: _daemon(settings, signals, args.wait), signals)
     except HttpBindError as exc:
         print(f"vksnd run: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    return EXIT_OK if outcome is None else outcome
+    # The daemon only ends on a signal: 130 (SIGINT) or 143 (SIGTERM), like every command.
+    return signals.exit_code if ended is None else ended
 
 
-async def _daemon(settings: Settings) -> None:
+async def _daemon(settings: Settings, signals: StopSignal, wait: bool) -> None:
     stop = asyncio.Event()
     schedule = Schedule.from_settings(settings)
+    config = pipeline_config(settings)
     async with (
-        open_resources(settings, pipeline_config(settings)) as resources,
+        open_resources(settings, config, in_daemon=True, wait=wait) as resources,
         service(settings, resources.fetcher.stats, schedule.interval) as monitor,
     ):
-        with stop_on_signals(stop):
+        with stop_on_signals(stop, signals):
             await Daemon(resources, schedule, stop, monitor).run()

@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from vksnd.crawler.cli.common import add_db_arguments, storage_settings
+from vksnd.crawler.cli.common import add_db_arguments, failure_exit_code, storage_settings
 from vksnd.crawler.config import ConfigError
 from vksnd.crawler.crawl.storage_engine import open_reader
 from vksnd.storage.errors import StorageError
-from vksnd.storage.records import StorageStats
+from vksnd.storage.records import ScopeStats, StorageStats
 
 HELP = "show URLs by state, articles, versions, dedupe, failures and the last runs"
 
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
             stats = reader.stats()
     except (StorageError, ConfigError) as exc:
         print(f"vksnd stats: {exc}", file=sys.stderr)
-        return 1
+        return failure_exit_code(exc)
     if args.json:
         print(json.dumps(stats.as_json(), ensure_ascii=False, indent=2))
     else:
@@ -68,20 +68,50 @@ def render(stats: StorageStats) -> str:
         f"  raw                    {stats.raw_bytes / mib:>9,.1f} MiB",
         f"  stored                 {stats.archive_bytes / mib:>9,.1f} MiB  ({ratio:.1f}x)",
         "",
-        *_table("failures by reason", stats.failures_by_reason),
+        *_table("waiting for a retry (or gone), by state/reason", stats.waiting_by_reason),
+        *_table("failed attempts logged, by reason", stats.failures_by_reason),
+        "",
+        *_scopes(stats.scopes),
         "",
         "last runs",
     ]
     if not stats.last_runs:
         lines.append("  (none)")
     for run in stats.last_runs:
-        status = "running/killed" if run.ok is None else ("ok" if run.ok else "FAILED")
+        status = "running/killed" if run.outcome is None else run.outcome.value
         counters = " ".join(f"{k}={v}" for k, v in run.counters if v)
         lines.append(
             f"  #{run.id} {run.kind} {run.started_at} -> {run.finished_at or '-'} {status}"
         )
         if counters:
             lines.append(f"      {counters}")
-        if run.error:
-            lines.append(f"      error: {run.error}")
+        if run.reason:
+            lines.append(f"      why: {run.reason}")
     return "\n".join(lines)
+
+
+def _scopes(scopes: tuple[ScopeStats, ...]) -> list[str]:
+    """Per listing scope: how far back its listings were read, and what is missing."""
+    lines = ["listings by category (walked to: oldest date read; complete to: no page missing"]
+    lines.append("  above it; articles: stored / pending / failed / skipped / gone)")
+    if not scopes:
+        return [*lines, "  (none walked yet)"]
+    header = ("scope", "pages", "failed", "walked to", "complete to", "articles")
+    rows = [
+        (
+            s.scope,
+            f"{s.pages_read:,}",
+            f"{s.pages_failed:,}",
+            s.walked_to or "-",
+            s.complete_to or "none",
+            f"{s.articles_stored:,} / {s.articles_pending:,} / {s.articles_failed:,}"
+            f" / {s.articles_skipped:,} / {s.articles_gone:,}",
+        )
+        for s in scopes
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines.extend(
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        for row in (header, *rows)
+    )
+    return lines
