@@ -198,7 +198,7 @@ def run_reporting(
     (the run cancelled) ends it with 128 + the signal, no traceback. Anything else propagates
     as a bug would."""
     try:
-        return asyncio.run(main())
+        return asyncio.run(_dropping_signal_handlers(main()))
     except asyncio.CancelledError:
         print(f"vksnd {command}: interrupted", file=sys.stderr, flush=True)
         return signals.exit_code
@@ -208,6 +208,19 @@ def run_reporting(
             raise
         print(f"vksnd {command}: {failure}", file=sys.stderr, flush=True)
         return failure_exit_code(failure)
+
+
+async def _dropping_signal_handlers(main: Coroutine[object, object, T]) -> T:
+    """``main``, then the loop's signal handlers (``stop_on_signals``) removed while the loop
+    still runs: the loop closes its self-pipe before it removes them itself, and a signal in
+    between is written to a closed pipe ("Exception ignored ... wakeup fd"). From here a
+    Ctrl-C is Python's KeyboardInterrupt again (exit 130, ``main``)."""
+    try:
+        return await main
+    finally:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def load(args: argparse.Namespace) -> Settings | None:
@@ -257,11 +270,21 @@ def stop_on_signals(stop: asyncio.Event, signals: StopSignal) -> Iterator[None]:
         )
         stop.set()
 
+    def on_signal_while_closing(signum: int) -> None:
+        log.info(
+            f"{signal.Signals(signum).name}: already stopping, closing the database",
+            extra={"event": "closing"},
+        )
+
     handled = (signal.SIGINT, signal.SIGTERM)
     for signum in handled:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         yield
     finally:
+        # The run is over; what follows closes the database and the pools. A signal now must
+        # not interrupt that (a KeyboardInterrupt there left SQLite's thread running and the
+        # process hanging at exit): it is noted and ignored until the loop closes, which
+        # removes the handlers.
         for signum in handled:
-            loop.remove_signal_handler(signum)
+            loop.add_signal_handler(signum, on_signal_while_closing, signum)

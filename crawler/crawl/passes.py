@@ -180,7 +180,15 @@ async def run_recorded(
     finally:
         judge(report, stopped=stop.is_set(), error=error)
         if run_id is not None:
-            await _finish(resources, run_id, report)
+            finish = asyncio.ensure_future(_finish(resources, run_id, report))
+            try:
+                await asyncio.shield(finish)
+            except asyncio.CancelledError:
+                # A second signal while the run is being recorded: record it all the same
+                # (one short write), then let the cancellation go on.
+                await finish
+                _log_pass(report, time.monotonic() - started, quiet=resources.in_daemon)
+                raise
         _log_pass(report, time.monotonic() - started, quiet=resources.in_daemon)
     return report
 

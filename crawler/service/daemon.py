@@ -127,12 +127,15 @@ class Daemon:
             raise
         finally:
             scheduler.pause()
-            if self._running:
-                log.info("waiting for the pass in progress", extra={"event": "daemon_draining"})
-                await asyncio.gather(*self._running, return_exceptions=True)
-            scheduler.shutdown(wait=False)
-            await asyncio.sleep(0)  # the shutdown is scheduled on the loop: let it run
-            log.info("daemon stopped", extra={"event": "daemon_stop", "passes": self.passes_ok})
+            try:
+                if self._running:
+                    log.info("waiting for the pass in progress", extra={"event": "daemon_draining"})
+                    # A second signal while waiting cancels this gather, and it the passes.
+                    await asyncio.gather(*self._running, return_exceptions=True)
+            finally:
+                scheduler.shutdown(wait=False)
+                await asyncio.sleep(0)  # the shutdown is scheduled on the loop: let it run
+                log.info("daemon stopped", extra={"event": "daemon_stop", "passes": self.passes_ok})
 
     async def _job(self, kind: str, run_pass: PassFn) -> None:
         task = asyncio.current_task()
@@ -163,9 +166,10 @@ class Daemon:
                         report, duration_s=time.monotonic() - started, error=error
                     )
         except asyncio.CancelledError:
-            if not self._hard_stop:
+            if not (self._hard_stop or self._stop.is_set()):
                 raise
-            # recorded "interrupted" by the pass itself; APScheduler would log a traceback
+            # Stopping (a second signal, also one that came while the daemon waited for this
+            # pass): recorded "interrupted" by the pass itself; APScheduler would log a traceback.
         except Exception:  # the observer failing must not end the daemon either
             log.exception(f"after the {kind} pass", extra={"event": "observer_error"})
         finally:

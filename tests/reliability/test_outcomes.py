@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import queue
 import signal
-import socket
 import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,17 +33,12 @@ from support.crawl import (
     truth_articles,
     wait_for_events,
 )
+from support.daemon import closed_port, poll_http
 from support.reliability import FAULT_ENV, make_failures_due, stop_process, stored_count, wait_until
 from vksnd.parsers.article import parse_article
 
 MakeReplica = Any
 PROVINCIAL_LISTING = "/chuyen-muc/tin-tuc-su-kien?trang={page}&c={cat}"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed again when this returns
 
 
 def json_events(stderr: str) -> list[dict[str, Any]]:
@@ -64,23 +57,6 @@ def stats_json(db: Path, cwd: Path) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr
     data: dict[str, Any] = json.loads(done.stdout)
     return data
-
-
-def poll_http(
-    proc: subprocess.Popen[str], url: str, done: Callable[[httpx.Response], bool], timeout: float
-) -> httpx.Response:
-    """GET ``url`` until ``done(response)``; fails at the deadline or if the process exits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert proc.poll() is None, f"exited with {proc.returncode}"
-        try:
-            response = httpx.get(url, timeout=5)
-            if done(response):
-                return response
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"{url}: not ready in {timeout}s"
-        time.sleep(0.1)  # polling with a deadline
 
 
 def listing_articles(replica: Any, category: int, page: int) -> set[str]:

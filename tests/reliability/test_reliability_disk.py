@@ -14,11 +14,10 @@ gone the next run ends with exactly the truth.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from support.crawl import (
     site_args,
     truth_articles,
 )
+from support.disk import Mount
 from support.reliability import FAULT_ENV, assert_sound, assert_stored_are_right
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.parse_pool import ParsePool
@@ -42,36 +42,6 @@ from vksnd.storage.export import LOCK_NAME, MANIFEST_NAME
 from vksnd.storage.sqlite import SqliteStore
 
 MakeReplica = Callable[..., ReplicaServer]
-Mount = Callable[..., Path]
-
-
-def _mount(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
-
-
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Mount]:
-    """``small_fs(size="256k", ro=False)`` mounts (or remounts) a tmpfs at ``tmp_path/fs``."""
-    where = tmp_path / "fs"
-    where.mkdir()
-    mounted = False
-
-    def mount(size: str = "256k", *, ro: bool = False) -> Path:
-        nonlocal mounted
-        gc.collect()  # `with sqlite3.connect()` does not close: drop leaked handles before `ro`
-        options = f"size={size}" + (",ro" if ro else ",rw")
-        if mounted:
-            done = _mount(["-o", f"remount,{options}", str(where)])
-        else:
-            done = _mount(["-t", "tmpfs", "-o", options, "tmpfs", str(where)])
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a small filesystem here: {done.stderr.strip()}")
-        mounted = True
-        return where
-
-    yield mount
-    if mounted:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
 
 
 def _crawl(replica: ReplicaServer, db: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
