@@ -200,7 +200,7 @@ def _canonicalize(
     portal = _is_portal_scope(scope_hosts, profile)
     if portal and key in profile.hosts:
         key = profile.preferred_host
-        scheme = "https"
+        scheme = urlsplit(profile.base_url).scheme.lower() or "https"  # a site on plain http
     if key not in scope_hosts:
         return None
     path = _normalize_path(parts.path)
