@@ -71,7 +71,7 @@ async def backfill(
         if request.categories:
             scope = dataclasses.replace(scope, categories=request.categories)
         walker = resources.listing_walker(
-            pipeline, stop, scope=scope, record_pages=not request.dry_run
+            pipeline, stop, scope=scope, record_pages=not request.dry_run, key_hits=report.key_hits
         )
         state.walker = walker
         state.slowed = resources.fetcher.slowed_hosts
@@ -100,6 +100,7 @@ async def backfill(
         try:
             await run_pipeline(pipeline, lambda: walker.walk_all(policy, emit))
         finally:
+            report.no_links_reason = walker.no_links_reason()
             state.done = not stop.is_set()
             shown.set()
             if reporter is not None:

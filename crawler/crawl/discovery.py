@@ -40,7 +40,7 @@ from vksnd.crawler.fetch.errors import FetchError, PermanentFetchError, RobotsUn
 from vksnd.crawler.fetch.fetcher import FetchResult
 from vksnd.parsers.errors import ParseError
 from vksnd.parsers.link_discovery import RegionLearner
-from vksnd.parsers.listing import ListingRead, read_listing
+from vksnd.parsers.listing import ARTICLE_URL_KEY, ListingRead, read_listing
 from vksnd.parsers.profiles.vksndtc import SiteProfile
 from vksnd.parsers.records import ListingItem
 from vksnd.parsers.urls import canonicalize, listing_page_number, listing_url
@@ -148,6 +148,11 @@ class BackfillPolicy:
 
     ``resolve_date`` learns an undated item's date from the article page itself (the backfill
     fetches it, and stores it when it is in range, so it is not fetched twice).
+
+    A listing may show an update date instead of the published one (later, never earlier): an
+    item listed after ``until`` may be published within the range. Listings are newest first
+    by published date, so such an item can only sit on the first page that shows a date within
+    the range, or on the page just before it; those items are dated from their own page.
     """
 
     store: Store
@@ -155,6 +160,7 @@ class BackfillPolicy:
     until: date
     resolve_date: DateResolver
     resolved: dict[str, date | None] = field(default_factory=dict)  # dated (and stored) inline
+    _above: dict[int, list[DiscoveredArticle]] = field(default_factory=dict)  # per category
 
     @property
     def floor(self) -> date:
@@ -166,11 +172,22 @@ class BackfillPolicy:
         known = await settled_urls(self.store, [item.url for item in items], retry_failed=True)
         wanted: list[DiscoveredArticle] = []
         all_older = bool(items)
-        for item in items:
+        dates = [item.listed_on for item in items if item.listed_on is not None]
+        reaches_range = bool(dates) and min(dates) <= self.until
+        later = [
+            item for item in items if item.listed_on is not None and item.listed_on > self.until
+        ]
+        if items and not reaches_range:
+            self._above[items[0].category] = later  # the page just before the range, maybe
+            later = []
+        elif items:
+            later = self._above.pop(items[0].category, []) + later
+        for item in [*later, *items]:
             when = item.listed_on
-            if when is None and item.url in self.resolved:
+            maybe_earlier = item in later
+            if (when is None or maybe_earlier) and item.url in self.resolved:
                 when = self.resolved[item.url]
-            elif when is None and item.url not in known:
+            elif (when is None or maybe_earlier) and item.url not in known:
                 when = self.resolved[item.url] = await self.resolve_date(item)
             if when is None or when >= self.since:
                 all_older = False
@@ -446,6 +463,25 @@ class ListingWalker:
                 else str(self.oldest_seen[cat_id]),
                 "resumed_from": None if start is None else start.url,
             },
+        )
+
+    def no_links_reason(self) -> str | None:
+        """Why the listings read gave no article link, naming the profile's article pattern;
+        None when they gave some (or none was read)."""
+        pages = self._counters.listing_pages
+        if not pages or self._counters.listing_items:
+            return None
+        pattern = self._scope.profile.article_path.pattern
+        read = f"{pages} listing page" + ("" if pages == 1 else "s")
+        hit, _ = self.key_hits.counts.get(ARTICLE_URL_KEY, [0, 0])
+        if hit:
+            return (
+                f"no list of article links found on the {read} read ({hit} held links matching"
+                f" the article pattern {pattern!r})"
+            )
+        return (
+            f"no link on the {read} read matched the article pattern {pattern!r}"
+            f" ({self.links_seen} in-scope links seen): check urls.article in the profile"
         )
 
     def _note(self, line: str) -> None:

@@ -59,11 +59,10 @@ def silent_line(key: str, tried: int) -> str:
 class DriftWatch:
     """What the last pass said about each key, so changes are logged once, not every pass."""
 
-    profile: str
     silent: dict[str, int] = field(default_factory=dict)
     ratios: dict[str, float] = field(default_factory=dict)
 
-    def update(self, hits: KeyHits) -> None:
+    def update(self, hits: KeyHits, profile: str) -> None:
         """Take one pass's counts: warn for a key newly silent, note one matching again. Keys
         not tried in the pass keep their state (a pass that read no listing says nothing)."""
         tried = {key for key, (_, n) in hits.counts.items() if n}
@@ -71,7 +70,7 @@ class DriftWatch:
         for key, pages in now_silent.items():
             if key not in self.silent:
                 log.warning(
-                    f"{silent_line(key, pages)} of profile {self.profile!r}: the site may have"
+                    f"{silent_line(key, pages)} of profile {profile!r}: the site may have"
                     " changed; pages are read by the generic path meanwhile, and"
                     " `vksnd reparse` re-reads them once the profile is fixed",
                     extra={"event": "profile_drift", "key": key, "pages": pages},

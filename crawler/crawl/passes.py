@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TextIO
 
@@ -32,6 +32,7 @@ from vksnd.crawler.crawl.discovery import (
     ListingWalker,
     WalkPolicy,
 )
+from vksnd.crawler.crawl.drift import DriftWatch, KeyHits
 from vksnd.crawler.crawl.outcomes import RunReport, judge
 from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline, PipelineConfig
@@ -54,6 +55,7 @@ class CrawlResources:
     pool: ParsePool
     config: PipelineConfig
     in_daemon: bool = False  # pass summaries stay INFO: the daemon warns on health changes
+    drift: DriftWatch = field(default_factory=DriftWatch)  # profile keys, pass after pass
 
     @property
     def scope(self) -> ListingScope:
@@ -94,6 +96,7 @@ class CrawlResources:
         *,
         scope: ListingScope | None = None,
         record_pages: bool = True,
+        key_hits: KeyHits | None = None,
     ) -> ListingWalker:
         """The walk feeding ``pipeline``: its counters, its backoff for failed pages."""
         return ListingWalker(
@@ -106,6 +109,7 @@ class CrawlResources:
             retry=pipeline,
             record_pages=record_pages,
             failure_reasons=pipeline.failure_reasons,
+            key_hits=key_hits,
         )
 
     def resumed_policy(self, floor: date | None) -> WalkPolicy:
@@ -178,11 +182,22 @@ async def run_recorded(
         error = exc
         raise
     finally:
+        _count_article_keys(resources, report)
         judge(report, stopped=stop.is_set(), error=error)
+        resources.drift.update(report.key_hits, resources.settings.profile.name)
+        report.drift = tuple(resources.drift.degraded())
         if run_id is not None:
             await _finish(resources, run_id, report)
         _log_pass(report, time.monotonic() - started, quiet=resources.in_daemon)
     return report
+
+
+def _count_article_keys(resources: CrawlResources, report: RunReport) -> None:
+    """``selectors.body``: articles read by the profile's body selectors, of those parsed."""
+    c = report.counters
+    parsed = c.out_of_range + c.new_articles + c.new_versions + c.duplicates + c.unchanged
+    if resources.settings.profile.selectors.body and parsed:
+        report.key_hits.counts["selectors.body"] = [max(parsed - c.parse_fallbacks, 0), parsed]
 
 
 async def _finish(resources: CrawlResources, run_id: int, report: RunReport) -> None:
@@ -280,7 +295,7 @@ async def incremental_pass(
 
     async def body(report: RunReport) -> None:
         pipeline = resources.pipeline(report, stop)
-        walker = resources.listing_walker(pipeline, stop)
+        walker = resources.listing_walker(pipeline, stop, key_hits=report.key_hits)
         shown = await _announce_first_crawl(resources, report, walker, progress)
 
         async def emit(item: DiscoveredArticle) -> bool:
@@ -309,6 +324,7 @@ async def incremental_pass(
         finally:
             if shown is not None:
                 await shown()
+            report.no_links_reason = walker.no_links_reason()
         report.scope_notes.extend(walker.notes)
 
     return await run_recorded(resources, report or RunReport("crawl"), stop, body)
@@ -351,7 +367,7 @@ async def retry_pass(
 
     async def body(report: RunReport) -> None:
         pipeline = resources.pipeline(report, stop)
-        walker = resources.listing_walker(pipeline, stop)
+        walker = resources.listing_walker(pipeline, stop, key_hits=report.key_hits)
 
         async def emit(item: DiscoveredArticle) -> bool:
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
