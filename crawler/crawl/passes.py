@@ -131,6 +131,7 @@ def pipeline_config(settings: Settings, *, dry_run: bool = False) -> PipelineCon
         store_batch=crawl.store_batch,
         parse_batch=crawl.parse_batch,
         max_body_bytes=settings.fetch.max_body_bytes,
+        profile=settings.profile,
     )
 
 
@@ -140,7 +141,7 @@ async def open_resources(
 ) -> AsyncIterator[CrawlResources]:
     """The store (with the database's writer lock: ``wait`` for another writer, else
     ``DatabaseBusy``), the fetcher and the parse pool, closed in reverse order."""
-    store = await open_store(settings.db, settings.storage, wait=wait)
+    store = await open_store(settings.db, settings.storage, wait=wait, profile=settings.profile)
     pool = ParsePool(config.executor, config.parse_workers)
     try:
         async with Fetcher(settings) as fetcher:
