@@ -336,24 +336,17 @@ def read_listing(
     def is_article(target: str) -> bool:
         return is_article_url(target, profile)
 
-    hits: list[tuple[str, bool]] = []
     selectors = profile.selectors
     selected: Listing | None = None
     groups: tuple[LinkGroup, ...] = ()
-    if selectors.listing_item:
-        matched = bool(_item_nodes(tree, profile))
-        hits.append((LISTING_ITEM_KEY, matched))
-        if matched:
-            selected = parse_listing(
-                body, url, content_type, scope_hosts=scope_hosts, profile=profile
-            )
-    next_url: str | None = None
-    if selectors.listing_next:
-        next_url = _selected_next(tree, own, base, scope_hosts, profile)
-        hits.append((LISTING_NEXT_KEY, next_url is not None))
-    if selected is None:
+    item_hit = bool(selectors.listing_item) and bool(_item_nodes(tree, profile))
+    if item_hit:
+        selected = parse_listing(body, url, content_type, scope_hosts=scope_hosts, profile=profile)
+    else:
         groups = tuple(link_groups(tree, resolve, is_article))
-    elif next_url is None:
+    next_url = _selected_next(tree, own, base, scope_hosts, profile)
+    next_hit = next_url is not None
+    if next_url is None and selected is not None:
         next_url = selected.next_page_url
     if next_url is None:
         next_url = find_next_page(
@@ -367,7 +360,13 @@ def read_listing(
         if target is not None:
             links += 1
             found_article = found_article or is_article(target)
-    hits.append((ARTICLE_URL_KEY, found_article))
+    # A key counts on the pages where it should have matched: listing.item where the page has
+    # article links, listing.next where some next page was found (a last page has none).
+    hits: list[tuple[str, bool]] = [(ARTICLE_URL_KEY, found_article)]
+    if selectors.listing_item and found_article:
+        hits.append((LISTING_ITEM_KEY, item_hit))
+    if selectors.listing_next and next_url is not None:
+        hits.append((LISTING_NEXT_KEY, next_hit))
     return ListingRead(url, selected, groups, next_url, links, tuple(hits))
 
 
