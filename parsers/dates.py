@@ -197,8 +197,18 @@ def resolve_published_signal(
     Absurd clues are dropped first. The survivors must all lie within a day of each other
     (a date-only clue stands for its whole day); the most precise one wins: a clue with a time
     of day beats a bare date, earlier clues in ``signals`` beat later ones.
+
+    The date a listing showed beside the link is a fallback only: the article's own page wins
+    over it (a listing may show the date of the last update, days after publication).
     """
     latest = (now or datetime.now(VIETNAM_TZ)) + _ONE_DAY
+    sane = [
+        s
+        for s in signals
+        if s.value.astimezone(VIETNAM_TZ).date() >= EARLIEST and s.value <= latest
+    ]
+    if any(s.source != "listing" for s in sane):
+        signals = [s for s in sane if s.source != "listing"]
     kept: list[DateSignal] = []
     days: list[date] = []
     for signal in signals:
