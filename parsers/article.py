@@ -62,6 +62,7 @@ from vksnd.parsers.metadata import (
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 from vksnd.parsers.query import any_of, css
 from vksnd.parsers.records import GENERIC_EXTRACTOR, Article, Extractor
+from vksnd.parsers.signature import trailing_signature
 from vksnd.parsers.textrules import CleanResult, apply_rules
 from vksnd.parsers.urls import article_key_text
 
@@ -240,6 +241,8 @@ def _generic(
     result = apply_rules(blocks, title=page_title(tree, head, profile), marked_captions=True)
     if author is None and result.byline is not None and looks_like_name(result.byline):
         author = result.byline
+    if author is None:
+        author = trailing_signature(container)
     if declared is not None:
         return result, [declared], author
     found = [*signals, *(dates_in_blocks(blocks) or dates_before(container))]
