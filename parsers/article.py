@@ -166,7 +166,7 @@ def _parse(
         author = profile_author(scope, tree, profile)
         _strip_chrome(container, profile.selectors.chrome)
         blocks = walk_blocks(container, resolve, url=url, max_depth=limits.max_depth)
-        candidate = apply_rules(blocks, title=title)
+        candidate = apply_rules(blocks, title=title, site=profile.text)
         if len(candidate.text) >= MIN_PROFILE_TEXT and candidate.chrome_dropped == 0:
             result = candidate
         date_node = first_match(scope, profile.selectors.date) or first_match(
@@ -238,7 +238,9 @@ def _generic(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True
     )
     blocks = drop_leading_meta_lines(drop_repeated_lines(blocks))
-    result = apply_rules(blocks, title=page_title(tree, head, profile), marked_captions=True)
+    result = apply_rules(
+        blocks, title=page_title(tree, head, profile), marked_captions=True, site=profile.text
+    )
     if author is None and result.byline is not None and looks_like_name(result.byline):
         author = result.byline
     if author is None:
