@@ -477,10 +477,10 @@ class ListingWalker:
         if hit:
             return (
                 f"no list of article links found on the {read} read ({hit} held links matching"
-                f" the article pattern {pattern!r})"
+                f" the article pattern {pattern})"
             )
         return (
-            f"no link on the {read} read matched the article pattern {pattern!r}"
+            f"no link on the {read} read matched the article pattern {pattern}"
             f" ({self.links_seen} in-scope links seen): check urls.article in the profile"
         )
 
