@@ -62,7 +62,7 @@ from vksnd.parsers.metadata import (
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 from vksnd.parsers.query import any_of, css
 from vksnd.parsers.records import GENERIC_EXTRACTOR, Article, Extractor
-from vksnd.parsers.signature import trailing_signature
+from vksnd.parsers.signature import pop_signature, trailing_signature
 from vksnd.parsers.textrules import CleanResult, apply_rules
 from vksnd.parsers.urls import article_key_text
 
@@ -232,6 +232,8 @@ def _generic(
     )
     if _looks_like_listing(container, profile, declared_article=is_article):
         raise NotAnArticle(url, "listing")
+    if author is None:
+        author = pop_signature(container)
     strip_inner_chrome(container)
     mark_breaks(container)
     blocks = walk_blocks(

@@ -17,6 +17,7 @@ from vksnd.parsers.query import css
 
 SIGNATURE_MAX_CHARS = 60
 SIGNATURE_MAX_WORDS = 8
+LONG_BLOCK_CHARS = 200  # the body's text before a signature line
 _CLIMB = 2  # levels above the body container whose next sibling may hold the line
 _BLOCKS = "p, div, ul, ol, table, h1, h2, h3, h4, h5, h6, img, form, input, button"
 
@@ -58,4 +59,27 @@ def trailing_signature(container: LexborNode) -> str | None:
         if following is not None:
             return _signature(following)
         node = node.parent
+    return None
+
+
+def _all_links(node: LexborNode) -> bool:
+    """Nothing but links (a share bar, tags) or nothing at all."""
+    text = collapse(node.text())
+    linked = sum(len(collapse(a.text())) for a in css(node, "a") if a.mem_id != node.mem_id)
+    return not text or linked >= len(text) * 0.5
+
+
+def pop_signature(container: LexborNode) -> str | None:
+    """The author line closing ``container`` itself (after its last long block; share bars and
+    tag rows after it are passed over), removed from it so the text does not end with it."""
+    children = [c for c in container.iter() if c.tag not in ("-text", "_comment")]
+    for index in range(len(children) - 1, 0, -1):
+        child = children[index]
+        if _all_links(child):
+            continue
+        text = _signature(child)
+        if text is None or len(collapse(children[index - 1].text())) < LONG_BLOCK_CHARS:
+            return None
+        child.decompose()
+        return text
     return None
