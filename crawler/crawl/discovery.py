@@ -281,6 +281,7 @@ class ListingWalker:
         """Walk every category at once: one listing stream per category keeps the fetchers fed.
         With ``resume``, also walk on from where earlier walks were cut short or failed, each
         with the policy ``policy_for`` gives for that walk's floor."""
+        self._drop_unknown_categories()
         starts = await self.resume_points(include_first=False) if resume else {}
         await self._read_first_pages()
         async with asyncio.TaskGroup() as group:
@@ -289,6 +290,23 @@ class ListingWalker:
                 for due in starts.get(cat_id, ()):
                     resumed = policy_for(due.floor) if policy_for is not None else policy
                     group.create_task(self.walk_category(cat_id, resumed, emit, start=due))
+
+    def _drop_unknown_categories(self) -> None:
+        """A category the profile does not list (a mistyped ``--category``) fails its walk
+        with a line naming it, instead of a listing URL with an empty slug."""
+        scope = self._scope
+        known = set(scope.profile.category_keys)
+        unknown = [key for key in scope.categories if key not in known]
+        for key in unknown:
+            reason = f"no category {key} in profile {scope.profile.name!r}"
+            self._counters.listing_failures += 1
+            self.failure_reasons[reason] += 1
+            self._note(f"{scope_of(key)}: {reason}")
+            self.finished.add(key)
+        if unknown:
+            self._scope = replace(
+                scope, categories=tuple(k for k in scope.categories if k in known)
+            )
 
     async def _read_first_pages(self) -> None:
         """Page 1 of every category, read before any walk: the boxes they all show are known
@@ -476,11 +494,11 @@ class ListingWalker:
         hit, _ = self.key_hits.counts.get(ARTICLE_URL_KEY, [0, 0])
         if hit:
             return (
-                f"no list of article links found on the {read} read ({hit} held links matching"
+                f"no article links: no list of them found on the {read} read ({hit} held links matching"
                 f" the article pattern {pattern})"
             )
         return (
-            f"no link on the {read} read matched the article pattern {pattern}"
+            f"no article links: no link on the {read} read matched the article pattern {pattern}"
             f" ({self.links_seen} in-scope links seen): check urls.article in the profile"
         )
 

@@ -39,6 +39,7 @@ from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline, Pipelin
 from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.crawl.progress import Progress, report_progress
 from vksnd.crawler.crawl.revalidation import choose_rechecks
+from vksnd.crawler.crawl.sources import SourceReader, SourceWindow
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.storage.errors import StorageError
@@ -304,6 +305,7 @@ async def incremental_pass(
 
         # Re-checks are chosen before the walk, so articles stored by this pass are not re-read.
         rechecks = await choose_rechecks(resources.store, resources.settings, since=recheck_since)
+        reader = SourceReader(resources.fetcher, resources.store, resources.scope, report.counters)
 
         async def sources() -> None:
             async with asyncio.TaskGroup() as group:
@@ -315,6 +317,7 @@ async def incremental_pass(
                         policy_for=resources.resumed_policy,
                     )
                 )
+                group.create_task(reader.run(emit, _recent(resources.settings)))
                 group.create_task(submit_rechecks(pipeline, rechecks.urls))
                 group.create_task(
                     submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
@@ -326,9 +329,15 @@ async def incremental_pass(
             if shown is not None:
                 await shown()
             report.no_links_reason = walker.no_links_reason()
-        report.scope_notes.extend(walker.notes)
+        report.scope_notes.extend(walker.notes + reader.notes)
 
     return await run_recorded(resources, report or RunReport("crawl"), stop, body)
+
+
+def _recent(settings: Settings) -> SourceWindow:
+    """What an incremental pass takes from sitemaps and feeds: entries of the re-check window
+    or undated (a whole sitemap's history is the backfill's)."""
+    return SourceWindow(since=date.today() - timedelta(days=settings.crawl.recheck_days))
 
 
 async def _announce_first_crawl(

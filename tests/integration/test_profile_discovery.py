@@ -160,7 +160,7 @@ def test_a_pattern_matching_nothing_fails_saying_so(
     lines = [line for line in done.stderr.splitlines() if "matched the article pattern" in line]
     assert lines, done.stderr[-3000:]
     assert pattern in lines[-1] and "failed" in lines[-1]
-    assert re.search(r"no link on the \d+ listing pages? read", lines[-1]), lines[-1]
+    assert re.search(r"no article links: no link on the \d+ listing pages? read", lines[-1])
 
 
 def test_the_builtin_baovephapluat_profile_crawls_its_replica_exactly(
