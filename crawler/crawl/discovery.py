@@ -494,8 +494,8 @@ class ListingWalker:
         hit, _ = self.key_hits.counts.get(ARTICLE_URL_KEY, [0, 0])
         if hit:
             return (
-                f"no article links: no list of them found on the {read} read ({hit} held links matching"
-                f" the article pattern {pattern})"
+                f"no article links: no list of them found on the {read} read ({hit} held"
+                f" links matching the article pattern {pattern})"
             )
         return (
             f"no article links: no link on the {read} read matched the article pattern {pattern}"
