@@ -239,10 +239,12 @@ def _generic(
     blocks = walk_blocks(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True
     )
-    blocks = drop_leading_meta_lines(drop_repeated_lines(blocks))
-    result = apply_rules(
-        blocks, title=page_title(tree, head, profile), marked_captions=True, site=profile.text
-    )
+    blocks = drop_repeated_lines(blocks)
+    title_text = page_title(tree, head, profile)
+    if blocks and title_text and collapse(blocks[0].text or "") == title_text:
+        blocks = blocks[1:]  # the title row of a table layout: the date line under it is meta
+    blocks = drop_leading_meta_lines(blocks)
+    result = apply_rules(blocks, title=title_text, marked_captions=True, site=profile.text)
     if author is None and result.byline is not None and looks_like_name(result.byline):
         author = result.byline
     if author is None:

@@ -73,6 +73,8 @@ def pop_signature(container: LexborNode) -> str | None:
     """The author line closing ``container`` itself (after its last long block; share bars and
     tag rows after it are passed over), removed from it so the text does not end with it."""
     children = [c for c in container.iter() if c.tag not in ("-text", "_comment")]
+    while len(children) == 1:  # a table's tbody, a lone wrapper
+        children = [c for c in children[0].iter() if c.tag not in ("-text", "_comment")]
     for index in range(len(children) - 1, 0, -1):
         child = children[index]
         if _all_links(child):
