@@ -71,7 +71,7 @@ class LastPass:
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    code: str  # last_pass_failed, failures, export, stale, database
+    code: str  # last_pass_failed, failures, export, stale, database, profile_drift
     message: str
 
 
