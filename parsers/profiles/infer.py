@@ -436,10 +436,40 @@ def infer_profile(
     label = "site" if hostname.replace(".", "").isdigit() else hostname.split(".")[0]
     site = name or _NAME_CLEAN.sub("-", label.lower()).strip("-") or "site"
     base_url = f"{parts.scheme}://{parts.netloc}"
-    toml = _render(site, base_url, regex, template, categories, next_selector, notes)
+    legacy = _legacy_form(tree, url, template)
+    if legacy is not None:
+        notes.append(f"urls.legacy: articles also linked as {legacy[0]}?{legacy[1]}=N")
+    toml = _render(site, base_url, regex, template, categories, next_selector, notes, legacy)
     return Draft(
         site, base_url, regex, template, tuple(categories), next_selector, tuple(notes), toml
     )
+
+
+def _legacy_form(
+    tree: LexborHTMLParser, url: str, template: str | None
+) -> tuple[str, str, str | None] | None:
+    """(path, id parameter, category parameter) of article links by query (an old CMS's
+    ``lists.aspx?Cat=2&ItemID=11236``): headline links on one path whose numeric parameter
+    differs on every link, the listing's own page and category parameters aside."""
+    host = urlsplit(url).netloc.lower()
+    own_params = {k.lower() for k, _ in parse_qsl(urlsplit(template or "").query)}
+    category_param = next(
+        (k for k, v in parse_qsl(urlsplit(template or "").query) if v in ("{id}", "{cat}")), None
+    )
+    groups: dict[tuple[str, str], set[str]] = {}
+    for link in css(tree, "a[href]"):
+        if len(collapse(link.text())) < 20:
+            continue
+        target = urlsplit(urljoin(url, link.attributes.get("href") or ""))
+        if target.netloc.lower() != host or not target.query:
+            continue
+        for key, value in parse_qsl(target.query):
+            if value.isdigit() and key.lower() not in own_params:
+                groups.setdefault((target.path, key), set()).add(value)
+    if not groups:
+        return None
+    (path, param), _ = max(groups.items(), key=lambda item: len(item[1]))
+    return path, param, category_param
 
 
 def _toml_string(text: str) -> str:
@@ -456,6 +486,7 @@ def _render(
     categories: list[tuple[str, int | None]],
     next_selector: str | None,
     notes: list[str],
+    legacy: tuple[str, str, str | None] | None = None,
 ) -> str:
     lines = [
         "# Drafted by `vksnd profile init`; confirm with `vksnd profile check URL --profile FILE`.",
@@ -466,6 +497,20 @@ def _render(
         "[urls]",
         f"article = {_toml_string(regex)}",
         "",
+        *(
+            [
+                "[[urls.legacy]]",
+                f"path = {_toml_string('^' + _escape(legacy[0]) + '$')}",
+                f'id_param = "{legacy[1]}"',
+                "keep = ["
+                + ", ".join(f'"{k}"' for k in (legacy[2], legacy[1]) if k is not None)
+                + "]",
+                *([f'category_param = "{legacy[2]}"'] if legacy[2] else []),
+                "",
+            ]
+            if legacy is not None
+            else []
+        ),
         "[listing]",
         f"template = {_toml_string(template or '/FILL-IN/{slug}?page={page}')}",
     ]
