@@ -26,7 +26,9 @@ from vksnd.parsers.blocks import collapse
 from vksnd.parsers.cleanup import drop_leading_meta_lines, drop_repeated_lines, strip_inner_chrome
 from vksnd.parsers.dates import (
     DateSignal,
+    by_formats,
     from_listing,
+    in_site_zone,
     parse_date_text,
     resolve_published_signal,
 )
@@ -172,7 +174,12 @@ def _parse(
         date_node = first_match(scope, profile.selectors.date) or first_match(
             tree, profile.selectors.date
         )
-        found = parse_date_text(collapse(date_node.text())) if date_node is not None else None
+        date_text = collapse(date_node.text()) if date_node is not None else ""
+        found = (
+            (by_formats(date_text, profile.date_formats) or parse_date_text(date_text))
+            if date_node is not None
+            else None
+        )
         if found is not None:
             signals.append(DateSignal(found.value, "page", found.has_time))
         if result is None:
@@ -191,7 +198,7 @@ def _parse(
         url=url,
         canonical_url=canonical,
         title=unicodedata.normalize("NFC", title or ""),
-        published_at=None if published is None else published.value,
+        published_at=None if published is None else in_site_zone(published, profile.time_zone),
         published_date_only=published is not None and not published.has_time,
         author=author or (result.byline if not extractor.generic else None),
         category=category_of(url, tree, profile, path),

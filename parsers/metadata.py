@@ -257,7 +257,7 @@ def category_of(
 ) -> str | None:
     """``path``: ``origin_and_path(url)[1]`` when the caller has split ``url`` already."""
     match = profile.article_path.match(origin_and_path(url)[1] if path is None else path)
-    if match and "category" in profile.article_path.groupindex:  # the group is optional
+    if match and match.groupdict().get("category"):
         return match["category"]
     parts = urlsplit(url)
     legacy = profile.legacy_form(parts.path)

@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "reparse",
     "retry",
     "config",
+    "profile",
     "replica",
 )
 
