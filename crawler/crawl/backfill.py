@@ -98,7 +98,10 @@ async def backfill(
             if progress
             else None
         )
-        reader = SourceReader(resources.fetcher, resources.store, scope, report.counters)
+        reader = SourceReader(
+            resources.fetcher, resources.store, scope, report.counters,
+            robots=resources.robots_sitemaps, probe=not request.dry_run,  # dry: no guessing
+        )  # fmt: skip
 
         async def sources() -> None:
             async with asyncio.TaskGroup() as group:

@@ -442,9 +442,17 @@ class ListingWalker:
             for item in wanted:
                 if not await emit(item):
                     break
-            following = None if done or not fresh else listing.next_page_url
+            # A page of links this walk has seen ends a selector-free walk (a pager going round,
+            # the last page served again); listings shifting under a walk repeat items too, so
+            # with the profile's selectors only an empty page does.
+            ended = not fresh if generic else not items
+            following = None if done or ended else listing.next_page_url
             after = _next_number(number, following, scope.profile)
-            pageable = "{page}" in scope.profile.listing_url_template
+            # Guessed only where the profile does not say what its pager looks like.
+            pageable = (
+                "{page}" in scope.profile.listing_url_template
+                and not scope.profile.selectors.listing_next
+            )
             if following is None and generic and pageable and fresh and not done and number:
                 # No pager found: the template's next page, walked while pages bring new links.
                 following, after = self._listing_url(cat_id, number + 1), number + 1

@@ -39,7 +39,7 @@ from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline, Pipelin
 from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.crawl.progress import Progress, report_progress
 from vksnd.crawler.crawl.revalidation import choose_rechecks
-from vksnd.crawler.crawl.sources import SourceReader, SourceWindow
+from vksnd.crawler.crawl.sources import RobotsSitemaps, SourceReader, SourceWindow
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.storage.errors import StorageError
@@ -68,6 +68,11 @@ class CrawlResources:
             categories=settings.crawl.categories,
             max_pages=settings.crawl.listing_max_pages,
         )
+
+    @property
+    def robots_sitemaps(self) -> RobotsSitemaps | None:
+        """The fetcher's robots.txt cache, when robots.txt is read at all."""
+        return self.fetcher.robots if self.settings.politeness.obey_robots else None
 
     def pipeline(
         self,
@@ -305,7 +310,10 @@ async def incremental_pass(
 
         # Re-checks are chosen before the walk, so articles stored by this pass are not re-read.
         rechecks = await choose_rechecks(resources.store, resources.settings, since=recheck_since)
-        reader = SourceReader(resources.fetcher, resources.store, resources.scope, report.counters)
+        reader = SourceReader(
+            resources.fetcher, resources.store, resources.scope, report.counters,
+            robots=resources.robots_sitemaps,
+        )  # fmt: skip
 
         async def sources() -> None:
             async with asyncio.TaskGroup() as group:

@@ -3,10 +3,13 @@
 Where they come from (the profile's ``[discovery]``):
 
 - ``sitemaps``: the profile's list; with ``sitemap_auto`` (the default) also the ``Sitemap:``
-  lines of robots.txt, else ``/sitemap.xml`` at the site root. A sitemap index is followed to
-  its child sitemaps (``MAX_SITEMAPS`` files at most);
+  lines of robots.txt (as the fetcher already read it: no request of its own), and, when
+  ``probe`` (a backfill, not a dry run), ``/sitemap.xml`` at the site root if robots.txt names
+  none. A sitemap index is followed to its child sitemaps (``MAX_SITEMAPS`` files at most);
 - ``feeds``: the profile's list (``{id}``/``{slug}`` filled per category); with ``sitemap_auto``
-  also the feeds the home page announces (``<link rel="alternate" type="application/rss+xml">``).
+  and ``probe`` also the feeds the home page announces (``<link rel="alternate"
+  type="application/rss+xml">``). An incremental pass does not probe: it asks the site for
+  nothing the profile and robots.txt do not name.
 
 Every entry whose URL matches the profile's article pattern becomes a ``DiscoveredArticle``
 (category 0: a source does not say) dated by the source. A feed's ``pubDate`` is the published
@@ -29,6 +32,7 @@ from vksnd.crawler.crawl.discovery import DiscoveredArticle, ListingScope, settl
 from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.fetch.errors import FetchError
 from vksnd.crawler.fetch.fetcher import FetchResult
+from vksnd.crawler.fetch.robots import RobotsRules
 from vksnd.parsers.feeds import (
     FeedError,
     SourceEntry,
@@ -44,6 +48,10 @@ log = logging.getLogger("vksnd.sources")
 
 MAX_SITEMAPS = 200  # sitemap files read per pass (an index and its children)
 SOURCE_CATEGORY = 0
+
+
+class RobotsSitemaps(Protocol):
+    async def rules_for(self, url: str) -> RobotsRules: ...
 
 
 class SourceFetcher(Protocol):
@@ -66,6 +74,8 @@ class SourceReader:
     store: Store
     scope: ListingScope
     counters: RunCounters
+    robots: RobotsSitemaps | None = None  # None: robots.txt is not read (not obeyed)
+    probe: bool = False  # guess /sitemap.xml and the home page's feeds
     notes: list[str] = field(default_factory=list)
     read: int = 0  # sitemap and feed files read
 
@@ -99,8 +109,11 @@ class SourceReader:
         feeds = [(url, True) for url in self._configured_feeds(base)]
         if sources.sitemap_auto:
             found = await self._robots_sitemaps(base)
-            sitemaps += [(u, False) for u in found or [urljoin(base, "sitemap.xml")]]
-            feeds += [(u, False) for u in await self._announced_feeds(base)]
+            if not found and self.probe:
+                found = [urljoin(base, "sitemap.xml")]
+            sitemaps += [(u, False) for u in found]
+            if self.probe:
+                feeds += [(u, False) for u in await self._announced_feeds(base)]
         out: dict[str, tuple[SourceEntry, bool]] = {}
         for entry in await self._sitemap_entries(sitemaps):
             self._keep(out, entry, exact=False)
@@ -143,8 +156,15 @@ class SourceReader:
         return urls
 
     async def _robots_sitemaps(self, base: str) -> list[str]:
-        body = await self._get(urljoin(base, "robots.txt"), False)
-        return robots_sitemaps(body.decode("utf-8", "replace"), base) if body else []
+        if self.robots is None:
+            return []
+        try:
+            rules = await self.robots.rules_for(base)
+        except FetchError:
+            return []
+        if rules.parser is None:
+            return []
+        return robots_sitemaps("\n".join(f"Sitemap: {u}" for u in rules.parser.sitemaps), base)
 
     async def _announced_feeds(self, base: str) -> list[str]:
         body = await self._get(base, False)
