@@ -14,8 +14,9 @@ An item whose date cannot be learned never counts as "older", so an unknown date
 go on rather than stop early: walking one page too many is cheap, missing articles is not.
 
 Without working listing selectors (a profile that has none, or a site that changed), a page is
-read by structure (``parsers.link_discovery``): the first page of every category is read before
-any is walked, so the boxes every page repeats are told from the lists; the walk learns where
+read by structure (``parsers.link_discovery``): for a profile without ``listing.item`` the first
+page of every category is read before any is walked, so the boxes every page repeats are told
+from the lists; the walk learns where
 the main list sits. The next page is the page's own pager, else the template's page + 1 while
 pages bring new links. Each page counts its profile keys' hits for the drift alarm.
 """
@@ -320,8 +321,8 @@ class ListingWalker:
             if fetched is not None:
                 self._prefetched[url] = fetched
 
-        if len(scope.categories) < 2:
-            return
+        if len(scope.categories) < 2 or scope.profile.selectors.listing_item:
+            return  # a profile naming its list items needs no boxes told apart first
         async with asyncio.TaskGroup() as group:
             for cat_id in scope.categories:
                 group.create_task(read(cat_id))
