@@ -26,7 +26,9 @@ from vksnd.parsers.blocks import collapse
 from vksnd.parsers.cleanup import drop_leading_meta_lines, drop_repeated_lines, strip_inner_chrome
 from vksnd.parsers.dates import (
     DateSignal,
+    by_formats,
     from_listing,
+    in_site_zone,
     parse_date_text,
     resolve_published_signal,
 )
@@ -62,7 +64,9 @@ from vksnd.parsers.metadata import (
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 from vksnd.parsers.query import any_of, css
 from vksnd.parsers.records import GENERIC_EXTRACTOR, Article, Extractor
+from vksnd.parsers.signature import pop_signature, trailing_signature
 from vksnd.parsers.textrules import CleanResult, apply_rules
+from vksnd.parsers.urls import article_key_text
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEPTH_SCAN_MIN_TAGS = 3000  # below this many tags, nesting cannot hurt lexbor
@@ -164,13 +168,18 @@ def _parse(
         author = profile_author(scope, tree, profile)
         _strip_chrome(container, profile.selectors.chrome)
         blocks = walk_blocks(container, resolve, url=url, max_depth=limits.max_depth)
-        candidate = apply_rules(blocks, title=title)
+        candidate = apply_rules(blocks, title=title, site=profile.text)
         if len(candidate.text) >= MIN_PROFILE_TEXT and candidate.chrome_dropped == 0:
             result = candidate
         date_node = first_match(scope, profile.selectors.date) or first_match(
             tree, profile.selectors.date
         )
-        found = parse_date_text(collapse(date_node.text())) if date_node is not None else None
+        date_text = collapse(date_node.text()) if date_node is not None else ""
+        found = (
+            (by_formats(date_text, profile.date_formats) or parse_date_text(date_text))
+            if date_node is not None
+            else None
+        )
         if found is not None:
             signals.append(DateSignal(found.value, "page", found.has_time))
         if result is None:
@@ -189,7 +198,7 @@ def _parse(
         url=url,
         canonical_url=canonical,
         title=unicodedata.normalize("NFC", title or ""),
-        published_at=None if published is None else published.value,
+        published_at=None if published is None else in_site_zone(published, profile.time_zone),
         published_date_only=published is not None and not published.has_time,
         author=author or (result.byline if not extractor.generic else None),
         category=category_of(url, tree, profile, path),
@@ -198,6 +207,7 @@ def _parse(
         images=result.images,
         content_hash=content_hash(result.text, lines_collapsed=True),
         extractor=extractor,
+        key=article_key_text(url, profile) or article_key_text(canonical, profile),
     )
 
 
@@ -229,15 +239,23 @@ def _generic(
     )
     if _looks_like_listing(container, profile, declared_article=is_article):
         raise NotAnArticle(url, "listing")
+    if author is None:
+        author = pop_signature(container)
     strip_inner_chrome(container)
     mark_breaks(container)
     blocks = walk_blocks(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True
     )
-    blocks = drop_leading_meta_lines(drop_repeated_lines(blocks))
-    result = apply_rules(blocks, title=page_title(tree, head, profile), marked_captions=True)
+    blocks = drop_repeated_lines(blocks)
+    title_text = page_title(tree, head, profile)
+    if blocks and title_text and collapse(blocks[0].text or "") == title_text:
+        blocks = blocks[1:]  # the title row of a table layout: the date line under it is meta
+    blocks = drop_leading_meta_lines(blocks)
+    result = apply_rules(blocks, title=title_text, marked_captions=True, site=profile.text)
     if author is None and result.byline is not None and looks_like_name(result.byline):
         author = result.byline
+    if author is None:
+        author = trailing_signature(container)
     if declared is not None:
         return result, [declared], author
     found = [*signals, *(dates_in_blocks(blocks) or dates_before(container))]
@@ -257,8 +275,9 @@ def _looks_like_listing(
     for a in css(container, "a[href]"):
         parts = urlsplit(a.attributes.get("href") or "")
         path = parts.path
+        legacy = profile.legacy_form(path)
         if profile.article_path.match(path) or (
-            profile.legacy_article_path.match(path) and "itemid=" in parts.query.lower()
+            legacy is not None and f"{legacy.id_param.lower()}=" in parts.query.lower()
         ):
             article_links += 1
         if len(collapse(a.text())) >= 30:

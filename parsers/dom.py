@@ -86,6 +86,31 @@ def _paragraphs(raw: str) -> list[str]:
     return out
 
 
+def _element_sibling(node: LexborNode, *, before: bool) -> LexborNode | None:
+    """The element next to ``node`` (None when text that is not white space comes first)."""
+    sibling = node.prev if before else node.next
+    while sibling is not None:
+        if sibling.tag == "-text":
+            if (sibling.text_content or "").strip():
+                return None
+        elif sibling.tag != "_comment":
+            return sibling
+        sibling = sibling.prev if before else sibling.next
+    return None
+
+
+def _closes_image_wrapper(node: LexborNode) -> bool:
+    """``node`` follows an ``<img>`` and ends their shared wrapper (``<div><img><div>A
+    caption</div></div>``): a picture and its caption, however the caption is named."""
+    previous = _element_sibling(node, before=True)
+    if previous is None or previous.tag != "img":
+        return False
+    if _element_sibling(node, before=False) is not None:
+        return False
+    first = _element_sibling(previous, before=True)
+    return first is None and node.parent is not None and node.parent.tag not in ("body", "html")
+
+
 def _caption_text(raw: str) -> str:
     return collapse(raw.replace(BR_MARK, " "))
 
@@ -241,6 +266,12 @@ class _Walker:
             if _link_density(node, total) > LINK_DENSITY_MAX:
                 return
         emphasized = strong = False
+        if self.drop_link_lists and self.blocks and self.blocks[-1].kind is IMAGE:
+            caption = _caption_text(raw)
+            if len(caption) <= CAPTION_MAX and _closes_image_wrapper(node):
+                # the image's wrapper: an image, then this text, nothing else: its caption
+                self.blocks.append(Block(CAPTION, caption))
+                return
         if self.blocks and self.blocks[-1].kind is IMAGE and len(texts) == 1:
             # Right after an image: italic reads as its caption, bold as a subheading.
             emphasized = _wholly(node, _EMPHASIS, texts[0])

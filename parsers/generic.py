@@ -311,9 +311,28 @@ def climb(candidate: Candidate, scores: dict[int, float], lengths: _Lengths) -> 
                 continue
         if parent.tag == "body":
             return node
+        if _inline_in_loose_text(node, parent):
+            node, length = parent, parent_len  # a span of a <br>-separated body: its block
+            continue
         if not _join_siblings(node, parent, scores, lengths):
             return node
         node, length = parent, lengths.text(parent)
+
+
+_INLINE_TAGS = frozenset({"span", "strong", "b", "em", "i", "font", "u", "small", "big"})
+
+
+def _inline_in_loose_text(node: LexborNode, parent: LexborNode) -> bool:
+    """``node`` is an inline element whose parent also holds text of its own, outside any
+    element (paragraphs separated by ``<br>``): a piece of the parent's text, not a block."""
+    if node.tag not in _INLINE_TAGS:
+        return False
+    child = parent.child
+    while child is not None:
+        if child.tag == "-text" and len((child.text_content or "").strip()) >= MIN_PARAGRAPH_CHARS:
+            return True
+        child = child.next
+    return False
 
 
 def _join_siblings(

@@ -14,13 +14,19 @@ article, a short link); the fetch follows the redirect and the parse decides whe
 
 The date shown beside a link (``dd/mm/yyyy``) is the first one in the link's item: the matched
 listing item, or else the nearest block ancestor holding a date. The next page comes from the
-profile's ``listing_next`` selectors, else from a pager link whose ``Page=`` is the current page
-plus one on the same path, else there is none.
+profile's ``listing_next`` selectors, else from a pager link whose page parameter is the current
+page plus one on the same path, else there is none.
+
+``read_listing`` is what the crawler calls: the profile's reading when its ``listing.item``
+selectors match, else the selector-free one (``parsers.link_discovery``: article links grouped
+by place, the walker picks the main list), the next page found either way, and which profile keys
+matched on the page (the drift alarm counts them).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlsplit
 
@@ -29,10 +35,15 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from vksnd.parsers.blocks import collapse
 from vksnd.parsers.dates import SLASH_DATE_RE, find_slash_date
 from vksnd.parsers.decoding import decode_body
+from vksnd.parsers.link_discovery import LinkGroup, find_next_page, link_groups
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 from vksnd.parsers.query import css, css_first
 from vksnd.parsers.records import Listing, ListingItem
 from vksnd.parsers.urls import canonicalize, is_article_url, listing_page_number
+
+LISTING_ITEM_KEY = "listing.item"
+LISTING_NEXT_KEY = "listing.next"
+ARTICLE_URL_KEY = "urls.article"
 
 MAX_ITEMS = 5000
 MAX_TITLE_CHARS = 1000
@@ -238,13 +249,13 @@ def _next_page(
             target = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
             if target is not None and target != own and not is_article_url(target, profile):
                 return target
-    wanted = (listing_page_number(url) or 1) + 1
+    wanted = (listing_page_number(url, profile) or 1) + 1
     for node in css(tree, "a[href]"):
         href = node.attributes.get("href") or ""
         target = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
         if (
             target is not None
-            and listing_page_number(target) == wanted
+            and listing_page_number(target, profile) == wanted
             and _same_path(target, own)
             and not is_article_url(target, profile)
         ):
@@ -285,3 +296,93 @@ def parse_listing(
                 placed.append(extra)
         placed.sort(key=lambda one: one[0])
     return Listing(url=url, items=tuple(item for _, item in placed), next_page_url=next_url)
+
+
+@dataclass(frozen=True, slots=True)
+class ListingRead:
+    """One listing page as read: the profile's listing when its ``listing.item`` selectors
+    matched (``selected``), else the page's article-link groups for the walker to choose from;
+    the next page; how many in-scope links the page has; each profile key's hit on this page."""
+
+    url: str
+    selected: Listing | None
+    groups: tuple[LinkGroup, ...]
+    next_page_url: str | None
+    links: int
+    hits: tuple[tuple[str, bool], ...]
+
+
+def read_listing(
+    body: bytes,
+    url: str,
+    content_type: str | None,
+    *,
+    scope_hosts: frozenset[str],
+    profile: SiteProfile = PROFILE,
+    page: int | None = None,
+    expected_next: str | None = None,
+) -> ListingRead:
+    """The listing on ``body``, by the profile's selectors first and by structure otherwise.
+
+    ``page`` is the page's number in its walk and ``expected_next`` the URL the profile's
+    template gives the next one: both help find the next page without a selector."""
+    tree = LexborHTMLParser(decode_body(body, content_type))
+    base = _base_url(tree, url, scope_hosts, profile)
+    own = canonicalize(url, scope_hosts=scope_hosts, profile=profile) or url
+
+    def resolve(href: str) -> str | None:
+        return canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
+
+    def is_article(target: str) -> bool:
+        return is_article_url(target, profile)
+
+    selectors = profile.selectors
+    selected: Listing | None = None
+    groups: tuple[LinkGroup, ...] = ()
+    item_hit = bool(selectors.listing_item) and bool(_item_nodes(tree, profile))
+    if item_hit:
+        selected = parse_listing(body, url, content_type, scope_hosts=scope_hosts, profile=profile)
+    else:
+        groups = tuple(link_groups(tree, resolve, is_article))
+    next_url = _selected_next(tree, own, base, scope_hosts, profile)
+    next_hit = next_url is not None
+    if next_url is None and selected is not None:
+        next_url = selected.next_page_url
+    if next_url is None:
+        next_url = find_next_page(
+            tree, own, resolve, is_article, page=page, expected_next=expected_next
+        )
+    links = 0
+    found_article = False
+    root = tree.body
+    for node in css(root, "a[href]") if root is not None else ():
+        target = resolve(node.attributes.get("href") or "")
+        if target is not None:
+            links += 1
+            found_article = found_article or is_article(target)
+    # A key counts on the pages where it should have matched: listing.item where the page has
+    # article links, listing.next where some next page was found (a last page has none).
+    hits: list[tuple[str, bool]] = [(ARTICLE_URL_KEY, found_article)]
+    if selectors.listing_item and found_article:
+        hits.append((LISTING_ITEM_KEY, item_hit))
+    if selectors.listing_next and next_url is not None:
+        hits.append((LISTING_NEXT_KEY, next_hit))
+    return ListingRead(url, selected, groups, next_url, links, tuple(hits))
+
+
+def _selected_next(
+    tree: LexborHTMLParser,
+    own: str,
+    base: str,
+    scope_hosts: frozenset[str],
+    profile: SiteProfile,
+) -> str | None:
+    for selector in profile.selectors.listing_next:
+        for node in css(tree, selector):
+            href = node.attributes.get("href")
+            if not href:
+                continue
+            target = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
+            if target is not None and target != own and not is_article_url(target, profile):
+                return target
+    return None

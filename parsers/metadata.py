@@ -18,7 +18,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from vksnd.parsers.blocks import HEADING, PARA, Block, collapse
 from vksnd.parsers.dates import DateSignal, parse_date_line, parse_iso
 from vksnd.parsers.declared import AUTHOR_META_KEYS, DATE_META_KEYS
-from vksnd.parsers.profiles.vksndtc import SiteProfile
+from vksnd.parsers.profiles.model import SiteProfile
 from vksnd.parsers.query import any_of, css, css_first
 
 DATE_SCAN_BLOCKS = 14
@@ -26,10 +26,6 @@ _ERROR_RE = re.compile(
     r"(?:không tìm thấy|trang không tồn tại|lỗi|error|page not found|not found)", re.IGNORECASE
 )
 _404_RE = re.compile(r"\b404\b")
-# A "<title>" suffix naming the site, not the article: "Title - Viện kiểm sát nhân dân tối cao".
-_SITE_SUFFIX_RE = re.compile(
-    r"\s+[-|–:]\s+[^-|–]*(?:viện kiểm sát|vksnd|cổng thông tin|procuracy)[^-|–]*$", re.IGNORECASE
-)
 
 
 def dates_in_blocks(blocks: list[Block]) -> list[DateSignal]:
@@ -150,7 +146,9 @@ def page_title(tree: LexborHTMLParser, head: HeadInfo, profile: SiteProfile) -> 
     text = head.title
     if text is None:
         return None
-    stripped = _SITE_SUFFIX_RE.sub("", text)
+    # A "<title>" suffix naming the site, not the article (the profile's ``text.title_suffix``).
+    suffix = profile.text.title_suffix
+    stripped = suffix.sub("", text) if suffix is not None else text
     if stripped != text and tree.body is not None and text in collapse(tree.body.text()):
         return text  # the page prints the whole <title>: the "suffix" is part of the title
     return stripped or text
@@ -259,15 +257,16 @@ def category_of(
 ) -> str | None:
     """``path``: ``origin_and_path(url)[1]`` when the caller has split ``url`` already."""
     match = profile.article_path.match(origin_and_path(url)[1] if path is None else path)
-    if match:
+    if match and match.groupdict().get("category"):
         return match["category"]
     parts = urlsplit(url)
-    by_id = {cat_id: slug for cat_id, slug, _ in profile.categories}
-    if profile.legacy_article_path.match(parts.path) or profile.print_path.match(parts.path):
+    legacy = profile.legacy_form(parts.path)
+    if legacy is not None and legacy.category_param is not None:
         query = {k.lower(): v[0] for k, v in parse_qs(parts.query).items()}
-        cat = query.get("cat", "")
-        if cat.isdigit() and int(cat) in by_id:
-            return by_id[int(cat)]
+        cat = query.get(legacy.category_param.lower(), "")
+        known = profile.category_by_id(int(cat)) if cat.isdigit() and len(cat) <= 9 else None
+        if known is not None:
+            return known.slug
     crumbs = css(tree, ".breadcrumb a")
     if crumbs:
         return collapse(crumbs[-1].text()) or None

@@ -21,7 +21,14 @@ from typing import Any
 import aiosqlite
 
 from vksnd.storage import archive
-from vksnd.storage.columns import article_key, marks, published_to_db, strings_to_json, ts_to_db
+from vksnd.storage.columns import (
+    UrlKey,
+    marks,
+    no_url_key,
+    published_to_db,
+    strings_to_json,
+    ts_to_db,
+)
 from vksnd.storage.records import RawPage, StoreRequest, StoreResult, UrlKind
 from vksnd.storage.versions import Snapshot, VersionPlanner, VersionRow
 
@@ -69,14 +76,11 @@ async def store_batch(
     page_ids: Sequence[int | None] | None,
     *,
     touch_urls: bool = True,
+    url_key: UrlKey = no_url_key,
 ) -> list[StoreResult]:
     """The body of the transaction: snapshot, plan, write."""
     now = ts_to_db(datetime.now(UTC))
-    raw_keys = [article_key(r.raw.url) for r in requests]
-    keys = [
-        key or article_key(r.article.url) or article_key(r.article.canonical_url)
-        for key, r in zip(raw_keys, requests, strict=True)
-    ]
+    keys = [r.article.key or url_key(r.raw.url) for r in requests]
     if page_ids is None:
         # both wait for each other's reads: nothing is queued after a failure's rollback
         snapshot, (page_ids, new_pages) = await run_queued(
@@ -160,7 +164,7 @@ async def store_batch(
                     fetched_row(
                         r.raw, UrlKind.ARTICLE, r.etag, r.last_modified, res.article_id, key
                     )
-                    for r, res, key in zip(requests, results, raw_keys, strict=True)
+                    for r, res, key in zip(requests, results, keys, strict=True)
                 ],
             )
         )
@@ -327,7 +331,7 @@ def fetched_row(
     key: str | None,
     not_article: str | None = None,
 ) -> tuple[Any, ...]:
-    """``key``: ``article_key(raw.url)``, which the caller has computed already;
+    """``key``: the article's key (``Article.key``, or the URL's by the site rule);
     ``not_article``: why a fetched page is not an article (the parser's verdict)."""
     fetched_at = ts_to_db(raw.fetched_at)
     return (

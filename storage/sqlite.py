@@ -41,8 +41,9 @@ from vksnd.storage.article_writes import (
     store_batch,
 )
 from vksnd.storage.columns import (
-    article_key,
+    UrlKey,
     marks,
+    no_url_key,
     opt_date_from_db,
     opt_date_to_db,
     opt_ts_from_db,
@@ -111,6 +112,9 @@ class StoreConfig:
     # commits do not stop to copy pages into the database file; 0 leaves it to SQLite's
     # autocheckpoint inside COMMIT.
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    # A URL's article key, the site profile's rule (the crawler gives it); without it URLs are
+    # stored without a key and articles by ``Article.key`` alone.
+    url_key: UrlKey = no_url_key
 
 
 async def _close_all(*conns: aiosqlite.Connection | None) -> None:
@@ -165,6 +169,7 @@ class SqliteStore:
         self._lock = asyncio.Lock()  # one transaction at a time on the connection
         self._encode_turn = asyncio.Lock()  # see store_articles
         self._closed = False
+        self._url_key = config.url_key
 
     @classmethod
     async def open(
@@ -328,7 +333,7 @@ class SqliteStore:
                 UrlState.PENDING.value,
                 opt_date_to_db(new.listed_on),
                 now,
-                article_key(new.url),
+                self._url_key(new.url),
                 new.scope,
             )
             for new in items
@@ -491,7 +496,7 @@ class SqliteStore:
             await conn.execute(
                 "INSERT INTO urls (url, kind, state, first_seen_at, article_key)"
                 " VALUES (?, 'other', 'pending', ?, ?) ON CONFLICT (url) DO NOTHING",
-                (url, now, article_key(url)),
+                (url, now, self._url_key(url)),
             )
             await conn.execute(
                 "UPDATE urls SET state = ?, http_status = ?, attempts = attempts + 1,"
@@ -567,7 +572,7 @@ class SqliteStore:
             await conn.execute(
                 MARK_FETCHED_SQL,
                 fetched_row(
-                    raw, kind, etag, last_modified, None, article_key(raw.url), not_article
+                    raw, kind, etag, last_modified, None, self._url_key(raw.url), not_article
                 ),
             )
 
@@ -598,7 +603,9 @@ class SqliteStore:
             await self._lock.acquire()
         try:
             async with self._locked_transaction():
-                results = await store_batch(self._conn, requests, encoded, page_ids=None)
+                results = await store_batch(
+                    self._conn, requests, encoded, page_ids=None, url_key=self.config.url_key
+                )
         finally:
             self._lock.release()
         self._after_commit(len(requests))
@@ -622,6 +629,7 @@ class SqliteStore:
                 [None],
                 page_ids=[page.page_id],
                 touch_urls=False,
+                url_key=self.config.url_key,
             )
             if page.not_article is not None:  # refused by an earlier parser: an article now
                 await conn.execute(

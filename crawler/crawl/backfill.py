@@ -24,6 +24,7 @@ from vksnd.crawler.crawl.outcomes import RunReport
 from vksnd.crawler.crawl.passes import CrawlResources, run_pipeline, run_recorded
 from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob
 from vksnd.crawler.crawl.progress import Progress, report_progress
+from vksnd.crawler.crawl.sources import SourceReader, SourceWindow
 from vksnd.storage.records import UrlKind
 
 
@@ -71,7 +72,7 @@ async def backfill(
         if request.categories:
             scope = dataclasses.replace(scope, categories=request.categories)
         walker = resources.listing_walker(
-            pipeline, stop, scope=scope, record_pages=not request.dry_run
+            pipeline, stop, scope=scope, record_pages=not request.dry_run, key_hits=report.key_hits
         )
         state.walker = walker
         state.slowed = resources.fetcher.slowed_hosts
@@ -97,14 +98,25 @@ async def backfill(
             if progress
             else None
         )
+        reader = SourceReader(
+            resources.fetcher, resources.store, scope, report.counters,
+            robots=resources.robots_sitemaps, probe=not request.dry_run,  # dry: no guessing
+        )  # fmt: skip
+
+        async def sources() -> None:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(walker.walk_all(policy, emit))
+                group.create_task(reader.run(emit, SourceWindow(request.since, request.until)))
+
         try:
-            await run_pipeline(pipeline, lambda: walker.walk_all(policy, emit))
+            await run_pipeline(pipeline, sources)
         finally:
+            report.no_links_reason = walker.no_links_reason()
             state.done = not stop.is_set()
             shown.set()
             if reporter is not None:
                 await reporter
-        report.scope_notes.extend(walker.notes)
+        report.scope_notes.extend(walker.notes + reader.notes)
 
     await run_recorded(resources, state.report, stop, body)
     return state

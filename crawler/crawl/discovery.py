@@ -12,6 +12,13 @@ category is a policy, because the two callers want different things:
 
 An item whose date cannot be learned never counts as "older", so an unknown date makes the walk
 go on rather than stop early: walking one page too many is cheap, missing articles is not.
+
+Without working listing selectors (a profile that has none, or a site that changed), a page is
+read by structure (``parsers.link_discovery``): for a profile without ``listing.item`` the first
+page of every category is read before any is walked, so the boxes every page repeats are told
+from the lists; the walk learns where
+the main list sits. The next page is the page's own pager, else the template's page + 1 while
+pages bring new links. Each page counts its profile keys' hits for the drift alarm.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 
 from vksnd.crawler.config import DEFAULT_LISTING_MAX_PAGES
+from vksnd.crawler.crawl.drift import KeyHits
 from vksnd.crawler.crawl.outcomes import classify, short_reason
 from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.pipeline import PageFetcher, raw_page
@@ -32,9 +40,10 @@ from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.fetch.errors import FetchError, PermanentFetchError, RobotsUnavailable
 from vksnd.crawler.fetch.fetcher import FetchResult
 from vksnd.parsers.errors import ParseError
-from vksnd.parsers.listing import parse_listing
+from vksnd.parsers.link_discovery import RegionLearner
+from vksnd.parsers.listing import ARTICLE_URL_KEY, ListingRead, read_listing
 from vksnd.parsers.profiles.vksndtc import SiteProfile
-from vksnd.parsers.records import Listing
+from vksnd.parsers.records import ListingItem
 from vksnd.parsers.urls import canonicalize, listing_page_number, listing_url
 from vksnd.storage.records import (
     DueListing,
@@ -140,6 +149,11 @@ class BackfillPolicy:
 
     ``resolve_date`` learns an undated item's date from the article page itself (the backfill
     fetches it, and stores it when it is in range, so it is not fetched twice).
+
+    A listing may show an update date instead of the published one (later, never earlier): an
+    item listed after ``until`` may be published within the range. Listings are newest first
+    by published date, so such an item can only sit on the first page that shows a date within
+    the range, or on the page just before it; those items are dated from their own page.
     """
 
     store: Store
@@ -147,6 +161,7 @@ class BackfillPolicy:
     until: date
     resolve_date: DateResolver
     resolved: dict[str, date | None] = field(default_factory=dict)  # dated (and stored) inline
+    _above: dict[int, list[DiscoveredArticle]] = field(default_factory=dict)  # per category
 
     @property
     def floor(self) -> date:
@@ -158,11 +173,22 @@ class BackfillPolicy:
         known = await settled_urls(self.store, [item.url for item in items], retry_failed=True)
         wanted: list[DiscoveredArticle] = []
         all_older = bool(items)
-        for item in items:
+        dates = [item.listed_on for item in items if item.listed_on is not None]
+        reaches_range = bool(dates) and min(dates) <= self.until
+        later = [
+            item for item in items if item.listed_on is not None and item.listed_on > self.until
+        ]
+        if items and not reaches_range:
+            self._above[items[0].category] = later  # the page just before the range, maybe
+            later = []
+        elif items:
+            later = self._above.pop(items[0].category, []) + later
+        for item in [*later, *items]:
             when = item.listed_on
-            if when is None and item.url in self.resolved:
+            maybe_earlier = item in later
+            if (when is None or maybe_earlier) and item.url in self.resolved:
                 when = self.resolved[item.url]
-            elif when is None and item.url not in known:
+            elif (when is None or maybe_earlier) and item.url not in known:
                 when = self.resolved[item.url] = await self.resolve_date(item)
             if when is None or when >= self.since:
                 all_older = False
@@ -221,6 +247,7 @@ class ListingWalker:
         retry: RetryTimes,
         record_pages: bool = True,
         failure_reasons: Counter[str] | None = None,
+        key_hits: KeyHits | None = None,
     ) -> None:
         self._fetcher = fetcher
         self._store = store
@@ -235,6 +262,10 @@ class ListingWalker:
         self.finished: set[int] = set()
         self.notes: list[str] = []  # what a person should know about the walk, a line each
         self._walked: dict[int, set[str]] = {}  # per category, listing pages of this run
+        self.key_hits = KeyHits() if key_hits is None else key_hits
+        self.learner = RegionLearner()  # where a page's main list sits, without selectors
+        self.links_seen = 0  # in-scope links on the listing pages read
+        self._prefetched: dict[str, tuple[FetchResult, ListingRead] | _Failed] = {}
 
     @property
     def categories(self) -> tuple[int, ...]:
@@ -251,13 +282,54 @@ class ListingWalker:
         """Walk every category at once: one listing stream per category keeps the fetchers fed.
         With ``resume``, also walk on from where earlier walks were cut short or failed, each
         with the policy ``policy_for`` gives for that walk's floor."""
+        self._drop_unknown_categories()
         starts = await self.resume_points(include_first=False) if resume else {}
+        await self._read_first_pages()
         async with asyncio.TaskGroup() as group:
             for cat_id in self._scope.categories:
                 group.create_task(self.walk_category(cat_id, policy, emit))
                 for due in starts.get(cat_id, ()):
                     resumed = policy_for(due.floor) if policy_for is not None else policy
                     group.create_task(self.walk_category(cat_id, resumed, emit, start=due))
+
+    def _drop_unknown_categories(self) -> None:
+        """A category the profile does not list (a mistyped ``--category``) fails its walk
+        with a line naming it, instead of a listing URL with an empty slug."""
+        scope = self._scope
+        known = set(scope.profile.category_keys)
+        unknown = [key for key in scope.categories if key not in known]
+        for key in unknown:
+            reason = f"no category {key} in profile {scope.profile.name!r}"
+            self._counters.listing_failures += 1
+            self.failure_reasons[reason] += 1
+            self._note(f"{scope_of(key)}: {reason}")
+            self.finished.add(key)
+        if unknown:
+            self._scope = replace(
+                scope, categories=tuple(k for k in scope.categories if k in known)
+            )
+
+    async def _read_first_pages(self) -> None:
+        """Page 1 of every category, read before any walk: the boxes they all show are known
+        before the first list is chosen."""
+        scope = self._scope
+
+        async def read(cat_id: int) -> None:
+            url = self._listing_url(cat_id, 1)
+            fetched = await self._fetch_listing(url, scope_of(cat_id), guessed=False, page=1,
+                                                cat_id=cat_id)  # fmt: skip
+            if fetched is not None:
+                self._prefetched[url] = fetched
+
+        if len(scope.categories) < 2 or scope.profile.selectors.listing_item:
+            return  # a profile naming its list items needs no boxes told apart first
+        async with asyncio.TaskGroup() as group:
+            for cat_id in scope.categories:
+                group.create_task(read(cat_id))
+
+    def _listing_url(self, cat_id: int, page: int) -> str:
+        scope = self._scope
+        return listing_url(scope.base_url, cat_id, page, scope.profile)
 
     async def walk_resumes(self, policy_for: PolicyFor, emit: Emit) -> int:
         """Only the resume points (the retry pass): each due listing page walked on from, with
@@ -278,7 +350,11 @@ class ListingWalker:
         by_scope = {scope_of(cat_id): cat_id for cat_id in scope.categories}
         found: dict[int, list[DueListing]] = {}
         for due in await self._store.due_listings(datetime.now(UTC), DEFAULT_RESUME_SCAN):
-            number = due.number if due.number is not None else listing_page_number(due.url)
+            number = (
+                due.number
+                if due.number is not None
+                else listing_page_number(due.url, scope.profile)
+            )
             cat_id = by_scope.get(due.scope) if due.scope is not None else None
             if due.scope is None:  # noted before scopes were kept: match the URL
                 for candidate in scope.categories:
@@ -300,9 +376,7 @@ class ListingWalker:
     ) -> None:
         scope = self._scope
         name = scope_of(cat_id)
-        url: str | None = (
-            start.url if start else listing_url(scope.base_url, cat_id, 1, scope.profile)
-        )
+        url: str | None = start.url if start else self._listing_url(cat_id, 1)
         number = start.number if start else 1
         seen_pages: set[str] = set()
         walked = self._walked.setdefault(cat_id, set())  # shared with a resumed walk
@@ -310,6 +384,7 @@ class ListingWalker:
         guessed = False  # the page after a failed one, its URL made from the page number
         above: date | None = None  # the oldest date of the last page read: a hole's top
         hole: ListingPage | None = None  # a failed page waiting for the date below it
+        listed: set[str] = set()  # article links this walk has seen: a page of none new ends it
         while url is not None and not self._stop.is_set() and page < scope.max_pages:
             if url in seen_pages:
                 log.warning(
@@ -324,7 +399,9 @@ class ListingWalker:
             page += 1
             if self._record_pages and not guessed:
                 await self._note_pending(url, name, number, policy.floor)
-            fetched = await self._fetch_listing(url, name, guessed=guessed)
+            fetched = self._prefetched.pop(url, None) or await self._fetch_listing(
+                url, name, guessed=guessed, page=number, cat_id=cat_id
+            )
             if fetched is None:  # a guessed page past the last one: the walk is over
                 break
             if isinstance(fetched, _Failed):
@@ -338,12 +415,18 @@ class ListingWalker:
                 if not fetched.walk_on or in_a_row >= MAX_FAILED_IN_A_ROW or number is None:
                     break
                 number += 1
-                url, guessed = listing_url(scope.base_url, cat_id, number, scope.profile), True
+                url, guessed = self._listing_url(cat_id, number), True
                 continue
-            in_a_row, guessed = 0, False
+            in_a_row = 0
             read += 1
             result, listing = fetched
-            items = self._discovered(listing, cat_id)
+            generic = listing.selected is None
+            items = self._discovered(self._items(listing), cat_id)
+            fresh = [item for item in items if item.url not in listed]
+            listed.update(item.url for item in items)
+            if guessed and not fresh:
+                break  # a guessed page past the last one: nothing new, the walk is over
+            guessed = False
             self._counters.listing_items += len(items)
             dates = [item.listed_on for item in items if item.listed_on is not None]
             newest, oldest = (max(dates), min(dates)) if dates else (None, None)
@@ -360,8 +443,21 @@ class ListingWalker:
             for item in wanted:
                 if not await emit(item):
                     break
-            following = None if done or not items else listing.next_page_url
-            after = _next_number(number, following)
+            # A page of links this walk has seen ends a selector-free walk (a pager going round,
+            # the last page served again); listings shifting under a walk repeat items too, so
+            # with the profile's selectors only an empty page does.
+            ended = not fresh if generic else not items
+            following = None if done or ended else listing.next_page_url
+            after = _next_number(number, following, scope.profile)
+            # Guessed only where the profile does not say what its pager looks like.
+            pageable = (
+                "{page}" in scope.profile.listing_url_template
+                and not scope.profile.selectors.listing_next
+            )
+            if following is None and generic and pageable and fresh and not done and number:
+                # No pager found: the template's next page, walked while pages bring new links.
+                following, after = self._listing_url(cat_id, number + 1), number + 1
+                guessed = True
             if self._record_pages:
                 notes = [
                     ListingPage(
@@ -371,7 +467,7 @@ class ListingWalker:
                 ]  # fmt: skip
                 if hole is not None:  # the failed page's hole ends where this page begins
                     notes.append(replace(hole, oldest=newest))
-                if following is not None:  # pending before this page turns fetched
+                if following is not None and not guessed:  # pending before this page turns fetched
                     await self._store.add_urls([NewUrl(following, UrlKind.LISTING, scope=name)])
                     notes.append(
                         ListingPage(following, name, after, policy.floor, ListingState.PENDING)
@@ -396,6 +492,25 @@ class ListingWalker:
             },
         )
 
+    def no_links_reason(self) -> str | None:
+        """Why the listings read gave no article link, naming the profile's article pattern;
+        None when they gave some (or none was read)."""
+        pages = self._counters.listing_pages
+        if not pages or self._counters.listing_items:
+            return None
+        pattern = self._scope.profile.article_path.pattern
+        read = f"{pages} listing page" + ("" if pages == 1 else "s")
+        hit, _ = self.key_hits.counts.get(ARTICLE_URL_KEY, [0, 0])
+        if hit:
+            return (
+                f"no article links: no list of them found on the {read} read ({hit} held"
+                f" links matching the article pattern {pattern})"
+            )
+        return (
+            f"no article links: no link on the {read} read matched the article pattern {pattern}"
+            f" ({self.links_seen} in-scope links seen): check urls.article in the profile"
+        )
+
     def _note(self, line: str) -> None:
         self.notes.append(line)
         log.warning(line, extra={"event": "listing_note"})
@@ -413,11 +528,18 @@ class ListingWalker:
             previous = self.oldest_seen.get(cat_id)
             self.oldest_seen[cat_id] = oldest if previous is None else min(oldest, previous)
 
-    def _discovered(self, listing: Listing, cat_id: int) -> list[DiscoveredArticle]:
+    def _items(self, read: ListingRead) -> tuple[ListingItem, ...]:
+        """The page's article items: the profile's selectors', else the learned main list."""
+        if read.selected is not None:
+            return read.selected.items
+        main = self.learner.main(read.groups)
+        return main.items if main is not None else ()
+
+    def _discovered(self, items: tuple[ListingItem, ...], cat_id: int) -> list[DiscoveredArticle]:
         scope = self._scope
         out: list[DiscoveredArticle] = []
         seen: set[str] = set()
-        for item in listing.items:
+        for item in items:
             url = canonicalize(
                 item.url, base=scope.base_url, scope_hosts=scope.scope_hosts, profile=scope.profile
             )
@@ -428,8 +550,8 @@ class ListingWalker:
         return out
 
     async def _fetch_listing(
-        self, url: str, name: str, *, guessed: bool
-    ) -> tuple[FetchResult, Listing] | _Failed | None:
+        self, url: str, name: str, *, guessed: bool, page: int | None, cat_id: int
+    ) -> tuple[FetchResult, ListingRead] | _Failed | None:
         """The page and its listing; ``_Failed`` (recorded) when it cannot be read; None when a
         guessed page answers "no such page" (the walk went past the last page)."""
         try:
@@ -442,12 +564,23 @@ class ListingWalker:
             # A host off limits (robots.txt unreadable) fails the next page too: stop there.
             return _Failed(exc.reason, not isinstance(exc, RobotsUnavailable))
         self._counters.listing_pages += 1
+        following = None if page is None else self._listing_url(cat_id, page + 1)
         listing = await self._pool.run(
-            parse_listing_page, result.body, result.final_url, result.content_type, self._scope
+            parse_listing_page,
+            result.body,
+            result.final_url,
+            result.content_type,
+            self._scope,
+            page,
+            following,
         )
         if isinstance(listing, str):
             await self._failed(url, name, listing, result.status, ReasonClass.PARSE)
             return _Failed(listing, True)
+        self.key_hits.record_all(listing.hits)
+        self.links_seen += listing.links
+        if listing.selected is None:
+            self.learner.observe(url, listing.groups)
         return result, listing
 
     async def _failed(
@@ -497,11 +630,11 @@ class ListingWalker:
         )
 
 
-def _next_number(number: int | None, following: str | None) -> int | None:
+def _next_number(number: int | None, following: str | None, profile: SiteProfile) -> int | None:
     """The number of the page after page ``number``: the pager link's own, else one more."""
     if following is None:
         return None
-    return listing_page_number(following) or (None if number is None else number + 1)
+    return listing_page_number(following, profile) or (None if number is None else number + 1)
 
 
 def scope_of(cat_id: int) -> str:
@@ -510,13 +643,19 @@ def scope_of(cat_id: int) -> str:
 
 
 def parse_listing_page(
-    body: bytes, url: str, content_type: str | None, scope: ListingScope
-) -> Listing | str:
+    body: bytes,
+    url: str,
+    content_type: str | None,
+    scope: ListingScope,
+    page: int | None = None,
+    expected_next: str | None = None,
+) -> ListingRead | str:
     """Module-level so a process pool can run it; a refusal comes back as its reason, because
     parser errors do not survive pickling (their ``__init__`` takes two arguments)."""
     try:
-        return parse_listing(
-            body, url, content_type, scope_hosts=scope.scope_hosts, profile=scope.profile
-        )
+        return read_listing(
+            body, url, content_type, scope_hosts=scope.scope_hosts, profile=scope.profile,
+            page=page, expected_next=expected_next,
+        )  # fmt: skip
     except ParseError as exc:
         return exc.reason

@@ -22,6 +22,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from vksnd.crawler.crawl.drift import KeyHits
 from vksnd.crawler.fetch.errors import (
     FetchError,
     HttpStatusError,
@@ -73,6 +74,10 @@ class RunReport:
     reason: str | None = None  # why the outcome is not ok, in a line
     error: str | None = None  # the exception that ended the run, if one did
     scope_notes: list[str] = field(default_factory=list)  # "cat:14: no article links"
+    # Why the listings gave no article link, naming the profile's pattern (set by the walk).
+    no_links_reason: str | None = None
+    key_hits: KeyHits = field(default_factory=KeyHits)  # profile keys' hits (drift alarm)
+    drift: tuple[str, ...] | None = None  # silent profile keys after the run (None: not judged)
 
     def note_failure(self, reason: str) -> None:
         self.reasons[short_reason(reason)] += 1
@@ -106,7 +111,7 @@ def _from_counters(report: RunReport) -> tuple[RunOutcome, str | None]:
         return RunOutcome.FAILED, f"nothing could be fetched: {_missing(c)}{why}"
     if c.listing_pages and not c.listing_items:
         pages = _plural(c.listing_pages, "listing page")
-        return RunOutcome.FAILED, f"no article links on the {pages} read"
+        return RunOutcome.FAILED, report.no_links_reason or f"no article links on the {pages} read"
     if missed and not (c.pages_fetched + c.not_modified):
         return RunOutcome.FAILED, f"no article page could be fetched: {_missing(c)}{why}"
     if missed or c.listing_failures:

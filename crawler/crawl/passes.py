@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TextIO
 
@@ -32,12 +32,14 @@ from vksnd.crawler.crawl.discovery import (
     ListingWalker,
     WalkPolicy,
 )
+from vksnd.crawler.crawl.drift import DriftWatch, KeyHits
 from vksnd.crawler.crawl.outcomes import RunReport, judge
 from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.pipeline import DateWindow, FetchJob, Pipeline, PipelineConfig
 from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.crawl.progress import Progress, report_progress
 from vksnd.crawler.crawl.revalidation import choose_rechecks
+from vksnd.crawler.crawl.sources import RobotsSitemaps, SourceReader, SourceWindow
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.storage.errors import StorageError
@@ -54,6 +56,7 @@ class CrawlResources:
     pool: ParsePool
     config: PipelineConfig
     in_daemon: bool = False  # pass summaries stay INFO: the daemon warns on health changes
+    drift: DriftWatch = field(default_factory=DriftWatch)  # profile keys, pass after pass
 
     @property
     def scope(self) -> ListingScope:
@@ -65,6 +68,11 @@ class CrawlResources:
             categories=settings.crawl.categories,
             max_pages=settings.crawl.listing_max_pages,
         )
+
+    @property
+    def robots_sitemaps(self) -> RobotsSitemaps | None:
+        """The fetcher's robots.txt cache, when robots.txt is read at all."""
+        return self.fetcher.robots if self.settings.politeness.obey_robots else None
 
     def pipeline(
         self,
@@ -94,6 +102,7 @@ class CrawlResources:
         *,
         scope: ListingScope | None = None,
         record_pages: bool = True,
+        key_hits: KeyHits | None = None,
     ) -> ListingWalker:
         """The walk feeding ``pipeline``: its counters, its backoff for failed pages."""
         return ListingWalker(
@@ -106,6 +115,7 @@ class CrawlResources:
             retry=pipeline,
             record_pages=record_pages,
             failure_reasons=pipeline.failure_reasons,
+            key_hits=key_hits,
         )
 
     def resumed_policy(self, floor: date | None) -> WalkPolicy:
@@ -127,6 +137,7 @@ def pipeline_config(settings: Settings, *, dry_run: bool = False) -> PipelineCon
         store_batch=crawl.store_batch,
         parse_batch=crawl.parse_batch,
         max_body_bytes=settings.fetch.max_body_bytes,
+        profile=settings.profile,
     )
 
 
@@ -136,7 +147,7 @@ async def open_resources(
 ) -> AsyncIterator[CrawlResources]:
     """The store (with the database's writer lock: ``wait`` for another writer, else
     ``DatabaseBusy``), the fetcher and the parse pool, closed in reverse order."""
-    store = await open_store(settings.db, settings.storage, wait=wait)
+    store = await open_store(settings.db, settings.storage, wait=wait, profile=settings.profile)
     pool = ParsePool(config.executor, config.parse_workers)
     try:
         async with Fetcher(settings) as fetcher:
@@ -178,7 +189,10 @@ async def run_recorded(
         error = exc
         raise
     finally:
+        _count_article_keys(resources, report)
         judge(report, stopped=stop.is_set(), error=error)
+        resources.drift.update(report.key_hits, resources.settings.profile.name)
+        report.drift = tuple(resources.drift.degraded())
         if run_id is not None:
             finish = asyncio.ensure_future(_finish(resources, run_id, report))
             try:
@@ -191,6 +205,14 @@ async def run_recorded(
                 raise
         _log_pass(report, time.monotonic() - started, quiet=resources.in_daemon)
     return report
+
+
+def _count_article_keys(resources: CrawlResources, report: RunReport) -> None:
+    """``selectors.body``: articles read by the profile's body selectors, of those parsed."""
+    c = report.counters
+    parsed = c.out_of_range + c.new_articles + c.new_versions + c.duplicates + c.unchanged
+    if resources.settings.profile.selectors.body and parsed:
+        report.key_hits.counts["selectors.body"] = [max(parsed - c.parse_fallbacks, 0), parsed]
 
 
 async def _finish(resources: CrawlResources, run_id: int, report: RunReport) -> None:
@@ -288,7 +310,7 @@ async def incremental_pass(
 
     async def body(report: RunReport) -> None:
         pipeline = resources.pipeline(report, stop)
-        walker = resources.listing_walker(pipeline, stop)
+        walker = resources.listing_walker(pipeline, stop, key_hits=report.key_hits)
         shown = await _announce_first_crawl(resources, report, walker, progress)
 
         async def emit(item: DiscoveredArticle) -> bool:
@@ -296,6 +318,10 @@ async def incremental_pass(
 
         # Re-checks are chosen before the walk, so articles stored by this pass are not re-read.
         rechecks = await choose_rechecks(resources.store, resources.settings, since=recheck_since)
+        reader = SourceReader(
+            resources.fetcher, resources.store, resources.scope, report.counters,
+            robots=resources.robots_sitemaps,
+        )  # fmt: skip
 
         async def sources() -> None:
             async with asyncio.TaskGroup() as group:
@@ -307,6 +333,7 @@ async def incremental_pass(
                         policy_for=resources.resumed_policy,
                     )
                 )
+                group.create_task(reader.run(emit, _recent(resources.settings)))
                 group.create_task(submit_rechecks(pipeline, rechecks.urls))
                 group.create_task(
                     submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
@@ -317,9 +344,16 @@ async def incremental_pass(
         finally:
             if shown is not None:
                 await shown()
-        report.scope_notes.extend(walker.notes)
+            report.no_links_reason = walker.no_links_reason()
+        report.scope_notes.extend(walker.notes + reader.notes)
 
     return await run_recorded(resources, report or RunReport("crawl"), stop, body)
+
+
+def _recent(settings: Settings) -> SourceWindow:
+    """What an incremental pass takes from sitemaps and feeds: entries of the re-check window
+    or undated (a whole sitemap's history is the backfill's)."""
+    return SourceWindow(since=date.today() - timedelta(days=settings.crawl.recheck_days))
 
 
 async def _announce_first_crawl(
@@ -359,7 +393,7 @@ async def retry_pass(
 
     async def body(report: RunReport) -> None:
         pipeline = resources.pipeline(report, stop)
-        walker = resources.listing_walker(pipeline, stop)
+        walker = resources.listing_walker(pipeline, stop, key_hits=report.key_hits)
 
         async def emit(item: DiscoveredArticle) -> bool:
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))

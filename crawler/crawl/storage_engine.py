@@ -7,30 +7,41 @@ settings.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
-from vksnd.crawler.config import StorageConfig
+from vksnd.crawler.config import DEFAULT_PROFILE, StorageConfig
+from vksnd.parsers.profiles.model import SiteProfile
+from vksnd.parsers.urls import article_key_text
 from vksnd.storage.reader import SqliteReader
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
 from vksnd.storage.writer_lock import WriterLock
 
 
-def store_config(config: StorageConfig) -> StoreConfig:
+def store_config(config: StorageConfig, profile: SiteProfile = DEFAULT_PROFILE) -> StoreConfig:
     return StoreConfig(
         archive=config.archive_pages,
         compression_level=config.archive_compression_level,
         busy_timeout_ms=config.db_busy_timeout_ms,
         checkpoint_every=config.db_checkpoint_every,
+        url_key=functools.partial(article_key_text, profile=profile),
     )
 
 
-async def open_store(path: Path, config: StorageConfig, *, wait: bool = False) -> SqliteStore:
+async def open_store(
+    path: Path,
+    config: StorageConfig,
+    *,
+    wait: bool = False,
+    profile: SiteProfile = DEFAULT_PROFILE,
+) -> SqliteStore:
     """The writer (frontier, articles, runs, reparse): creates and migrates the file if need be.
     It holds the database's writer lock until closed: another writing vksnd is refused with
-    ``DatabaseBusy``, or waited for with ``wait``."""
+    ``DatabaseBusy``, or waited for with ``wait``. ``profile``: the site whose rule names a
+    frontier URL's article key."""
     lock = await WriterLock.acquire(path, owner=_command(), wait=wait)
-    return await SqliteStore.open(path, store_config(config), writer_lock=lock)
+    return await SqliteStore.open(path, store_config(config, profile), writer_lock=lock)
 
 
 def _command() -> str:

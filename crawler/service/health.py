@@ -9,7 +9,10 @@
 - ``export``: the last refresh of the export folder failed (it cannot be written);
 - ``stale``: no crawl pass succeeded (ok or partial) within ``STALE_INTERVALS`` intervals,
   counted from the last success or from the start, and no pass is making progress;
-- ``database``: the database cannot be read.
+- ``database``: the database cannot be read;
+- ``profile_drift``: a profile key matched none of its pages in the last pass that tried it
+  (``profile key "listing.item" matched 0 of 12 listing pages``: the site changed; the generic
+  path reads the pages meanwhile, see ``crawler.crawl.drift``).
 
 Otherwise ``ok`` (200), ``starting`` before the first pass ends, or ``running`` while a pass that
 outlasts the stale window (a first crawl of the whole portal) keeps the database moving.
@@ -68,7 +71,7 @@ class LastPass:
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    code: str  # last_pass_failed, failures, export, stale, database
+    code: str  # last_pass_failed, failures, export, stale, database, profile_drift
     message: str
 
 
@@ -114,6 +117,7 @@ class Health:
         self.last_progress: datetime | None = None  # when the database was last seen moving
         self._database_error: str | None = None  # as the last report saw it
         self._announced: tuple[str, frozenset[str]] = ("starting", frozenset())
+        self.drift: tuple[str, ...] = ()  # profile keys silent in the last pass, a line each
 
     def record_start(self, kind: str) -> None:
         """Note that a pass started (``record_pass`` ends it)."""
@@ -127,9 +131,13 @@ class Health:
         duration_s: float,
         reason: str | None = None,
         failures: int = 0,
+        drift: tuple[str, ...] | None = None,
     ) -> datetime:
-        """Note a finished pass; returns its end time (by this object's clock)."""
+        """Note a finished pass; returns its end time (by this object's clock). ``drift``: the
+        profile keys silent after it (None: the pass did not say, the last word stands)."""
         now = self._clock()
+        if drift is not None:
+            self.drift = drift
         finished = LastPass(kind, outcome, now, duration_s, reason, failures)
         self.last_pass = finished
         self.last_by_kind[kind] = finished
@@ -203,6 +211,7 @@ class Health:
                         f" (health_max_failures {self.max_failures})",
                     )
                 )
+        reasons.extend(Reason("profile_drift", line) for line in self.drift)
         if self.export_error is not None:
             reasons.append(
                 Reason("export", f"the export folder cannot be written: {self.export_error}")

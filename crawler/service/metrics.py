@@ -87,6 +87,13 @@ class Metrics:
             (Counter(f"{PREFIX}_{name}", doc, registry=reg), count)
             for name, doc, count in _PASS_COUNTERS
         ]
+        self._key_hits = Gauge(
+            f"{PREFIX}_profile_key_hit_ratio",
+            "Share of the last pass's pages where a profile key matched (listing.item,"
+            " listing.next, urls.article per listing page; selectors.body per article page).",
+            ["key"],
+            registry=reg,
+        )
         self._exports = Counter(
             f"{PREFIX}_exports", "Corpus folder refreshes by outcome.", ["outcome"], registry=reg
         )
@@ -121,6 +128,11 @@ class Metrics:
             return
         for counter, count in self._counters:
             counter.inc(count(counters))
+
+    def record_key_hits(self, ratios: dict[str, float]) -> None:
+        """The hit ratio of each profile key tried in the last pass (the drift alarm)."""
+        for key, ratio in ratios.items():
+            self._key_hits.labels(key).set(ratio)
 
     def record_export(self, *, ok: bool, written: int) -> None:
         self._exports.labels("ok" if ok else "failed").inc()

@@ -71,7 +71,9 @@ class PassMonitor:
             duration_s=duration_s,
             reason=report.reason,
             failures=missed(report.counters),
+            drift=report.drift,
         )
+        self.metrics.record_key_hits(report.key_hits.ratios())
         self.metrics.record_pass(
             report.kind,
             outcome,

@@ -135,7 +135,7 @@ def test_1_a_mistyped_category_fails_the_backfill(
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.startswith("backfill: failed")
-    assert "HTTP 404" in last_run(db)["reason"]
+    assert "no category 999" in last_run(db)["reason"]  # named by the profile (#15)
 
 
 def test_1_listings_without_article_links_fail_the_crawl(

@@ -71,8 +71,18 @@ def test_agreeing_signals_give_the_most_precise() -> None:
 
 
 def test_disagreeing_signals_give_none() -> None:
-    signals = [from_listing(date(2022, 10, 18)), DateSignal(vn(2022, 10, 25), "page", False)]
+    signals = [
+        DateSignal(vn(2022, 10, 18), "meta", False),
+        DateSignal(vn(2022, 10, 25), "page", False),
+    ]
     assert resolve_published(signals, NOW) is None
+
+
+def test_the_pages_date_wins_over_the_listings() -> None:
+    """A listing may show the date of the last update, days after publication (#15)."""
+    signals = [from_listing(date(2022, 10, 25)), DateSignal(vn(2022, 10, 18, 7, 30), "page", True)]
+    assert resolve_published(signals, NOW) == vn(2022, 10, 18, 7, 30)
+    assert resolve_published([from_listing(date(2022, 10, 25))], NOW) == vn(2022, 10, 25)
 
 
 def test_one_day_apart_is_agreement() -> None:

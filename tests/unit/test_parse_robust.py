@@ -125,7 +125,9 @@ def test_listing_date_is_a_signal() -> None:
     html = PORTAL_HTML
     day = SEED.published_at.date()
     assert parse_article(html.encode(), URL, listing_date=day).published_at == SEED.published_at
-    assert parse_article(html.encode(), URL, listing_date=date(2001, 1, 1)).published_at is None
+    # A listing showing another date (an update) does not override the page's own (#15).
+    later = parse_article(html.encode(), URL, listing_date=date(2001, 1, 1))
+    assert later.published_at == SEED.published_at
 
 
 # --- decoding -------------------------------------------------------------------------------
