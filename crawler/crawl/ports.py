@@ -184,8 +184,9 @@ class StoreReader(Protocol):
 
     def stats(self, *, last_runs: int = ..., top_reasons: int = ...) -> StorageStats: ...
 
-    def feed(self, after_seq: int, limit: int) -> FeedPage:
-        """Up to ``limit`` versions (superseded ones too) with ``seq > after_seq``, in order."""
+    def feed(self, after_seq: int, limit: int, *, site: str | None = None) -> FeedPage:
+        """Up to ``limit`` versions (superseded ones too) with ``seq > after_seq``, in order
+        (of ``site`` only, when given)."""
         ...
 
     def article(self, seq: int) -> ExportedArticle | None: ...
