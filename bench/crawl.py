@@ -248,8 +248,8 @@ def run_scrapy(base_url: str, concurrency: int, stats_path: str) -> None:
     class PortalSpider(scrapy.Spider):
         name = "portal"
         start_urls = [  # noqa: RUF012 (Scrapy's own attribute)
-            base_url + PROFILE.listing_url_template.format(cat=cat, page=1)
-            for cat, _slug, _section in PROFILE.categories
+            base_url + PROFILE.listing_url_template.format(cat=cat, id=cat, page=1)
+            for cat in PROFILE.category_keys
         ]
 
         def parse(self, response: scrapy.http.Response) -> Iterator[scrapy.Request]:

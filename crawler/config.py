@@ -373,9 +373,7 @@ class CrawlConfig:
     listing_url_template: str = setting(
         PROFILE.listing_url_template, _to_template, "{cat} {slug} {section} {page}"
     )
-    categories: tuple[int, ...] = setting(
-        tuple(c[0] for c in PROFILE.categories), _to_categories, "category ids"
-    )
+    categories: tuple[int, ...] = setting(PROFILE.category_keys, _to_categories, "category ids")
     export_dir: Path | None = setting(None, _to_opt_path, "export directory")
     due_limit: int = setting(DEFAULT_DUE_LIMIT, _positive(int), "due URLs taken per pass")
     listing_max_pages: int = setting(

@@ -257,8 +257,9 @@ def _looks_like_listing(
     for a in css(container, "a[href]"):
         parts = urlsplit(a.attributes.get("href") or "")
         path = parts.path
+        legacy = profile.legacy_form(path)
         if profile.article_path.match(path) or (
-            profile.legacy_article_path.match(path) and "itemid=" in parts.query.lower()
+            legacy is not None and f"{legacy.id_param.lower()}=" in parts.query.lower()
         ):
             article_links += 1
         if len(collapse(a.text())) >= 30:

@@ -18,7 +18,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from vksnd.parsers.blocks import HEADING, PARA, Block, collapse
 from vksnd.parsers.dates import DateSignal, parse_date_line, parse_iso
 from vksnd.parsers.declared import AUTHOR_META_KEYS, DATE_META_KEYS
-from vksnd.parsers.profiles.vksndtc import SiteProfile
+from vksnd.parsers.profiles.model import SiteProfile
 from vksnd.parsers.query import any_of, css, css_first
 
 DATE_SCAN_BLOCKS = 14
@@ -262,12 +262,13 @@ def category_of(
     if match:
         return match["category"]
     parts = urlsplit(url)
-    by_id = {cat_id: slug for cat_id, slug, _ in profile.categories}
-    if profile.legacy_article_path.match(parts.path) or profile.print_path.match(parts.path):
+    legacy = profile.legacy_form(parts.path)
+    if legacy is not None and legacy.category_param is not None:
         query = {k.lower(): v[0] for k, v in parse_qs(parts.query).items()}
-        cat = query.get("cat", "")
-        if cat.isdigit() and int(cat) in by_id:
-            return by_id[int(cat)]
+        cat = query.get(legacy.category_param.lower(), "")
+        known = profile.category_by_id(int(cat)) if cat.isdigit() and len(cat) <= 9 else None
+        if known is not None:
+            return known.slug
     crumbs = css(tree, ".breadcrumb a")
     if crumbs:
         return collapse(crumbs[-1].text()) or None

@@ -1,11 +1,11 @@
 """URL canonicalization and classification for the portal: pure string work, no I/O.
 
 Every URL is canonicalized before it is stored or fetched, so the frontier has one key per page:
-the same article is reachable with or without ``www.``, over http, with a ``?Page=N`` navigation
-leftover, through tracking parameters, the legacy SharePoint ``lists.aspx?Cat=&ItemID=`` address or
-the print view (PORTAL.md). Canonicalization cannot turn a legacy or print URL into the new-style
-article URL (the slug is unknown), so ``article_key`` exposes the shared ``t{id}``/``ItemID``
-number and content-hash dedupe in storage does the rest.
+the same article is reachable with or without ``www.``, over http, with a page-number navigation
+leftover, through tracking parameters, or a legacy address (the profile's ``urls.legacy`` forms).
+Canonicalization cannot turn a legacy URL into the article URL (the slug is unknown), so
+``article_key`` exposes the shared id (the article regex's ``id`` group, or the legacy form's id
+parameter) and content-hash dedupe in storage does the rest.
 
 Scope is a set of ``host`` or ``host:port`` keys (``host_key``). Host aliases are mapped to the
 profile's preferred host and https is forced only when the scope is the real portal; against the
@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
+from vksnd.parsers.profiles.load import DEFAULT_PROFILE_NAME
+from vksnd.parsers.profiles.model import Category, SiteProfile
+from vksnd.parsers.profiles.vksndtc import PROFILE
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HEX = "0123456789ABCDEFabcdef"
@@ -153,9 +155,14 @@ def _get(pairs: list[tuple[str, str | None]], wanted: str) -> str | None:
     return None
 
 
+def _is_page_param(name: str, profile: SiteProfile) -> bool:
+    page = profile.listing_page_param
+    return page is not None and name.lower() == page.lower()
+
+
 def _is_tracking(name: str, profile: SiteProfile) -> bool:
     lowered = name.lower()
-    if lowered == "page":  # meaningful on listings; handled by the caller
+    if _is_page_param(name, profile):  # meaningful on listings; handled by the caller
         return False
     return lowered in profile.drop_query_params or lowered.startswith(_TRACKING_PREFIXES)
 
@@ -199,16 +206,15 @@ def _canonicalize(
     path = _normalize_path(parts.path)
     pairs = _split_query(parts.query)
 
-    if profile.legacy_article_path.match(path) and _get(pairs, "ItemID"):
-        pairs = _keep_only(pairs, ("Cat", "ItemID"))
-    elif profile.print_path.match(path) and _get(pairs, "ItemID"):
-        pairs = _keep_only(pairs, ("ItemID",))
+    legacy = profile.legacy_form(path)
+    if legacy is not None and _get(pairs, legacy.id_param):
+        pairs = _keep_only(pairs, legacy.keep)
     else:
         article = profile.article_path.match(path) is not None
         pairs = [
             (name, value)
             for name, value in pairs
-            if not _is_tracking(name, profile) and not (article and name.lower() == "page")
+            if not _is_tracking(name, profile) and not (article and _is_page_param(name, profile))
         ]
         pairs.sort(key=lambda p: (p[0], p[1] or ""))
     return urlunsplit((scheme, key, path, _join_query(pairs), ""))
@@ -227,12 +233,32 @@ def article_key(url: str, profile: SiteProfile = PROFILE) -> int | None:
         return None
     match = profile.article_path.match(path)
     if match:
-        return int(match.group("id"))
-    if profile.legacy_article_path.match(path) or profile.print_path.match(path):
-        item = _get(pairs, "ItemID")
-        if item is not None and item.isdigit() and len(item) <= 12:
-            return int(item)
+        return _id_number(match.group("id"))
+    legacy = profile.legacy_form(path)
+    if legacy is not None:
+        item = _get(pairs, legacy.id_param)
+        if item is not None:
+            return _id_number(item)
     return None
+
+
+def _id_number(text: str | None) -> int | None:
+    if text is None or not text.isdigit() or len(text) > 12:
+        return None
+    return int(text)
+
+
+def article_key_text(url: str, profile: SiteProfile = PROFILE) -> str | None:
+    """The article's key as stored: ``"<id>"`` on the default site, ``"<site>:<id>"`` on any
+    other, so two sites' article numbers never meet. ``None`` when the URL carries no id."""
+    number = article_key(url, profile)
+    if number is None:
+        return None
+    return format_article_key(number, profile)
+
+
+def format_article_key(number: int, profile: SiteProfile) -> str:
+    return str(number) if profile.name == DEFAULT_PROFILE_NAME else f"{profile.name}:{number}"
 
 
 def is_article_url(url: str, profile: SiteProfile = PROFILE) -> bool:
@@ -240,25 +266,32 @@ def is_article_url(url: str, profile: SiteProfile = PROFILE) -> bool:
     return article_key(url, profile) is not None
 
 
-def listing_url(base: str, cat_id: int, page: int, profile: SiteProfile = PROFILE) -> str:
-    """Absolute URL of page ``page`` (1-based) of category ``cat_id``'s listing.
+def listing_url(
+    base: str, category: int | Category, page: int, profile: SiteProfile = PROFILE
+) -> str:
+    """Absolute URL of page ``page`` of a category's listing (``category``: the record or its
+    ``key``; an unknown key is a ``KeyError``, never an empty slug).
 
-    The template may use ``{cat}``, ``{page}``, and the category's ``{slug}`` and ``{section}``
-    from the profile (a new-style listing scheme is unknown on the real portal, PORTAL.md).
+    The template may use ``{id}`` (alias ``{cat}``), ``{page}``, and the category's ``{slug}``
+    and ``{section}``. ``page`` counts from 1; a profile whose pages count from 0
+    (``first_page = 0``) gets ``page - 1`` in the URL.
     """
-    slug, section = "", ""
-    for known_id, known_slug, known_section in profile.categories:
-        if known_id == cat_id:
-            slug, section = known_slug, known_section or ""
-    path = profile.listing_url_template.format(cat=cat_id, page=page, slug=slug, section=section)
+    found = category if isinstance(category, Category) else profile.category_by_key(category)
+    cat_id = found.id if found.id is not None else found.key
+    number = page - 1 + profile.first_page
+    path = profile.listing_url_template.format(
+        cat=cat_id, id=cat_id, page=number, slug=found.slug, section=found.section or ""
+    )
     path = re.sub(r"/{2,}", "/", path)
     return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
 
 
-def listing_page_number(url: str) -> int | None:
-    """The ``Page=`` number of a listing URL (case-insensitive), if any."""
+def listing_page_number(url: str, profile: SiteProfile = PROFILE) -> int | None:
+    """The page number in a listing URL's page parameter (case-insensitive), if any."""
+    if profile.listing_page_param is None:
+        return None
     try:
-        value = _get(_split_query(urlsplit(url).query), "Page")
+        value = _get(_split_query(urlsplit(url).query), profile.listing_page_param)
     except ValueError:
         return None
     return int(value) if value is not None and value.isdigit() and len(value) <= 9 else None

@@ -1,1 +1,2 @@
-"""Site profiles: selectors and URL patterns as data, one module per site, apart from the code."""
+"""Site profiles: everything vksnd knows of a site, as TOML data (``*.toml`` here are the
+built-ins), loaded into the records of ``model`` by ``load`` (see ``model``'s docstring)."""
