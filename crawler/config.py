@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from vksnd.crawler.sites import SiteEntry, to_sites
 from vksnd.parsers.article import DEFAULT_MAX_BYTES
 from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 from vksnd.parsers.urls import host_key
@@ -442,6 +443,10 @@ class Settings:
     )
     # host:port for /healthz, /metrics and the feed, off by default
     http_bind: str | None = setting(None, _to_opt_str, "host:port of the HTTP API")
+    # Several sites into one database (``vksnd.crawler.sites``); empty: the profile's alone.
+    sites: tuple[SiteEntry, ...] = setting(
+        (), to_sites, "sites crawled together: profile names, or a [sites.NAME] table each"
+    )
     fetch: FetchConfig = dataclasses.field(default_factory=FetchConfig)
     politeness: PolitenessConfig = dataclasses.field(default_factory=PolitenessConfig)
     retry: RetryConfig = dataclasses.field(default_factory=RetryConfig)

@@ -54,6 +54,9 @@ class CrawlResources:
     pool: ParsePool
     config: PipelineConfig
     in_daemon: bool = False  # pass summaries stay INFO: the daemon warns on health changes
+    # One of several sites crawled together (``crawl.sites``): its runs say so and its
+    # frontier reads (due URLs, resume points, re-checks) keep to its rows. None: all rows.
+    site: str | None = None
 
     @property
     def scope(self) -> ListingScope:
@@ -64,6 +67,7 @@ class CrawlResources:
             profile=settings.profile,
             categories=settings.crawl.categories,
             max_pages=settings.crawl.listing_max_pages,
+            site=self.site,
         )
 
     def pipeline(
@@ -170,7 +174,7 @@ async def run_recorded(
     kind = report.kind
     started = time.monotonic()
     dry = resources.config.dry_run
-    run_id = None if dry else await resources.store.start_run(kind)
+    run_id = None if dry else await resources.store.start_run(kind, resources.site)
     error: BaseException | None = None
     try:
         await body(report)
@@ -217,10 +221,12 @@ def _log_pass(report: RunReport, duration_s: float, *, quiet: bool) -> None:
     )
 
 
-async def submit_due(pipeline: Pipeline, store: Store, limit: int) -> int:
+async def submit_due(
+    pipeline: Pipeline, store: Store, limit: int, *, site: str | None = None
+) -> int:
     """Pending and failed-and-due article URLs (listings are re-walked by discovery instead)."""
     submitted = 0
-    for record in await store.due_urls(datetime.now(UTC), limit):
+    for record in await store.due_urls(datetime.now(UTC), limit, site=site):
         if record.kind is UrlKind.LISTING:
             continue
         job = FetchJob(record.url, record.kind, record.listed_on, attempts=record.attempts)
@@ -287,7 +293,9 @@ async def incremental_pass(
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
 
         # Re-checks are chosen before the walk, so articles stored by this pass are not re-read.
-        rechecks = await choose_rechecks(resources.store, resources.settings, since=recheck_since)
+        rechecks = await choose_rechecks(
+            resources.store, resources.settings, since=recheck_since, site=resources.site
+        )
 
         async def sources() -> None:
             async with asyncio.TaskGroup() as group:
@@ -301,7 +309,12 @@ async def incremental_pass(
                 )
                 group.create_task(submit_rechecks(pipeline, rechecks.urls))
                 group.create_task(
-                    submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
+                    submit_due(
+                        pipeline,
+                        resources.store,
+                        resources.settings.crawl.due_limit,
+                        site=resources.site,
+                    )
                 )
 
         try:
@@ -360,7 +373,12 @@ async def retry_pass(
             async with asyncio.TaskGroup() as group:
                 group.create_task(walker.walk_resumes(resources.resumed_policy, emit))
                 group.create_task(
-                    submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
+                    submit_due(
+                        pipeline,
+                        resources.store,
+                        resources.settings.crawl.due_limit,
+                        site=resources.site,
+                    )
                 )
 
         await run_pipeline(pipeline, sources)

@@ -12,25 +12,29 @@ from pathlib import Path
 
 from vksnd.crawler.config import StorageConfig
 from vksnd.storage.reader import SqliteReader
+from vksnd.storage.sites import SiteMap
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
 from vksnd.storage.writer_lock import WriterLock
 
 
-def store_config(config: StorageConfig) -> StoreConfig:
+def store_config(config: StorageConfig, sites: SiteMap | None = None) -> StoreConfig:
     return StoreConfig(
         archive=config.archive_pages,
         compression_level=config.archive_compression_level,
         busy_timeout_ms=config.db_busy_timeout_ms,
         checkpoint_every=config.db_checkpoint_every,
+        sites=sites or SiteMap(),
     )
 
 
-async def open_store(path: Path, config: StorageConfig, *, wait: bool = False) -> SqliteStore:
+async def open_store(
+    path: Path, config: StorageConfig, *, wait: bool = False, sites: SiteMap | None = None
+) -> SqliteStore:
     """The writer (frontier, articles, runs, reparse): creates and migrates the file if need be.
     It holds the database's writer lock until closed: another writing vksnd is refused with
-    ``DatabaseBusy``, or waited for with ``wait``."""
+    ``DatabaseBusy``, or waited for with ``wait``. ``sites``: whose rows are whose, by host."""
     lock = await WriterLock.acquire(path, owner=_command(), wait=wait)
-    return await SqliteStore.open(path, store_config(config), writer_lock=lock)
+    return await SqliteStore.open(path, store_config(config, sites), writer_lock=lock)
 
 
 def _command() -> str:
