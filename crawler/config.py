@@ -32,11 +32,15 @@ from urllib.parse import urlsplit
 
 from vksnd.crawler.sites import SiteEntry, to_sites
 from vksnd.parsers.article import DEFAULT_MAX_BYTES
-from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
+from vksnd.parsers.errors import ProfileError
+from vksnd.parsers.profiles.load import load_profile, with_listing_template
+from vksnd.parsers.profiles.model import SiteProfile
+from vksnd.parsers.profiles.vksndtc import PROFILE
 from vksnd.parsers.urls import host_key
 from vksnd.storage.sqlite import StoreConfig
 
-DEFAULT_BASE_URL = "https://vksndtc.gov.vn"
+DEFAULT_PROFILE = PROFILE  # the built-in vksndtc profile
+DEFAULT_BASE_URL = PROFILE.base_url
 DEFAULT_DB = Path("./data/vksnd.db")
 DEFAULT_CONFIG_PATH = Path("./vksnd.toml")
 DEFAULT_CONTACT_URL = "https://github.com/vksnd/vksnd"
@@ -217,28 +221,48 @@ def _to_base_url(value: object) -> object:
 
 
 def _to_categories(value: object) -> object:
+    """Category ids or slugs (checked against the profile once it is known: ``_fit_profile``)."""
     items: list[object]
     if isinstance(value, str):
         items = [part for part in value.replace(",", " ").split() if part]
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
-        raise ValueError("expected a list of category ids")
-    ids = tuple(int(item) for item in items if isinstance(item, (int, str)))
-    if len(ids) != len(items) or not ids or any(i <= 0 for i in ids):
-        raise ValueError("expected positive integer category ids")
-    return ids
+        raise ValueError("expected a list of category ids or slugs")
+    found: list[int | str] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool) and item > 0:
+            found.append(item)
+        elif isinstance(item, str) and item.strip().isdigit() and int(item) > 0:
+            found.append(int(item))
+        elif isinstance(item, str) and item.strip():
+            found.append(item.strip())
+        else:
+            raise ValueError("expected positive integer category ids or slugs")
+    if not found:
+        raise ValueError("expected at least one category")
+    return tuple(found)
 
 
 def _to_template(value: object) -> object:
     text = str(_to_str(value))
     if "{page}" not in text or not text.startswith("/"):
-        raise ValueError("expected a path containing {page} (and {cat} or {slug}/{section})")
+        raise ValueError("expected a path containing {page} (and {id} or {slug}/{section})")
     try:
-        text.format(cat=1, page=1, slug="s", section="t")
+        text.format(cat=1, id=1, page=1, slug="s", section="t")
     except (KeyError, IndexError, ValueError) as exc:
         raise ValueError(f"unknown placeholder in template ({exc})") from exc
     return text
+
+
+def _to_profile(value: object) -> object:
+    """A built-in profile's name or a profile file's path, loaded and checked."""
+    if isinstance(value, SiteProfile):
+        return value
+    try:
+        return load_profile(str(_to_str(value)))
+    except ProfileError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _choice(*options: str, upper: bool = False) -> Callable[[object], object]:
@@ -431,7 +455,12 @@ class ServiceConfig:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    base_url: str = setting(DEFAULT_BASE_URL, _to_base_url, "portal (or replica) origin")
+    site_profile: SiteProfile = setting(
+        DEFAULT_PROFILE, _to_profile, "site profile: built-in name or TOML file", key="profile"
+    )
+    base_url: str = setting(
+        DEFAULT_BASE_URL, _to_base_url, "portal (or replica) origin (default: the profile's)"
+    )
     db: Path = setting(DEFAULT_DB, _to_path, "SQLite database file")
     log_format: Literal["text", "json"] = setting(
         DEFAULT_LOG_FORMAT, _choice("text", "json"), "text or json"
@@ -456,14 +485,15 @@ class Settings:
 
     @property
     def scope_hosts(self) -> frozenset[str]:
-        return scope_for(self.base_url, PROFILE)
+        return scope_for(self.base_url, self.profile)
 
     @property
     def profile(self) -> SiteProfile:
-        """The site profile with the configured listing template."""
-        if self.crawl.listing_url_template == PROFILE.listing_url_template:
-            return PROFILE
-        return dataclasses.replace(PROFILE, listing_url_template=self.crawl.listing_url_template)
+        """The configured site profile, with the configured listing template."""
+        chosen = self.site_profile
+        if self.crawl.listing_url_template == chosen.listing_url_template:
+            return chosen
+        return with_listing_template(chosen, self.crawl.listing_url_template)
 
 
 def scope_for(base_url: str, profile: SiteProfile = PROFILE) -> frozenset[str]:
@@ -634,6 +664,7 @@ def resolve_settings(
         chosen[key.section][key.field] = converted
         values.append(SettingValue(key.name, converted, source))
 
+    _fit_profile(chosen, values)
     sections = {name: holder(**chosen[name]) for name, holder in SECTIONS.items()}
     settings = Settings(**chosen[""], **sections)  # type: ignore[arg-type]
     given = {v.key for v in values}
@@ -645,6 +676,49 @@ def resolve_settings(
     order = {k.name: i for i, k in enumerate(KEYS)}
     values.sort(key=lambda v: order.get(v.key, -1))
     return ResolvedSettings(settings, tuple(values), path)
+
+
+def _fit_profile(chosen: dict[str, dict[str, object]], values: list[SettingValue]) -> None:
+    """The settings a profile decides (base URL, listing template, categories) default to the
+    chosen profile's; categories given by slug become their keys, and one the profile does not
+    know is refused (a crawl of a category without a slug would find nothing, silently)."""
+    profile = chosen[""].get("site_profile", DEFAULT_PROFILE)
+    if not isinstance(profile, SiteProfile):
+        raise TypeError(f"site_profile is {type(profile).__name__}")
+    source = {v.key: v.source for v in values}
+    chosen[""].setdefault("base_url", profile.base_url)
+    template = chosen["crawl"].setdefault("listing_url_template", profile.listing_url_template)
+    try:
+        with_listing_template(profile, str(template))
+    except ProfileError as exc:
+        key = "listing_url_template"
+        raise ConfigError(key, template, source.get(key, "default"), exc.problem) from None
+    wanted = chosen["crawl"].get("categories")
+    if wanted is None:
+        chosen["crawl"]["categories"] = profile.category_keys
+        return
+    if not isinstance(wanted, tuple):
+        raise TypeError(f"categories is {type(wanted).__name__}")
+    keys: list[int] = []
+    for item in wanted:
+        found = (
+            profile.category_by_slug(item)
+            if isinstance(item, str)
+            else next((c for c in profile.categories if c.key == item), None)
+        )
+        if found is None:
+            known = ", ".join(f"{c.key} ({c.slug})" for c in profile.categories) or "none"
+            raise ConfigError(
+                "categories",
+                item,
+                source.get("categories", "default"),
+                f"profile {profile.name!r} has no such category; it has: {known}",
+            )
+        keys.append(found.key)
+    chosen["crawl"]["categories"] = tuple(keys)
+    for index, value in enumerate(values):
+        if value.key == "categories":
+            values[index] = SettingValue("categories", tuple(keys), value.source)
 
 
 def load_settings(

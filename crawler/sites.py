@@ -21,11 +21,15 @@ robots.txt, slow-downs): ``vksnd.crawler.crawl.sites`` builds each site's settin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from vksnd.storage.sites import SiteNameError, check_site_name
+from vksnd.parsers.errors import ProfileError
+from vksnd.parsers.profiles.load import load_profile
+from vksnd.parsers.profiles.model import SiteProfile
+from vksnd.storage.sites import SITE_NAME_RE, SiteNameError, check_site_name
 
 # What a site's table may say; anything else is refused with the key named.
 SITE_KEYS = ("profile", "base_url", "rate", "host_concurrency")
@@ -55,6 +59,12 @@ class SiteEntry:
         return self.name + (f"({' '.join(extra)})" if extra else "")
 
 
+def site_name(profile: SiteProfile) -> str:
+    """The site a profile crawls, as rows name it: the profile's name, made a site name."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", profile.name.lower()).strip("-_")[:64] or "site"
+    return name if SITE_NAME_RE.match(name) else f"site-{name}"[:64]
+
+
 def to_sites(value: object) -> tuple[SiteEntry, ...]:
     """The setting's converter: a comma/space-separated string, a list of names (or of tables
     with a ``name``), or a table of tables by name. Raises ``ValueError`` naming the problem."""
@@ -73,6 +83,10 @@ def to_sites(value: object) -> tuple[SiteEntry, ...]:
         if entry.name in seen:
             raise ValueError(f"site {entry.name!r} is listed twice")
         seen.add(entry.name)
+        try:  # a bad profile is a bad setting, said before anything starts
+            load_profile(entry.profile_ref)
+        except ProfileError as exc:
+            raise ValueError(f"sites.{entry.name}: {exc}") from None
     return tuple(entries)
 
 

@@ -63,6 +63,7 @@ from vksnd.parsers.profiles.vksndtc import PROFILE, SiteProfile
 from vksnd.parsers.query import any_of, css
 from vksnd.parsers.records import GENERIC_EXTRACTOR, Article, Extractor
 from vksnd.parsers.textrules import CleanResult, apply_rules
+from vksnd.parsers.urls import article_key_text
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEPTH_SCAN_MIN_TAGS = 3000  # below this many tags, nesting cannot hurt lexbor
@@ -198,6 +199,7 @@ def _parse(
         images=result.images,
         content_hash=content_hash(result.text, lines_collapsed=True),
         extractor=extractor,
+        key=article_key_text(url, profile) or article_key_text(canonical, profile),
     )
 
 

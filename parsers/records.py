@@ -56,6 +56,10 @@ class Article:
     # The page gave a date but no time of day: ``published_at`` is that day's midnight in
     # Vietnam time, kept for ordering; storage and output say the date alone.
     published_date_only: bool = False
+    # The article's key across its URL forms, from the site profile (the article regex's ``id``
+    # group or a legacy form's id parameter; ``"<site>:<id>"`` off the default site): storage
+    # joins a legacy URL of a stored article by it. None: the URL carries no id.
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,14 @@ from typing import Any
 import aiosqlite
 
 from vksnd.storage import archive
-from vksnd.storage.columns import article_key, marks, published_to_db, strings_to_json, ts_to_db
+from vksnd.storage.columns import (
+    UrlKey,
+    marks,
+    no_url_key,
+    published_to_db,
+    strings_to_json,
+    ts_to_db,
+)
 from vksnd.storage.records import RawPage, StoreRequest, StoreResult, UrlKind
 from vksnd.storage.sites import SiteMap, qualified_key, split_key
 from vksnd.storage.versions import Snapshot, VersionPlanner, VersionRow
@@ -71,18 +78,14 @@ async def store_batch(
     *,
     sites: SiteMap,
     touch_urls: bool = True,
+    url_key: UrlKey = no_url_key,
 ) -> list[StoreResult]:
     """The body of the transaction: snapshot, plan, write. The planner sees site-qualified
     article keys (``storage.sites``): two sites' article 123 are two articles."""
     now = ts_to_db(datetime.now(UTC))
-    raw_keys = [article_key(r.raw.url) for r in requests]
+    raw_keys = [r.article.key or url_key(r.raw.url) for r in requests]
     site_of = [sites.site_of(r.raw.url) for r in requests]
-    keys = [
-        qualified_key(
-            site, key or article_key(r.article.url) or article_key(r.article.canonical_url)
-        )
-        for key, site, r in zip(raw_keys, site_of, requests, strict=True)
-    ]
+    keys = [qualified_key(site, key) for site, key in zip(site_of, raw_keys, strict=True)]
     if page_ids is None:
         # both wait for each other's reads: nothing is queued after a failure's rollback
         snapshot, (page_ids, new_pages) = await run_queued(
@@ -347,7 +350,7 @@ def fetched_row(
     *,
     site: str,
 ) -> tuple[Any, ...]:
-    """``key``: ``article_key(raw.url)``, which the caller has computed already;
+    """``key``: the article's key (``Article.key``, or the URL's by the site rule);
     ``not_article``: why a fetched page is not an article (the parser's verdict);
     ``site``: whose URL it is (``storage.sites``)."""
     fetched_at = ts_to_db(raw.fetched_at)

@@ -9,19 +9,14 @@ A publication time keeps the offset the parser gave (the portal's local day matt
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from urllib.parse import parse_qsl, urlsplit
 
-# The portal's article number (the ``t{id}`` of new URLs, ``ItemID`` of legacy and print URLs).
-# One number names one article whatever the URL form, so a legacy URL of a stored article is
-# recognised as the same article (see PORTAL.md). Patterns are data: (path regex, query key).
-ARTICLE_KEY_PATH = re.compile(r"-[ds]\d+-t(?P<id>\d+)\.html$")
-ARTICLE_KEY_QUERY_PATHS = re.compile(
-    r"^/(?:tintuc/Pages/lists\.aspx|UserControls/Publishing/News/BinhLuan/pFormPrint\.aspx)$",
-    re.IGNORECASE,
-)
+# A URL's article key (one key names one article whatever the URL form, so a legacy URL of a
+# stored article is recognised as the same article). The rule is the site profile's: the parser
+# puts it in ``Article.key``, and the crawler hands the store the function for frontier URLs
+# (``StoreConfig.url_key``); storage knows no site.
+UrlKey = Callable[[str], str | None]
 
 
 def ts_to_db(value: datetime) -> str:
@@ -80,14 +75,6 @@ def strings_from_json(value: str) -> tuple[str, ...]:
     return tuple(loaded)
 
 
-def article_key(url: str) -> str | None:
-    """The portal's article number in ``url``, when the URL form carries one."""
-    parts = urlsplit(url)
-    found = ARTICLE_KEY_PATH.search(parts.path)
-    if found:
-        return str(int(found.group("id")))
-    if ARTICLE_KEY_QUERY_PATHS.match(parts.path):
-        for key, value in parse_qsl(parts.query):
-            if key.lower() == "itemid" and value.isdigit():
-                return str(int(value))
+def no_url_key(url: str) -> str | None:
+    """The key of a URL when no site rule was given: none."""
     return None

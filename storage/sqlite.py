@@ -41,8 +41,9 @@ from vksnd.storage.article_writes import (
     store_batch,
 )
 from vksnd.storage.columns import (
-    article_key,
+    UrlKey,
     marks,
+    no_url_key,
     opt_date_from_db,
     opt_date_to_db,
     opt_ts_from_db,
@@ -115,6 +116,9 @@ class StoreConfig:
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     # Whose rows these are, by URL host (``storage.sites``); unnamed hosts: the default site.
     sites: SiteMap = field(default_factory=SiteMap)
+    # A URL's article key, the site profile's rule (the crawler gives it); without it URLs are
+    # stored without a key and articles by ``Article.key`` alone.
+    url_key: UrlKey = no_url_key
 
 
 async def _close_all(*conns: aiosqlite.Connection | None) -> None:
@@ -175,6 +179,7 @@ class SqliteStore:
         self._lock = asyncio.Lock()  # one transaction at a time on the connection
         self._encode_turn = asyncio.Lock()  # see store_articles
         self._closed = False
+        self._url_key = config.url_key
 
     @classmethod
     async def open(
@@ -338,7 +343,7 @@ class SqliteStore:
                 UrlState.PENDING.value,
                 opt_date_to_db(new.listed_on),
                 now,
-                article_key(new.url),
+                self._url_key(new.url),
                 new.scope,
                 self.config.sites.site_of(new.url),
             )
@@ -517,7 +522,7 @@ class SqliteStore:
             await conn.execute(
                 "INSERT INTO urls (url, kind, state, first_seen_at, article_key, site)"
                 " VALUES (?, 'other', 'pending', ?, ?, ?) ON CONFLICT (url) DO NOTHING",
-                (url, now, article_key(url), site),
+                (url, now, self._url_key(url), site),
             )
             await conn.execute(
                 "UPDATE urls SET state = ?, http_status = ?, attempts = attempts + 1,"
@@ -598,7 +603,7 @@ class SqliteStore:
                     etag,
                     last_modified,
                     None,
-                    article_key(raw.url),
+                    self._url_key(raw.url),
                     not_article,
                     site=self.config.sites.site_of(raw.url),
                 ),
@@ -632,7 +637,12 @@ class SqliteStore:
         try:
             async with self._locked_transaction():
                 results = await store_batch(
-                    self._conn, requests, encoded, page_ids=None, sites=self.config.sites
+                    self._conn,
+                    requests,
+                    encoded,
+                    page_ids=None,
+                    sites=self.config.sites,
+                    url_key=self.config.url_key,
                 )
         finally:
             self._lock.release()
@@ -658,6 +668,7 @@ class SqliteStore:
                 page_ids=[page.page_id],
                 sites=self.config.sites,
                 touch_urls=False,
+                url_key=self.config.url_key,
             )
             if page.not_article is not None:  # refused by an earlier parser: an article now
                 await conn.execute(

@@ -92,6 +92,18 @@ def add_config_argument(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     )
 
 
+def add_profile_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--profile``: the commands that crawl, parse, reparse or export (docs/PROFILES.md)."""
+    parser.add_argument(
+        "--profile",
+        dest="profile",
+        default=None,
+        metavar="NAME|PATH",
+        help="site profile: a built-in name (vksndtc, baovephapluat) or a TOML file"
+        " (env VKSND_PROFILE, default vksndtc)",
+    )
+
+
 def add_db_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--config`` and ``--db``: all the storage commands (export, stats, reparse) take."""
     add_config_argument(parser)
@@ -125,6 +137,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     the setting's key; all default to None so that the lower layers apply."""
     group = parser.add_argument_group("settings (flags > VKSND_* env > TOML file > defaults)")
     add_db_arguments(group)
+    add_profile_argument(group)
     group.add_argument(
         "--base-url",
         dest="base_url",
@@ -230,7 +243,9 @@ def load(args: argparse.Namespace) -> Settings | None:
 def storage_settings(args: argparse.Namespace) -> Settings:
     """The settings of a storage command (``add_db_arguments``): the database is ``--db`` >
     ``VKSND_DB`` > TOML ``db`` > default, the rest from the environment and the file."""
-    return load_settings({"db": args.db}, os.environ, args.config)
+    return load_settings(
+        {"db": args.db, "profile": getattr(args, "profile", None)}, os.environ, args.config
+    )
 
 
 @dataclass(slots=True)

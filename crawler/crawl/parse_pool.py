@@ -22,6 +22,8 @@ from typing import TypeVar, TypeVarTuple, Unpack
 from vksnd.crawler.config import ExecutorKind
 from vksnd.parsers.article import DEFAULT_LIMITS, DEFAULT_MAX_BYTES, ParseLimits, parse_article
 from vksnd.parsers.errors import NotAnArticle, ParseError
+from vksnd.parsers.profiles.model import SiteProfile
+from vksnd.parsers.profiles.vksndtc import PROFILE
 from vksnd.parsers.records import Article
 
 R = TypeVar("R")
@@ -67,6 +69,8 @@ class ParseJob:
     content_type: str | None
     listing_date: date | None  # the date a listing showed beside the link, a date fallback
     max_bytes: int = DEFAULT_MAX_BYTES  # the fetcher's max_body_bytes: the parser takes as much
+    # The configured site profile (it pickles: a process pool's worker gets it with the job).
+    profile: SiteProfile = PROFILE
 
 
 def parse_article_page(job: ParseJob) -> Parsed:
@@ -74,7 +78,12 @@ def parse_article_page(job: ParseJob) -> Parsed:
     limits = DEFAULT_LIMITS if job.max_bytes == DEFAULT_MAX_BYTES else _limits(job.max_bytes)
     try:
         article = parse_article(
-            job.body, job.url, job.content_type, listing_date=job.listing_date, limits=limits
+            job.body,
+            job.url,
+            job.content_type,
+            profile=job.profile,
+            listing_date=job.listing_date,
+            limits=limits,
         )
     except NotAnArticle as exc:
         return Parsed(None, not_article=exc.kind)

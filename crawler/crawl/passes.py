@@ -40,8 +40,10 @@ from vksnd.crawler.crawl.progress import Progress, report_progress
 from vksnd.crawler.crawl.revalidation import choose_rechecks
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
+from vksnd.crawler.sites import site_name
 from vksnd.storage.errors import StorageError
 from vksnd.storage.records import RunOutcome, UrlKind, UrlRecord
+from vksnd.storage.sites import SiteMap
 
 log = logging.getLogger("vksnd.pass")
 
@@ -131,6 +133,7 @@ def pipeline_config(settings: Settings, *, dry_run: bool = False) -> PipelineCon
         store_batch=crawl.store_batch,
         parse_batch=crawl.parse_batch,
         max_body_bytes=settings.fetch.max_body_bytes,
+        profile=settings.profile,
     )
 
 
@@ -140,11 +143,18 @@ async def open_resources(
 ) -> AsyncIterator[CrawlResources]:
     """The store (with the database's writer lock: ``wait`` for another writer, else
     ``DatabaseBusy``), the fetcher and the parse pool, closed in reverse order."""
-    store = await open_store(settings.db, settings.storage, wait=wait)
+    site = site_name(settings.profile)
+    store = await open_store(
+        settings.db,
+        settings.storage,
+        wait=wait,
+        profile=settings.profile,
+        sites=SiteMap.of({site: settings.scope_hosts}),
+    )
     pool = ParsePool(config.executor, config.parse_workers)
     try:
         async with Fetcher(settings) as fetcher:
-            yield CrawlResources(settings, store, fetcher, pool, config, in_daemon)
+            yield CrawlResources(settings, store, fetcher, pool, config, in_daemon, site=site)
     finally:
         pool.close()
         await store.close()

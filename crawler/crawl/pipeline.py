@@ -39,6 +39,7 @@ from vksnd.crawler.config import (
     DEFAULT_PARSE_BATCH,
     DEFAULT_PARSE_EXECUTOR,
     DEFAULT_PARSE_WORKERS,
+    DEFAULT_PROFILE,
     DEFAULT_SKIPPED_RETRY_DAYS,
     DEFAULT_STORE_BATCH,
     SKIPPED_RETRY_MAX_FACTOR,
@@ -56,6 +57,7 @@ from vksnd.crawler.crawl.ports import Store
 from vksnd.crawler.fetch.errors import FetchError, RetryableFetchError
 from vksnd.crawler.fetch.fetcher import FetchResult
 from vksnd.parsers.dates import VIETNAM_TZ
+from vksnd.parsers.profiles.model import SiteProfile
 from vksnd.parsers.records import Article
 from vksnd.storage.records import (
     RawPage,
@@ -98,6 +100,7 @@ class PipelineConfig:
     store_batch: int = DEFAULT_STORE_BATCH  # articles per transaction, at most
     parse_batch: int = DEFAULT_PARSE_BATCH  # waiting pages sent to the executor at once, at most
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # what the fetcher takes, the parser takes
+    profile: SiteProfile = DEFAULT_PROFILE  # the configured site profile: the parser reads by it
 
     @property
     def bound(self) -> int:
@@ -327,15 +330,13 @@ class Pipeline:
     async def _parse_step(self, batch: list[_FetchedPage]) -> None:
         parsed = await self._pool.run(
             parse_article_pages,
-            [_parse_job(page.job, page.result, self._config.max_body_bytes) for page in batch],
+            [_parse_job(page.job, page.result, self._config) for page in batch],
         )
         for fetched, one in zip(batch, parsed, strict=True):
             await self._store_q.put(_PageOutcome(fetched.job, fetched.result, one))
 
     async def _parse(self, job: FetchJob, result: FetchResult) -> Parsed:
-        return await self._pool.run(
-            parse_article_page, _parse_job(job, result, self._config.max_body_bytes)
-        )
+        return await self._pool.run(parse_article_page, _parse_job(job, result, self._config))
 
     async def _store_step(self, batch: list[_PageOutcome]) -> None:
         requests: list[tuple[_PageOutcome, StoreRequest]] = []
@@ -484,8 +485,15 @@ class Pipeline:
         return datetime.now(UTC) + delay
 
 
-def _parse_job(job: FetchJob, result: FetchResult, max_bytes: int) -> ParseJob:
-    return ParseJob(result.body, result.final_url, result.content_type, job.listed_on, max_bytes)
+def _parse_job(job: FetchJob, result: FetchResult, config: PipelineConfig) -> ParseJob:
+    return ParseJob(
+        result.body,
+        result.final_url,
+        result.content_type,
+        job.listed_on,
+        config.max_body_bytes,
+        config.profile,
+    )
 
 
 def _log_page(job: FetchJob, result: FetchResult, outcome: str, **fields: object) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -29,12 +29,13 @@ from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.passes import CrawlResources, pipeline_config
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
-from vksnd.crawler.sites import SiteEntry
+from vksnd.crawler.sites import SiteEntry, site_name
 from vksnd.parsers.errors import ProfileError
 from vksnd.parsers.profiles.load import load_profile
 from vksnd.parsers.profiles.model import SiteProfile
+from vksnd.parsers.urls import article_key_text
 from vksnd.storage.records import RunCounters, RunOutcome
-from vksnd.storage.sites import SITE_NAME_RE, SiteMap
+from vksnd.storage.sites import SiteMap
 
 # The worst outcome of the sites is the run's.
 _SEVERITY = {
@@ -53,12 +54,6 @@ class SitePlan:
     settings: Settings
 
 
-def site_name(profile: SiteProfile) -> str:
-    """The site a profile crawls, as rows name it: the profile's name, made a site name."""
-    name = re.sub(r"[^a-z0-9_-]+", "-", profile.name.lower()).strip("-_")[:64] or "site"
-    return name if SITE_NAME_RE.match(name) else f"site-{name}"[:64]
-
-
 def plan_sites(settings: Settings) -> tuple[SitePlan, ...]:
     """Each site's settings. Raises ``ConfigError`` naming a site whose profile is bad."""
     if not settings.sites:
@@ -70,7 +65,8 @@ def _site_settings(settings: Settings, entry: SiteEntry) -> Settings:
     try:
         profile = load_profile(entry.profile_ref)
     except ProfileError as exc:
-        raise ConfigError(f"sites.{entry.name}.profile", entry.profile_ref, "sites", str(exc))
+        key = f"sites.{entry.name}.profile"
+        raise ConfigError(key, entry.profile_ref, "sites", str(exc)) from None
     politeness = settings.politeness
     if entry.rate is not None:
         politeness = dataclasses.replace(politeness, rate=entry.rate)
@@ -109,7 +105,22 @@ async def open_sites(
 ) -> AsyncIterator[tuple[CrawlResources, ...]]:
     """Every site's ``CrawlResources``: one store and parse pool shared, a fetcher each."""
     plans = plan_sites(settings)
-    store = await open_store(settings.db, settings.storage, wait=wait, sites=site_map(plans))
+    sites = site_map(plans)
+    keys = {plan.name: functools.partial(article_key_text, profile=plan.settings.profile)
+            for plan in plans}  # fmt: skip
+
+    def url_key(url: str) -> str | None:
+        rule = keys.get(sites.site_of(url))
+        return None if rule is None else rule(url)
+
+    store = await open_store(
+        settings.db,
+        settings.storage,
+        wait=wait,
+        profile=plans[0].settings.profile,
+        sites=sites,
+        url_key=url_key,
+    )
     config = pipeline_config(settings, dry_run=dry_run)
     pool = ParsePool(config.executor, config.parse_workers)
     try:
@@ -171,7 +182,7 @@ async def run_sites(
 def combine(overall: RunReport, by_site: dict[str, RunReport]) -> None:
     """Counters summed, the worst outcome, the reasons of the sites that were not ok."""
     totals = RunCounters()
-    for site_report in by_site.values():
+    for site, site_report in by_site.items():
         for field in dataclasses.fields(RunCounters):
             name = field.name
             setattr(totals, name, getattr(totals, name) + getattr(site_report.counters, name))
@@ -182,8 +193,11 @@ def combine(overall: RunReport, by_site: dict[str, RunReport]) -> None:
     if not judged:
         return
     overall.outcome = max((r.outcome for _, r in judged if r.outcome), key=_SEVERITY.__getitem__)
-    not_ok = [f"{site}: {r.outcome.value}" + (f" ({r.reason})" if r.reason else "")
-              for site, r in judged if r.outcome is not RunOutcome.OK and r.outcome is not None]  # fmt: skip
+    not_ok = [
+        f"{site}: {r.outcome.value}" + (f" ({r.reason})" if r.reason else "")
+        for site, r in judged
+        if r.outcome is not None and r.outcome is not RunOutcome.OK
+    ]
     overall.reason = "; ".join(not_ok) or None
     errors = [r.error for _, r in judged if r.error]
     overall.error = errors[0] if errors else None

@@ -7,34 +7,55 @@ settings.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
-from vksnd.crawler.config import StorageConfig
+from vksnd.crawler.config import DEFAULT_PROFILE, StorageConfig
+from vksnd.parsers.profiles.model import SiteProfile
+from vksnd.parsers.urls import article_key_text
+from vksnd.storage.columns import UrlKey
 from vksnd.storage.reader import SqliteReader
 from vksnd.storage.sites import SiteMap
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
 from vksnd.storage.writer_lock import WriterLock
 
 
-def store_config(config: StorageConfig, sites: SiteMap | None = None) -> StoreConfig:
+def store_config(
+    config: StorageConfig,
+    profile: SiteProfile = DEFAULT_PROFILE,
+    *,
+    sites: SiteMap | None = None,
+    url_key: UrlKey | None = None,
+) -> StoreConfig:
+    """``url_key``: a URL's article key (several sites: by the URL's site); default: the
+    ``profile``'s rule."""
     return StoreConfig(
         archive=config.archive_pages,
         compression_level=config.archive_compression_level,
         busy_timeout_ms=config.db_busy_timeout_ms,
         checkpoint_every=config.db_checkpoint_every,
         sites=sites or SiteMap(),
+        url_key=url_key or functools.partial(article_key_text, profile=profile),
     )
 
 
 async def open_store(
-    path: Path, config: StorageConfig, *, wait: bool = False, sites: SiteMap | None = None
+    path: Path,
+    config: StorageConfig,
+    *,
+    wait: bool = False,
+    profile: SiteProfile = DEFAULT_PROFILE,
+    sites: SiteMap | None = None,
+    url_key: UrlKey | None = None,
 ) -> SqliteStore:
     """The writer (frontier, articles, runs, reparse): creates and migrates the file if need be.
     It holds the database's writer lock until closed: another writing vksnd is refused with
-    ``DatabaseBusy``, or waited for with ``wait``. ``sites``: whose rows are whose, by host."""
+    ``DatabaseBusy``, or waited for with ``wait``. ``profile``: the site whose rule names a
+    frontier URL's article key; ``sites``: whose rows are whose, by host (several sites)."""
     lock = await WriterLock.acquire(path, owner=_command(), wait=wait)
-    return await SqliteStore.open(path, store_config(config, sites), writer_lock=lock)
+    config_ = store_config(config, profile, sites=sites, url_key=url_key)
+    return await SqliteStore.open(path, config_, writer_lock=lock)
 
 
 def _command() -> str:

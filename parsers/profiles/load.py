@@ -11,6 +11,7 @@ data): it is the one place in ``parsers`` that does, and only when a command sta
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import string
@@ -416,6 +417,17 @@ def _kind(value: object) -> str:
 
 def _article(kind: type) -> str:
     return {str: "a string", int: "an integer", bool: "a boolean"}.get(kind, kind.__name__)
+
+
+def with_listing_template(profile: SiteProfile, template: str) -> SiteProfile:
+    """``profile`` with another listing template (the ``listing_url_template`` setting),
+    checked as the profile's own would be; ``ProfileError`` naming ``listing.template``."""
+    if template == profile.listing_url_template:
+        return profile
+    page_param = _Reader(profile.source).template(template, profile.categories)
+    return dataclasses.replace(
+        profile, listing_url_template=template, listing_page_param=page_param
+    )
 
 
 def resolve_profile(value: str | None) -> SiteProfile:

@@ -111,7 +111,7 @@ class DiscoverySources:
     sitemap_auto: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SiteProfile:
     """One site. ``hosts`` is the scope whitelist on the real site (``preferred_host`` and the
     aliases); ``article_path`` matches an article URL's path and has a named group ``id`` (and
@@ -135,6 +135,13 @@ class SiteProfile:
     text: TextRules = field(default_factory=TextRules)
     discovery: DiscoverySources = field(default_factory=DiscoverySources)
     source: str = ""  # "builtin:<name>" or the file it was read from
+
+    def __repr__(self) -> str:
+        return f"SiteProfile({self.name!r}, source={self.source!r})"
+
+    def __str__(self) -> str:
+        """What ``vksnd config`` shows: the built-in's name or the file's path."""
+        return self.name if self.source in ("", f"builtin:{self.name}") else self.source
 
     @property
     def tz(self) -> ZoneInfo:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from vksnd.parsers.hashing import content_hash
 from vksnd.parsers.records import Article, Extractor
+from vksnd.parsers.urls import article_key_text
 from vksnd.storage.reader import SqliteReader
 from vksnd.storage.records import RawPage
 
@@ -52,6 +53,8 @@ def make_article(
         images=(),
         content_hash=content_hash(text),
         extractor=Extractor("vksndtc"),
+        # as the parser computes it: the key of the URL, else of the canonical URL
+        key=article_key_text(url) or article_key_text(canonical_url or url),
     )
 
 

@@ -11,7 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from vksnd.crawler.cli.common import add_db_arguments, failure_exit_code, iso_day, storage_settings
+from vksnd.crawler.cli.common import (
+    add_db_arguments,
+    add_profile_argument,
+    failure_exit_code,
+    iso_day,
+    storage_settings,
+)
 from vksnd.crawler.config import ConfigError
 from vksnd.crawler.crawl.storage_engine import open_reader
 from vksnd.storage.errors import StorageError
@@ -40,6 +46,7 @@ def _site(text: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_db_arguments(parser)
+    add_profile_argument(parser)
     parser.add_argument(
         "--out",
         type=Path,

@@ -17,8 +17,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from vksnd.crawler.cli.common import EXIT_FAILED, EXIT_OK, add_config_argument
-from vksnd.crawler.config import ConfigError, load_settings
+from vksnd.crawler.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_config_argument,
+    add_profile_argument,
+)
+from vksnd.crawler.config import ConfigError, Settings, load_settings
 from vksnd.crawler.fetch.errors import FetchError
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.parsers.article import DEFAULT_LIMITS, ParseLimits, parse_article
@@ -41,15 +47,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="every field as one JSON object")
     add_config_argument(parser)  # for URLs: the fetcher's settings
+    add_profile_argument(parser)
 
 
 def _is_url(source: str) -> bool:
     return urlsplit(source).scheme in ("http", "https")
 
 
-async def _fetch(url: str, config: Path | None) -> tuple[bytes, str, str | None, ParseLimits]:
-    parts = urlsplit(url)
-    settings = load_settings({"base_url": f"{parts.scheme}://{parts.netloc}"}, os.environ, config)
+def _settings(source: str, args: argparse.Namespace) -> Settings:
+    """The settings of this parse: the profile (flag > env > file), and for a URL the
+    fetcher's settings with the URL's origin as base URL."""
+    cli: dict[str, object] = {"profile": args.profile}
+    if _is_url(source):
+        parts = urlsplit(source)
+        cli["base_url"] = f"{parts.scheme}://{parts.netloc}"
+    return load_settings(cli, os.environ, args.config)
+
+
+async def _fetch(url: str, settings: Settings) -> tuple[bytes, str, str | None, ParseLimits]:
     async with Fetcher(settings) as fetcher:
         result = await fetcher.fetch(url)
     limits = replace(DEFAULT_LIMITS, max_bytes=settings.fetch.max_body_bytes)
@@ -97,8 +112,13 @@ def run(args: argparse.Namespace) -> int:
     source: str = args.source
     limits = DEFAULT_LIMITS
     try:
+        settings = _settings(source, args)
+    except ConfigError as exc:
+        print(f"vksnd parse: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         if _is_url(source):
-            body, url, content_type, limits = asyncio.run(_fetch(source, args.config))
+            body, url, content_type, limits = asyncio.run(_fetch(source, settings))
         else:
             body = Path(source).read_bytes()
             url = args.url or Path(source).resolve().as_uri()
@@ -111,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vksnd parse: {source} is not an HTML page ({kind})", file=sys.stderr)
         return EXIT_FAILED
     try:
-        article = parse_article(body, url, content_type, limits=limits)
+        article = parse_article(body, url, content_type, profile=settings.profile, limits=limits)
     except (NotAnArticle, ParseError) as exc:
         print(f"vksnd parse: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, time
 from vksnd.crawler.cli.common import (
     EXIT_FAILED,
     add_db_arguments,
+    add_profile_argument,
     failure_exit_code,
     iso_day,
     storage_settings,
@@ -30,6 +31,8 @@ from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import header_value
 from vksnd.parsers.article import parse_article
 from vksnd.parsers.errors import NotAnArticle, ParseError
+from vksnd.parsers.profiles.model import SiteProfile
+from vksnd.parsers.profiles.vksndtc import PROFILE
 from vksnd.storage.errors import StorageError
 from vksnd.storage.records import StoreOutcome
 
@@ -61,7 +64,9 @@ class ReparseReport:
         return "\n".join(lines)
 
 
-async def reparse(store: ReparseStore, since: datetime | None) -> ReparseReport:
+async def reparse(
+    store: ReparseStore, since: datetime | None, profile: SiteProfile = PROFILE
+) -> ReparseReport:
     report = ReparseReport()
     async for page in store.archived_article_pages(since):
         report.pages += 1
@@ -72,6 +77,7 @@ async def reparse(store: ReparseStore, since: datetime | None) -> ReparseReport:
                 page.body,
                 page.url,
                 header_value(page.headers, "content-type"),
+                profile=profile,
                 listing_date=page.listed_on,
             )
         except NotAnArticle as exc:
@@ -97,12 +103,15 @@ async def reparse(store: ReparseStore, since: datetime | None) -> ReparseReport:
 
 
 async def _reparse(settings: Settings, since: datetime | None, wait: bool) -> ReparseReport:
-    async with await open_store(settings.db, settings.storage, wait=wait) as store:
-        return await reparse(store, since)
+    async with await open_store(
+        settings.db, settings.storage, wait=wait, profile=settings.profile
+    ) as store:
+        return await reparse(store, since, settings.profile)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_db_arguments(parser)
+    add_profile_argument(parser)
     writer_flags(parser)
     parser.add_argument(
         "--since", type=iso_day, default=None, help="only pages fetched on/after YYYY-MM-DD (UTC)"

@@ -19,6 +19,7 @@ from vksnd.crawler.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_db_arguments,
+    add_profile_argument,
     failure_exit_code,
     iso_day,
     storage_settings,
@@ -36,6 +37,7 @@ DEFAULT_CLASSES = tuple(c for c in ReasonClass if c.retried_on_schedule)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_db_arguments(parser)
+    add_profile_argument(parser)
     writer_flags(parser)
     parser.add_argument(
         "--reason",
@@ -88,5 +90,7 @@ async def _requeue(
     dry_run: bool,
     wait: bool,
 ) -> dict[ReasonClass, int]:
-    async with await open_store(settings.db, settings.storage, wait=wait) as store:
+    async with await open_store(
+        settings.db, settings.storage, wait=wait, profile=settings.profile
+    ) as store:
         return await store.requeue(classes, since=since, dry_run=dry_run)
