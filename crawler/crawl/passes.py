@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TextIO
 
-from vksnd.crawler.config import Settings
+from vksnd.crawler.config import Settings, site_name
 from vksnd.crawler.crawl.discovery import (
     DiscoveredArticle,
     IncrementalPolicy,
@@ -40,7 +40,6 @@ from vksnd.crawler.crawl.progress import Progress, report_progress
 from vksnd.crawler.crawl.revalidation import choose_rechecks
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
-from vksnd.crawler.sites import site_name
 from vksnd.storage.errors import StorageError
 from vksnd.storage.records import RunOutcome, UrlKind, UrlRecord
 from vksnd.storage.sites import SiteMap

@@ -23,13 +23,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-from vksnd.crawler.config import ConfigError, Settings
+from vksnd.crawler.config import ConfigError, Settings, SiteEntry, site_name
 from vksnd.crawler.crawl.outcomes import RunReport
 from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.passes import CrawlResources, pipeline_config
 from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
-from vksnd.crawler.sites import SiteEntry, site_name
 from vksnd.parsers.errors import ProfileError
 from vksnd.parsers.profiles.load import load_profile
 from vksnd.parsers.profiles.model import SiteProfile

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from vksnd.crawler.config import DEFAULT_PROFILE, StorageConfig
 from vksnd.parsers.profiles.model import SiteProfile
 from vksnd.parsers.urls import article_key_text
-from vksnd.storage.columns import UrlKey
 from vksnd.storage.reader import SqliteReader
 from vksnd.storage.sites import SiteMap
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
@@ -26,7 +26,7 @@ def store_config(
     profile: SiteProfile = DEFAULT_PROFILE,
     *,
     sites: SiteMap | None = None,
-    url_key: UrlKey | None = None,
+    url_key: Callable[[str], str | None] | None = None,
 ) -> StoreConfig:
     """``url_key``: a URL's article key (several sites: by the URL's site); default: the
     ``profile``'s rule."""
@@ -47,7 +47,7 @@ async def open_store(
     wait: bool = False,
     profile: SiteProfile = DEFAULT_PROFILE,
     sites: SiteMap | None = None,
-    url_key: UrlKey | None = None,
+    url_key: Callable[[str], str | None] | None = None,
 ) -> SqliteStore:
     """The writer (frontier, articles, runs, reparse): creates and migrates the file if need be.
     It holds the database's writer lock until closed: another writing vksnd is refused with
