@@ -28,7 +28,7 @@ from vksnd.crawler.crawl.outcomes import RunReport
 from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.passes import CrawlResources, pipeline_config
 from vksnd.crawler.crawl.storage_engine import open_store
-from vksnd.crawler.fetch.fetcher import Fetcher
+from vksnd.crawler.fetch.fetcher import Fetcher, FetchStats
 from vksnd.parsers.errors import ProfileError
 from vksnd.parsers.profiles.load import load_profile
 from vksnd.parsers.profiles.model import SiteProfile
@@ -125,8 +125,10 @@ async def open_sites(
     try:
         async with AsyncExitStack() as stack:
             resources = []
+            stats = FetchStats()  # one set of fetch counters for all (metrics, logs)
             for plan in plans:
                 fetcher = await stack.enter_async_context(Fetcher(plan.settings))
+                fetcher.stats = stats
                 resources.append(
                     CrawlResources(
                         plan.settings,
