@@ -151,6 +151,7 @@ class SitesReport:
     """A pass over every site: the overall report and each site's."""
 
     overall: RunReport
+    # each site's report, when there are several (one site: ``overall`` alone)
     by_site: dict[str, RunReport] = dataclasses.field(default_factory=dict)
 
 
@@ -162,10 +163,8 @@ async def run_sites(
 ) -> SitesReport:
     """``run_pass`` on every site at once; ``report.overall`` is their combination. A site's
     pass that raises does not stop the others; the first such error is raised once all ended."""
-    if len(resources) == 1:
-        only = resources[0]
-        report.by_site[only.site or ""] = report.overall
-        await run_pass(only, stop, report.overall)
+    if len(resources) == 1:  # the site's report is the overall one (``by_site`` stays empty)
+        await run_pass(resources[0], stop, report.overall)
         return report
     for each in resources:
         report.by_site[each.site or ""] = RunReport(report.overall.kind)
