@@ -117,6 +117,24 @@ def test_one_crawl_over_two_sites_stores_each_sites_truth(
     assert "new articles 0" in capsys.readouterr().out
 
 
+def test_one_backfill_over_two_sites_stores_each_sites_truth(
+    make_replica: MakeReplica, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    portal, paper = _two_replicas(make_replica)
+    db = tmp_path / "v.db"
+    config = _config(tmp_path, portal, paper)
+    args = ("--db", str(db), "--config", str(config), *FAST)
+
+    assert run_command("backfill", "--since", "2000-01-01", *args) == 0
+
+    out = capsys.readouterr().out
+    assert "backfill vksndtc: ok" in out and "backfill baovephapluat: ok" in out
+    assert_store_matches(db, _truth(portal), site="vksndtc")
+    assert_store_matches(db, _truth(paper), site="baovephapluat")
+    assert sorted(_runs(db)) == sorted(SITES)
+    assert run_command("backfill", "--since", "2000-01-01", "--category", "2", *args) == 2
+
+
 def test_a_503_storm_on_one_site_slows_only_its_host(
     make_replica: MakeReplica, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
