@@ -829,6 +829,13 @@ def _fit_profile(chosen: dict[str, dict[str, object]], values: list[SettingValue
     except ProfileError as exc:
         key = "listing_url_template"
         raise ConfigError(key, template, source.get(key, "default"), exc.problem) from None
+    if not profile.categories:
+        raise ConfigError(
+            "profile",
+            str(profile),
+            source.get("profile", "default"),
+            "listing.categories is empty: nothing to crawl",
+        )
     wanted = chosen["crawl"].get("categories")
     if wanted is None:
         chosen["crawl"]["categories"] = profile.category_keys

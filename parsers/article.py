@@ -26,7 +26,9 @@ from vksnd.parsers.blocks import collapse
 from vksnd.parsers.cleanup import drop_leading_meta_lines, drop_repeated_lines, strip_inner_chrome
 from vksnd.parsers.dates import (
     DateSignal,
+    by_formats,
     from_listing,
+    in_site_zone,
     parse_date_text,
     resolve_published_signal,
 )
@@ -165,13 +167,18 @@ def _parse(
         author = profile_author(scope, tree, profile)
         _strip_chrome(container, profile.selectors.chrome)
         blocks = walk_blocks(container, resolve, url=url, max_depth=limits.max_depth)
-        candidate = apply_rules(blocks, title=title)
+        candidate = apply_rules(blocks, title=title, site=profile.text)
         if len(candidate.text) >= MIN_PROFILE_TEXT and candidate.chrome_dropped == 0:
             result = candidate
         date_node = first_match(scope, profile.selectors.date) or first_match(
             tree, profile.selectors.date
         )
-        found = parse_date_text(collapse(date_node.text())) if date_node is not None else None
+        date_text = collapse(date_node.text()) if date_node is not None else ""
+        found = (
+            (by_formats(date_text, profile.date_formats) or parse_date_text(date_text))
+            if date_node is not None
+            else None
+        )
         if found is not None:
             signals.append(DateSignal(found.value, "page", found.has_time))
         if result is None:
@@ -190,7 +197,7 @@ def _parse(
         url=url,
         canonical_url=canonical,
         title=unicodedata.normalize("NFC", title or ""),
-        published_at=None if published is None else published.value,
+        published_at=None if published is None else in_site_zone(published, profile.time_zone),
         published_date_only=published is not None and not published.has_time,
         author=author or (result.byline if not extractor.generic else None),
         category=category_of(url, tree, profile, path),
@@ -237,7 +244,9 @@ def _generic(
         container, resolve, url=url, max_depth=limits.max_depth, drop_link_lists=True
     )
     blocks = drop_leading_meta_lines(drop_repeated_lines(blocks))
-    result = apply_rules(blocks, title=page_title(tree, head, profile), marked_captions=True)
+    result = apply_rules(
+        blocks, title=page_title(tree, head, profile), marked_captions=True, site=profile.text
+    )
     if author is None and result.byline is not None and looks_like_name(result.byline):
         author = result.byline
     if declared is not None:

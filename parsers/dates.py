@@ -15,8 +15,13 @@ import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
-VIETNAM_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+from vksnd.parsers.profiles.model import DEFAULT_TIME_ZONE
+
+# The default profile's zone as a fixed offset (Vietnam has no DST; a fixed offset is far cheaper
+# than ZoneInfo in the hot path). A profile in another zone: ``in_zone``.
+VIETNAM_TZ = timezone(timedelta(hours=7), DEFAULT_TIME_ZONE)
 EARLIEST = date(1945, 1, 1)
 MAX_DISAGREEMENT = timedelta(days=1)
 _ONE_DAY = timedelta(days=1)  # how far past "now" a clue may lie (clock skew, time zones)
@@ -176,6 +181,32 @@ def parse_iso(text: str, source: str = "iso") -> DateSignal | None:
     except (ValueError, OverflowError):  # 31/02; year 0001 or 9999 shifted past datetime's range
         return None
     return DateSignal(local, source, hour is not None)
+
+
+def by_formats(text: str, formats: tuple[str, ...]) -> DateSignal | None:
+    """``text`` read by a profile's ``date_formats`` (strptime), tried in order."""
+    for fmt in formats:
+        try:
+            value = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=VIETNAM_TZ)
+        has_time = any(code in fmt for code in ("%H", "%I", "%M"))
+        return DateSignal(value, "page", has_time)
+    return None
+
+
+# Signals read from a wall clock printed on the page (no offset of their own).
+_WALL_CLOCK = frozenset({"page", "text", "listing"})
+
+
+def in_site_zone(signal: DateSignal, zone: str) -> datetime:
+    """The signal's time; a wall-clock reading on a site outside the default zone is that
+    site's local time (an ISO date with an offset keeps its own)."""
+    if zone == DEFAULT_TIME_ZONE or signal.source not in _WALL_CLOCK:
+        return signal.value
+    return signal.value.replace(tzinfo=ZoneInfo(zone))
 
 
 def from_listing(day: date) -> DateSignal:

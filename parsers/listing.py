@@ -238,13 +238,13 @@ def _next_page(
             target = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
             if target is not None and target != own and not is_article_url(target, profile):
                 return target
-    wanted = (listing_page_number(url) or 1) + 1
+    wanted = (listing_page_number(url, profile) or 1) + 1
     for node in css(tree, "a[href]"):
         href = node.attributes.get("href") or ""
         target = canonicalize(href, base=base, scope_hosts=scope_hosts, profile=profile)
         if (
             target is not None
-            and listing_page_number(target) == wanted
+            and listing_page_number(target, profile) == wanted
             and _same_path(target, own)
             and not is_article_url(target, profile)
         ):

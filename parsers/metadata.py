@@ -26,10 +26,6 @@ _ERROR_RE = re.compile(
     r"(?:không tìm thấy|trang không tồn tại|lỗi|error|page not found|not found)", re.IGNORECASE
 )
 _404_RE = re.compile(r"\b404\b")
-# A "<title>" suffix naming the site, not the article: "Title - Viện kiểm sát nhân dân tối cao".
-_SITE_SUFFIX_RE = re.compile(
-    r"\s+[-|–:]\s+[^-|–]*(?:viện kiểm sát|vksnd|cổng thông tin|procuracy)[^-|–]*$", re.IGNORECASE
-)
 
 
 def dates_in_blocks(blocks: list[Block]) -> list[DateSignal]:
@@ -150,7 +146,9 @@ def page_title(tree: LexborHTMLParser, head: HeadInfo, profile: SiteProfile) -> 
     text = head.title
     if text is None:
         return None
-    stripped = _SITE_SUFFIX_RE.sub("", text)
+    # A "<title>" suffix naming the site, not the article (the profile's ``text.title_suffix``).
+    suffix = profile.text.title_suffix
+    stripped = suffix.sub("", text) if suffix is not None else text
     if stripped != text and tree.body is not None and text in collapse(tree.body.text()):
         return text  # the page prints the whole <title>: the "suffix" is part of the title
     return stripped or text
@@ -259,7 +257,7 @@ def category_of(
 ) -> str | None:
     """``path``: ``origin_and_path(url)[1]`` when the caller has split ``url`` already."""
     match = profile.article_path.match(origin_and_path(url)[1] if path is None else path)
-    if match:
+    if match and match.groupdict().get("category"):
         return match["category"]
     parts = urlsplit(url)
     legacy = profile.legacy_form(parts.path)

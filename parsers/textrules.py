@@ -46,6 +46,9 @@ from dataclasses import dataclass
 
 from vksnd.parsers.blocks import CAPTION, HEADING, IMAGE, PARA, TOOLBAR_TOKEN, Block, collapse
 from vksnd.parsers.dates import parse_date_line
+from vksnd.parsers.profiles.model import TextRules
+
+NO_SITE_RULES = TextRules()  # no profile: only the wording every site uses
 
 HEADER_BLOCK_MAX = 200
 HEADER_SCAN_BLOCKS = 14
@@ -70,11 +73,6 @@ _TOOLBAR_RE = re.compile(
 )
 _TOOLBAR_PREFIX_RE = re.compile(r"^\s*left\s*center\s*right\s*del\s*", re.IGNORECASE)
 
-_MASTHEAD_RE = re.compile(
-    r"^(?:cổng thông tin điện tử|viện kiểm sát nhân dân tối cao|"
-    r"the supreme people['’`]?s procuracy of viet ?nam)$",
-    re.IGNORECASE,
-)
 _TOOL_WORDS = (
     r"cỡ chữ|tương phản|in bài|bản in|in trang|chia sẻ|gửi email|gửi bài|gửi cho bạn bè|lưu bài|"
     r"quay lại|trở về|về đầu trang|lên đầu trang|facebook|zalo|twitter|email|print|share|"
@@ -121,8 +119,9 @@ def is_chrome_line(line: str) -> bool:
     )
 
 
-def is_footer_line(line: str) -> bool:
-    return bool(_FOOTER_RE.match(line) or _MASTHEAD_RE.match(line))
+def is_footer_line(line: str, site: TextRules = NO_SITE_RULES) -> bool:
+    """Footer wording any site uses, or the site's own masthead (its profile's ``text``)."""
+    return bool(_FOOTER_RE.match(line)) or site.is_masthead(line) or site.is_chrome_phrase(line)
 
 
 def is_byline(line: str) -> bool:
@@ -161,10 +160,10 @@ def _is_textual(block: Block) -> bool:
     return block.kind in _TEXTUAL
 
 
-def _is_masthead_marker(block: Block, title: str | None) -> bool:
+def _is_masthead_marker(block: Block, title: str | None, site: TextRules) -> bool:
     """``title``: the known title, collapsed (None: unknown)."""
     line = block.text
-    if _MASTHEAD_RE.match(line) or _TOOLS_RE.match(line) or _BREADCRUMB_RE.match(line):
+    if site.is_masthead(line) or _TOOLS_RE.match(line) or _BREADCRUMB_RE.match(line):
         return True
     # The keys (_key: collapsed, casefolded) are compared only when their first characters
     # agree: a line's key starts with its casefolded first non-space character. Casefolding
@@ -183,14 +182,14 @@ def _key(text: str) -> str:
     return collapse(text).casefold()
 
 
-def _drop_header(blocks: list[Block], title: str | None) -> list[Block]:
+def _drop_header(blocks: list[Block], title: str | None, site: TextRules) -> list[Block]:
     last_marker = -1
     for i, block in enumerate(blocks[:HEADER_SCAN_BLOCKS]):
         if block.kind is IMAGE:
             continue
         if not _is_textual(block):
             break
-        if _is_masthead_marker(block, title):
+        if _is_masthead_marker(block, title, site):
             last_marker = i
         elif _is_prose(block.text):
             break
@@ -244,15 +243,17 @@ def _take_toolbar_captions(blocks: list[Block]) -> list[Block]:
     return out
 
 
-def _drop_chrome(blocks: list[Block]) -> list[Block]:
+def _drop_chrome(blocks: list[Block], site: TextRules) -> list[Block]:
     return [
         b
         for b in blocks
-        if len(b.text) > CHROME_LINE_MAX or b.kind not in _TEXTUAL or not is_chrome_line(b.text)
+        if len(b.text) > CHROME_LINE_MAX
+        or b.kind not in _TEXTUAL
+        or not (is_chrome_line(b.text) or site.is_chrome_phrase(b.text))
     ]
 
 
-def _split_tail(blocks: list[Block]) -> tuple[list[Block], str | None]:
+def _split_tail(blocks: list[Block], site: TextRules) -> tuple[list[Block], str | None]:
     end = len(blocks)
     byline: str | None = None
     while end > 0:
@@ -262,7 +263,7 @@ def _split_tail(blocks: list[Block]) -> tuple[list[Block], str | None]:
             continue
         if not _is_textual(block):
             break
-        if is_chrome_line(block.text) or is_footer_line(block.text):
+        if is_chrome_line(block.text) or is_footer_line(block.text, site):
             end -= 1
             continue
         if block.kind is PARA and is_byline(block.text):
@@ -359,15 +360,17 @@ def apply_rules(
     title: str | None = None,
     dump: bool = False,
     marked_captions: bool = False,
+    site: TextRules = NO_SITE_RULES,
 ) -> CleanResult:
-    """Run the rules of the module docstring over ``blocks`` (page order)."""
+    """Run the rules of the module docstring over ``blocks`` (page order); ``site``: the
+    profile's masthead and chrome phrases (``SiteProfile.text``)."""
     items = [b for b in blocks if b.text or b.kind is IMAGE]
     title = collapse(title) if title else None
     items = _take_toolbar_captions(items)
     before = len(items)
-    items = _drop_header(items, title)
-    items = _drop_chrome(items)
-    items, byline = _split_tail(items)
+    items = _drop_header(items, title, site)
+    items = _drop_chrome(items, site)
+    items, byline = _split_tail(items, site)
     chrome_dropped = before - len(items) - (1 if byline else 0)
     if dump:
         items = _loose_caption_groups(items)
@@ -422,6 +425,6 @@ def dump_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def clean_text(text: str) -> CleanResult:
+def clean_text(text: str, site: TextRules = NO_SITE_RULES) -> CleanResult:
     """Clean a text dump (one paragraph or caption line per line, as the seeds are)."""
-    return apply_rules(dump_blocks(text), dump=True)
+    return apply_rules(dump_blocks(text), dump=True, site=site)

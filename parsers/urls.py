@@ -14,6 +14,7 @@ replica (``127.0.0.1:PORT``) the URL keeps its scheme and port.
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -200,7 +201,7 @@ def _canonicalize(
     portal = _is_portal_scope(scope_hosts, profile)
     if portal and key in profile.hosts:
         key = profile.preferred_host
-        scheme = "https"
+        scheme = profile.scheme
     if key not in scope_hosts:
         return None
     path = _normalize_path(parts.path)
@@ -287,11 +288,34 @@ def listing_url(
 
 
 def listing_page_number(url: str, profile: SiteProfile = PROFILE) -> int | None:
-    """The page number in a listing URL's page parameter (case-insensitive), if any."""
+    """The page number of a listing URL: its page parameter (case-insensitive), or where the
+    template's ``{page}`` stands in the path (``/{slug}/p/{page}``); None if it shows none."""
     if profile.listing_page_param is None:
-        return None
+        try:
+            found = _listing_path_regex(profile.listing_url_template).match(urlsplit(url).path)
+        except ValueError:
+            return None
+        value = found.group("page") if found else None
+        return int(value) if value is not None and len(value) <= 9 else None
     try:
         value = _get(_split_query(urlsplit(url).query), profile.listing_page_param)
     except ValueError:
         return None
     return int(value) if value is not None and value.isdigit() and len(value) <= 9 else None
+
+
+@functools.cache
+def _listing_path_regex(template: str) -> re.Pattern[str]:
+    """The path part of a listing template as a regex with a ``page`` group."""
+    path = template.split("?", 1)[0]
+    pieces: list[str] = []
+    for piece in re.split(r"(\{[a-z]+\})", path):
+        if piece == "{page}":
+            pieces.append(r"(?P<page>[0-9]+)")
+        elif piece in ("{slug}", "{section}"):
+            pieces.append(r"[^?#]*?")
+        elif piece in ("{id}", "{cat}"):
+            pieces.append(r"[0-9]+")
+        else:
+            pieces.append(re.escape(piece))
+    return re.compile("^" + "".join(pieces) + "/?$", re.IGNORECASE)

@@ -31,6 +31,7 @@ from vksnd.crawler.config import (
     settings_from_args,
 )
 from vksnd.crawler.crawl.outcomes import storage_failure
+from vksnd.parsers.profiles.load import DEFAULT_PROFILE_NAME, builtin_names
 from vksnd.storage.errors import DatabaseBusy
 from vksnd.storage.records import RunOutcome
 
@@ -92,6 +93,9 @@ def add_config_argument(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     )
 
 
+PROFILE_ENV = "VKSND_PROFILE"
+
+
 def add_profile_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--profile``: the commands that crawl, parse, reparse or export (docs/PROFILES.md)."""
     parser.add_argument(
@@ -99,8 +103,8 @@ def add_profile_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
         dest="profile",
         default=None,
         metavar="NAME|PATH",
-        help="site profile: a built-in name (vksndtc, baovephapluat) or a TOML file"
-        " (env VKSND_PROFILE, default vksndtc)",
+        help=f"site profile: a built-in name ({', '.join(builtin_names())}) or a TOML file"
+        f" (env {PROFILE_ENV}, default {DEFAULT_PROFILE_NAME}; docs/PROFILES.md)",
     )
 
 

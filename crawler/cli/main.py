@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from vksnd.crawler.cli.common import EXIT_INTERRUPTED, EXIT_OK
-from vksnd.crawler.config import package_version
+from vksnd.crawler.config import DEFAULT_PROFILE, package_version
 
 COMMANDS: tuple[str, ...] = (
     "parse",
@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "reparse",
     "retry",
     "config",
+    "profile",
     "replica",
 )
 
@@ -38,7 +39,8 @@ def _load(name: str) -> ModuleType:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vksnd",
-        description="Crawl, clean and export the articles of vksndtc.gov.vn.",
+        description="Crawl, clean and export the articles of a news site described by a site"
+        f" profile (default: {DEFAULT_PROFILE.base_url}; docs/PROFILES.md).",
         epilog="Exit codes: 0 ok, 1 failed, 2 usage, 3 partial, 4 database busy,"
         " 130/143 interrupted by SIGINT/SIGTERM (README: Exit codes).",
     )

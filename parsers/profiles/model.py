@@ -144,6 +144,11 @@ class SiteProfile:
         return self.name if self.source in ("", f"builtin:{self.name}") else self.source
 
     @property
+    def scheme(self) -> str:
+        """The base URL's scheme: URLs on the site's own hosts are fetched with it."""
+        return self.base_url.split(":", 1)[0]
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 

@@ -124,7 +124,8 @@ def test_parse_file_json(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     data: dict[str, Any] = json.loads(done.stdout)
     assert set(data) == {"url", "canonical_url", "title", "published_at", "author", "category",
-                         "text", "captions", "images", "content_hash", "extractor", "key"}  # fmt: skip
+                         "text", "captions", "images", "content_hash", "extractor",
+                         "key"}  # fmt: skip
     assert data["key"] == str(seed.id)  # the article number, from the profile's URL pattern
     assert data["title"] == seed.title
     assert data["published_at"] == seed.published_at.isoformat()

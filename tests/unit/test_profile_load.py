@@ -122,3 +122,32 @@ def test_file_path_loads(tmp_path: Path) -> None:
     path = tmp_path / "site.toml"
     path.write_text(MINIMAL, encoding="utf-8")
     assert load_profile(str(path)).source == str(path)
+
+
+def test_date_formats_and_time_zone_are_used_by_the_parser() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from vksnd.parsers.article import parse_article
+
+    text = (
+        MINIMAL.replace('name = "example"', 'name = "example"\ntime_zone = "Asia/Tokyo"').replace(
+            'name = "example"', 'name = "example"\ndate_formats = ["Posted %Y.%m.%d at %H.%M"]'
+        )
+        + '[selectors]\nbody = [".story"]\ndate = [".when"]\ntitle = ["h1"]\n'
+    )
+    profile = parse_profile(text, "tz.toml")
+    paragraph = (
+        "<p>" + "Một đoạn văn bản đủ dài để làm thân bài của trang thử nghiệm. " * 3 + "</p>"
+    )
+    page = (
+        "<html><body><h1>Tiêu đề bài viết thử nghiệm</h1>"
+        '<div class="when">Posted 2024.06.17 at 08.15</div>'
+        f'<div class="story">{paragraph * 3}</div></body></html>'
+    ).encode()
+    url = "https://example.gov.vn/tin-tuc/slug-a/bai-viet-77.html"
+    article = parse_article(page, url, "text/html; charset=utf-8", profile=profile)
+    assert article.extractor.label == "profile:example"
+    assert article.key == "example:77"
+    assert article.category == "slug-a"
+    assert article.published_at == datetime(2024, 6, 17, 8, 15, tzinfo=ZoneInfo("Asia/Tokyo"))

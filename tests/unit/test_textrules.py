@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vksnd.parsers.blocks import TOOLBAR_TOKEN
+from vksnd.parsers.profiles.vksndtc import PROFILE
 from vksnd.parsers.textrules import clean_text, is_byline, scrub_toolbar
 
 SEEDS = sorted(e.name for e in resources.files("vksnd.fixtures").joinpath("seeds").iterdir())
@@ -24,7 +25,7 @@ def test_there_are_five_seeds() -> None:
 
 @pytest.mark.parametrize("name", SEEDS)
 def test_seed_dump_cleans_to_expected_text(name: str) -> None:
-    assert clean_text(_read("seeds", name)).text == _read("expected", name)
+    assert clean_text(_read("seeds", name), PROFILE.text).text == _read("expected", name)
 
 
 @pytest.mark.parametrize(
@@ -34,7 +35,7 @@ def test_seed_dump_cleans_to_expected_text(name: str) -> None:
 )  # fmt: skip
 def test_seed_byline_and_captions(prefix: str, byline: str | None, captions: int) -> None:
     name = next(n for n in SEEDS if n.startswith(prefix))
-    result = clean_text(_read("seeds", name))
+    result = clean_text(_read("seeds", name), PROFILE.text)
     assert result.byline == byline
     assert len(result.captions) == captions
     for caption in result.captions:
@@ -43,7 +44,7 @@ def test_seed_byline_and_captions(prefix: str, byline: str | None, captions: int
 
 def test_seed_004_captions_are_joined_wrapped_lines() -> None:
     name = next(n for n in SEEDS if n.startswith("004"))
-    captions = clean_text(_read("seeds", name)).captions
+    captions = clean_text(_read("seeds", name), PROFILE.text).captions
     assert captions[0] == "Toàn cảnh buổi gặp mặt"
     assert captions[1].startswith("Đồng chí Trần Hữu Thanh, Phó Bí thư Thường trực Đảng uỷ và")
     assert "Tăng Ngọc Tuấn, Uỷ viên Ban Thường vụ" in captions[1]

@@ -13,10 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from vksnd.crawler.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from vksnd.crawler.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    PROFILE_ENV,
+    add_profile_argument,
+)
+from vksnd.parsers.errors import ProfileError
+from vksnd.parsers.profiles.load import resolve_profile
 from vksnd.parsers.textrules import clean_text
 
 HELP = "clean text dumps (toolbar + captions, chrome, byline) and print or write them"
@@ -30,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="JSON with the text, captions and byline found"
     )
+    add_profile_argument(parser)  # the site's masthead and chrome phrases
 
 
 def _target(out: Path, path: Path, as_json: bool) -> Path:
@@ -49,6 +60,11 @@ def read_utf8(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        profile = resolve_profile(args.profile or os.environ.get(PROFILE_ENV))
+    except ProfileError as exc:
+        print(f"vksnd clean: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.out is not None:
         inputs = {path.resolve() for path in args.files}
         for path in args.files:
@@ -75,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"vksnd clean: {exc}", file=sys.stderr)
             failed += 1
             continue
-        result = clean_text(raw)
+        result = clean_text(raw, profile.text)
         if args.json:
             payload = {"file": str(path), "text": result.text,
                        "captions": list(result.captions), "byline": result.byline}  # fmt: skip
