@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from vksnd.parsers.profiles.model import SiteProfile
 from vksnd.parsers.urls import article_key_text
 from vksnd.storage.records import RunCounters, RunOutcome
 from vksnd.storage.sites import SiteMap
+from vksnd.storage.sqlite import SqliteStore
 
 # The worst outcome of the sites is the run's.
 _SEVERITY = {
@@ -98,28 +98,52 @@ def site_map(plans: Sequence[SitePlan]) -> SiteMap:
     return SiteMap.of({plan.name: plan.settings.scope_hosts for plan in plans})
 
 
+@dataclass(frozen=True, slots=True)
+class SiteRules:
+    """What the store and a reparse need of several sites: whose URL is whose, each URL's
+    article key by its site's profile, and each site's profile."""
+
+    sites: SiteMap
+    profiles: dict[str, SiteProfile]
+    default: SiteProfile
+
+    @classmethod
+    def of(cls, plans: Sequence[SitePlan]) -> SiteRules:
+        return cls(
+            site_map(plans),
+            {plan.name: plan.settings.profile for plan in plans},
+            plans[0].settings.profile,
+        )
+
+    def profile_of(self, url: str) -> SiteProfile:
+        return self.profiles.get(self.sites.site_of(url), self.default)
+
+    def url_key(self, url: str) -> str | None:
+        return article_key_text(url, self.profile_of(url))
+
+
+async def open_sites_store(
+    settings: Settings, plans: Sequence[SitePlan], *, wait: bool = False
+) -> SqliteStore:
+    """The store, knowing the sites: rows get their site, URLs their site's article key."""
+    rules = SiteRules.of(plans)
+    return await open_store(
+        settings.db,
+        settings.storage,
+        wait=wait,
+        profile=rules.default,
+        sites=rules.sites,
+        url_key=rules.url_key,
+    )
+
+
 @asynccontextmanager
 async def open_sites(
     settings: Settings, *, in_daemon: bool = False, wait: bool = False, dry_run: bool = False
 ) -> AsyncIterator[tuple[CrawlResources, ...]]:
     """Every site's ``CrawlResources``: one store and parse pool shared, a fetcher each."""
     plans = plan_sites(settings)
-    sites = site_map(plans)
-    keys = {plan.name: functools.partial(article_key_text, profile=plan.settings.profile)
-            for plan in plans}  # fmt: skip
-
-    def url_key(url: str) -> str | None:
-        rule = keys.get(sites.site_of(url))
-        return None if rule is None else rule(url)
-
-    store = await open_store(
-        settings.db,
-        settings.storage,
-        wait=wait,
-        profile=plans[0].settings.profile,
-        sites=sites,
-        url_key=url_key,
-    )
+    store = await open_sites_store(settings, plans, wait=wait)
     config = pipeline_config(settings, dry_run=dry_run)
     pool = ParsePool(config.executor, config.parse_workers)
     try:

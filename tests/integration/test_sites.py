@@ -27,7 +27,7 @@ from support.crawl import (
 from support.reliability import wait_until
 from vksnd.crawler.config import ConfigError, load_settings
 from vksnd.crawler.crawl.outcomes import RunReport
-from vksnd.crawler.crawl.sites import combine, plan_sites
+from vksnd.crawler.crawl.sites import SiteRules, combine, plan_sites
 from vksnd.fixtures.portal import ReplicaServer
 from vksnd.storage.records import RunOutcome
 
@@ -111,6 +111,12 @@ def test_one_crawl_over_two_sites_stores_each_sites_truth(
     bad = run_cli("export", "--db", str(db), "--out", str(out_dir), "--site", "Bad Site",
                   cwd=tmp_path)  # fmt: skip
     assert bad.returncode == 2 and "site name 'Bad Site'" in bad.stderr
+
+    # reparse reads each site's pages with its own profile: nothing changes, on either site
+    again = run_cli("reparse", "--db", str(db), "--config", str(config), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    pages = len(_truth(portal)) + len(_truth(paper))
+    assert f"{pages} archived pages re-extracted: 0 changed, {pages} unchanged" in again.stdout
 
     # a second crawl finds nothing new on either site (their frontiers kept apart)
     assert run_command("crawl", "--db", str(db), "--config", str(config), *FAST) == 0
@@ -278,6 +284,15 @@ def test_the_sites_setting_and_its_errors(tmp_path: Path) -> None:
     assert plans["vksndtc"].politeness.rate == settings.politeness.rate
     assert plans["paper"].base_url == "https://baovephapluat.vn"
     assert plans["paper"].scope_hosts != plans["vksndtc"].scope_hosts
+    # each URL is read (reparse) and keyed (frontier) by its own site's profile
+    rules = SiteRules.of(plan_sites(settings))
+    paper_url = "https://baovephapluat.vn/kiem-sat-24h/hoat-dong-nganh/mot-bai-viet-148221.html"
+    portal_url = "https://vksndtc.gov.vn/tin-tuc/tin-hoat-dong/bai-viet-d2-t12.html"
+    assert rules.profile_of(paper_url).name == "baovephapluat"
+    assert rules.profile_of(portal_url).name == "vksndtc"
+    assert rules.sites.site_of(paper_url) == "paper"
+    assert rules.url_key(paper_url) == "baovephapluat:148221"
+    assert rules.url_key(portal_url) == "12"
     for text, message in (
         ('sites = ["nope"]', "sites.nope"),
         ('sites = ["vksndtc", "vksndtc"]', "listed twice"),
