@@ -26,7 +26,7 @@ from vksnd.crawler.config import ConfigError, Settings, SiteEntry, site_name
 from vksnd.crawler.crawl.outcomes import RunReport
 from vksnd.crawler.crawl.parse_pool import ParsePool
 from vksnd.crawler.crawl.passes import CrawlResources, pipeline_config
-from vksnd.crawler.crawl.storage_engine import open_store
+from vksnd.crawler.crawl.storage_engine import WriterStore, open_store
 from vksnd.crawler.fetch.fetcher import Fetcher, FetchStats
 from vksnd.parsers.errors import ProfileError
 from vksnd.parsers.profiles.load import load_profile
@@ -34,7 +34,6 @@ from vksnd.parsers.profiles.model import SiteProfile
 from vksnd.parsers.urls import article_key_text
 from vksnd.storage.records import RunCounters, RunOutcome
 from vksnd.storage.sites import SiteMap
-from vksnd.storage.sqlite import SqliteStore
 
 # The worst outcome of the sites is the run's.
 _SEVERITY = {
@@ -124,7 +123,7 @@ class SiteRules:
 
 async def open_sites_store(
     settings: Settings, plans: Sequence[SitePlan], *, wait: bool = False
-) -> SqliteStore:
+) -> WriterStore:
     """The store, knowing the sites: rows get their site, URLs their site's article key."""
     rules = SiteRules.of(plans)
     return await open_store(

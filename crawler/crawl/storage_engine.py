@@ -21,6 +21,10 @@ from vksnd.storage.sqlite import SqliteStore, StoreConfig
 from vksnd.storage.writer_lock import WriterLock
 
 
+# The writer's type, for the crawler modules that open one through this module.
+WriterStore = SqliteStore
+
+
 def store_config(
     config: StorageConfig,
     profile: SiteProfile = DEFAULT_PROFILE,
