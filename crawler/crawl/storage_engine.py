@@ -20,7 +20,6 @@ from vksnd.storage.sites import SiteMap
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
 from vksnd.storage.writer_lock import WriterLock
 
-
 # The writer's type, for the crawler modules that open one through this module.
 WriterStore = SqliteStore
 
