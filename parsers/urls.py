@@ -271,13 +271,19 @@ def listing_url(
     base: str, category: int | Category, page: int, profile: SiteProfile = PROFILE
 ) -> str:
     """Absolute URL of page ``page`` of a category's listing (``category``: the record or its
-    ``key``; an unknown key is a ``KeyError``, never an empty slug).
+    ``key``). A key the profile does not list is a ``KeyError`` when the template needs a slug
+    (never an empty slug); a template of ids alone takes it as the id.
 
     The template may use ``{id}`` (alias ``{cat}``), ``{page}``, and the category's ``{slug}``
     and ``{section}``. ``page`` counts from 1; a profile whose pages count from 0
     (``first_page = 0``) gets ``page - 1`` in the URL.
     """
-    found = category if isinstance(category, Category) else profile.category_by_key(category)
+    if isinstance(category, Category):
+        found = category
+    elif category in profile.category_keys or _needs_slug(profile.listing_url_template):
+        found = profile.category_by_key(category)
+    else:  # a template of ids alone (?Cat={id}) can name a category the profile does not list
+        found = Category(slug="", key=category, id=category)
     cat_id = found.id if found.id is not None else found.key
     number = page - 1 + profile.first_page
     path = profile.listing_url_template.format(
@@ -285,6 +291,10 @@ def listing_url(
     )
     path = re.sub(r"/{2,}", "/", path)
     return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
+
+
+def _needs_slug(template: str) -> bool:
+    return "{slug}" in template or "{section}" in template
 
 
 def listing_page_number(url: str, profile: SiteProfile = PROFILE) -> int | None:
