@@ -30,6 +30,7 @@ from vksnd.storage.columns import (
     ts_to_db,
 )
 from vksnd.storage.records import RawPage, StoreRequest, StoreResult, UrlKind
+from vksnd.storage.sites import SiteMap, qualified_key, split_key
 from vksnd.storage.versions import Snapshot, VersionPlanner, VersionRow
 
 # Below SQLite's default limit of variables per statement (32766) with a wide margin.
@@ -75,12 +76,16 @@ async def store_batch(
     encoded: Sequence[archive.EncodedPage | None],
     page_ids: Sequence[int | None] | None,
     *,
+    sites: SiteMap,
     touch_urls: bool = True,
     url_key: UrlKey = no_url_key,
 ) -> list[StoreResult]:
-    """The body of the transaction: snapshot, plan, write."""
+    """The body of the transaction: snapshot, plan, write. The planner sees site-qualified
+    article keys (``storage.sites``): two sites' article 123 are two articles."""
     now = ts_to_db(datetime.now(UTC))
-    keys = [r.article.key or url_key(r.raw.url) for r in requests]
+    raw_keys = [r.article.key or url_key(r.raw.url) for r in requests]
+    site_of = [sites.site_of(r.raw.url) for r in requests]
+    keys = [qualified_key(site, key) for site, key in zip(site_of, raw_keys, strict=True)]
     if page_ids is None:
         # both wait for each other's reads: nothing is queued after a failure's rollback
         snapshot, (page_ids, new_pages) = await run_queued(
@@ -109,8 +114,8 @@ async def store_batch(
             "INSERT INTO articles (id, seq, root_id, content_hash, url, canonical_url,"
             " article_key, title, published_at, published_utc, author, category, text,"
             " captions, images, extractor, supersedes, superseded_by, reverts_to, is_current,"
-            " page_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " page_id, created_at, site)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     p.row.id,
@@ -119,7 +124,7 @@ async def store_batch(
                     p.row.content_hash,
                     p.fetched_url,
                     p.article.canonical_url,
-                    p.row.key,
+                    split_key(p.row.key)[1],
                     p.article.title,
                     *published_to_db(
                         p.article.published_at, date_only=p.article.published_date_only
@@ -136,6 +141,7 @@ async def store_batch(
                     int(p.row.is_current),
                     p.page_id,
                     now,
+                    sites.site_of(p.fetched_url),
                 )
                 for p in planner.inserts
             ],
@@ -162,9 +168,15 @@ async def store_batch(
                 MARK_FETCHED_SQL,
                 [
                     fetched_row(
-                        r.raw, UrlKind.ARTICLE, r.etag, r.last_modified, res.article_id, key
+                        r.raw,
+                        UrlKind.ARTICLE,
+                        r.etag,
+                        r.last_modified,
+                        res.article_id,
+                        key,
+                        site=site,
                     )
-                    for r, res, key in zip(requests, results, keys, strict=True)
+                    for r, res, key, site in zip(requests, results, raw_keys, site_of, strict=True)
                 ],
             )
         )
@@ -178,8 +190,11 @@ async def load_snapshot(
     snap = Snapshot()
     hashes = list({r.article.content_hash for r in requests})
     urls = list({u for r in requests for u in (r.raw.url, r.article.url, r.article.canonical_url)})
-    wanted_keys = list({k for k in keys if k is not None})
-    columns = "a.id, a.root_id, a.seq, a.content_hash, a.is_current, a.article_key"
+    wanted_keys: dict[str, list[str]] = {}  # site -> its article keys
+    for site, key in {split_key(k) for k in keys if k is not None}:
+        if site is not None and key is not None:
+            wanted_keys.setdefault(site, []).append(key)
+    columns = "a.id, a.root_id, a.seq, a.content_hash, a.is_current, a.article_key, a.site"
     # The row a duplicate maps to: the current one, else the newest. Two queries, one per
     # partial index (a query without ``is_current`` in its WHERE could use neither).
     by_hash = [
@@ -203,12 +218,12 @@ async def load_snapshot(
     ]
     by_key = [
         conn.execute_fetchall(
-            f"SELECT {columns} FROM articles a"
-            f" WHERE a.is_current = 1 AND a.article_key IN ({marks(len(chunk))})"
-            " ORDER BY a.root_id DESC",
-            chunk,
+            f"SELECT {columns} FROM articles a WHERE a.is_current = 1 AND a.site = ?"
+            f" AND a.article_key IN ({marks(len(chunk))}) ORDER BY a.root_id DESC",
+            [site, *chunk],
         )
-        for chunk in chunks(wanted_keys)
+        for site, site_keys in sorted(wanted_keys.items())
+        for chunk in chunks(site_keys)
     ]
     next_ids = conn.execute_fetchall(
         # two scalar subqueries: one query with two max() would scan the table
@@ -229,7 +244,9 @@ async def load_snapshot(
             snap.current_by_chain[row["root_id"]] = _version_row(row)
     for rows in key_rows:
         for row in rows:
-            snap.chain_by_key[row["article_key"]] = row["root_id"]  # the oldest chain wins
+            key = qualified_key(row["site"], row["article_key"])
+            assert key is not None  # the query asked for keys
+            snap.chain_by_key[key] = row["root_id"]  # the oldest chain wins
             snap.current_by_chain[row["root_id"]] = _version_row(row)  # (written last)
     (next_ids,) = found[-1]
     snap.next_id, snap.next_seq = next_ids["next_id"], next_ids["next_seq"]
@@ -311,8 +328,8 @@ async def plan_pages(
 
 MARK_FETCHED_SQL = (
     "INSERT INTO urls (url, kind, state, http_status, etag, last_modified, attempts,"
-    " first_seen_at, last_fetched_at, article_id, article_key, not_article)"
-    " VALUES (?, ?, 'fetched', ?, ?, ?, 0, ?, ?, ?, ?, ?)"
+    " first_seen_at, last_fetched_at, article_id, article_key, not_article, site)"
+    " VALUES (?, ?, 'fetched', ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (url) DO UPDATE SET kind = excluded.kind, state = 'fetched',"
     " http_status = excluded.http_status, etag = excluded.etag,"
     " last_modified = excluded.last_modified, attempts = 0, last_error = NULL,"
@@ -330,9 +347,12 @@ def fetched_row(
     article_id: int | None,
     key: str | None,
     not_article: str | None = None,
+    *,
+    site: str,
 ) -> tuple[Any, ...]:
     """``key``: the article's key (``Article.key``, or the URL's by the site rule);
-    ``not_article``: why a fetched page is not an article (the parser's verdict)."""
+    ``not_article``: why a fetched page is not an article (the parser's verdict);
+    ``site``: whose URL it is (``storage.sites``)."""
     fetched_at = ts_to_db(raw.fetched_at)
     return (
         raw.url,
@@ -345,6 +365,7 @@ def fetched_row(
         article_id,
         key,
         not_article,
+        site,
     )
 
 
@@ -370,5 +391,5 @@ def _version_row(row: sqlite3.Row) -> VersionRow:
         seq=row["seq"],
         content_hash=row["content_hash"],
         is_current=bool(row["is_current"]),
-        key=row["article_key"],
+        key=qualified_key(row["site"], row["article_key"]),
     )

@@ -54,7 +54,7 @@ def _link(seq: int | None, digest: str | None) -> str | None:
 
 _ROW_SQL = """
 SELECT a.seq, a.content_hash, a.canonical_url, a.title, a.published_at, a.author, a.category,
-       a.captions, a.images, a.extractor, a.is_current, a.created_at, a.text,
+       a.captions, a.images, a.extractor, a.is_current, a.created_at, a.text, a.site,
        prev.seq AS prev_seq, prev.content_hash AS prev_hash,
        next.seq AS next_seq, next.content_hash AS next_hash,
        rev.seq AS rev_seq, rev.content_hash AS rev_hash,
@@ -76,6 +76,9 @@ def _where(filt: ExportFilter) -> tuple[str, list[Any]]:
         # The local publication day as the portal shows it; undated articles by storage day.
         clauses.append("substr(coalesce(a.published_at, a.created_at), 1, 10) >= ?")
         params.append(filt.since.isoformat())
+    if filt.site is not None:
+        clauses.append("a.site = ?")
+        params.append(filt.site)
     return " WHERE " + " AND ".join(clauses), params
 
 
@@ -100,6 +103,7 @@ def _article(row: sqlite3.Row) -> ExportedArticle:
         supersedes=_link(row["prev_seq"], row["prev_hash"]),
         superseded_by=_link(row["next_seq"], row["next_hash"]),
         reverts_to=_link(row["rev_seq"], row["rev_hash"]),
+        site=row["site"],
     )
 
 

@@ -65,9 +65,10 @@ class SqliteReader:
         """Matching versions in ``seq`` order, streamed (memory stays flat)."""
         return export.iter_articles(self._conn, filt)
 
-    def feed(self, after_seq: int, limit: int) -> FeedPage:
-        """Up to ``limit`` versions (superseded ones too) with ``seq > after_seq``."""
-        everything = ExportFilter(after_seq=after_seq, include_superseded=True)
+    def feed(self, after_seq: int, limit: int, *, site: str | None = None) -> FeedPage:
+        """Up to ``limit`` versions (superseded ones too) with ``seq > after_seq`` (of
+        ``site`` only, when given)."""
+        everything = ExportFilter(after_seq=after_seq, include_superseded=True, site=site)
         found = list(export.iter_articles(self._conn, everything, limit=limit + 1))
         page = tuple(found[:limit])
         return FeedPage(page, page[-1].seq if page else after_seq, len(found) > limit)

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from vksnd.parsers.records import Article
+from vksnd.storage.sites import DEFAULT_SITE
 
 
 class UrlState(StrEnum):
@@ -106,6 +107,7 @@ class UrlRecord:
     not_article: str | None = None  # fetched, but the parser said why it is not an article
     reason_class: ReasonClass | None = None  # set while failed, skipped or gone
     scope: str | None = None  # the listing scope it was first seen in ("cat:2")
+    site: str = DEFAULT_SITE  # whose URL it is (``storage.sites``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,10 +257,29 @@ class RunSummary:
     outcome: RunOutcome | None  # None: still running, or killed before it could finish
     reason: str | None  # why the outcome is not "ok", in a line
     counters: tuple[tuple[str, int], ...]
+    site: str = DEFAULT_SITE  # the site the run crawled
 
     @property
     def ok(self) -> bool | None:
         return None if self.outcome is None else self.outcome is RunOutcome.OK
+
+
+@dataclass(frozen=True, slots=True)
+class SiteStats:
+    """One site's share of the store (``sites = [...]`` crawls several into one)."""
+
+    site: str
+    articles: int  # distinct articles (version chains)
+    versions: int
+    current_versions: int
+    urls_by_state: tuple[tuple[str, int], ...]
+    last_run_outcome: RunOutcome | None = None  # of its newest finished run
+    last_run_at: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["urls_by_state"] = dict(self.urls_by_state)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +325,7 @@ class StorageStats:
     # URLs failed / skipped / gone now, by state and reason class ("failed/server")
     waiting_by_reason: tuple[tuple[str, int], ...] = ()
     scopes: tuple[ScopeStats, ...] = ()
+    sites: tuple[SiteStats, ...] = ()  # the same counts per site
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -319,6 +341,7 @@ class StorageStats:
         data["last_runs"] = [
             {**asdict(run), "ok": run.ok, "counters": dict(run.counters)} for run in self.last_runs
         ]
+        data["sites"] = [site.as_json() for site in self.sites]
         return data
 
 
@@ -330,6 +353,7 @@ class ExportFilter:
     after_seq: int | None = None  # only versions with a larger seq
     since: date | None = None  # only articles published that day or later (local date)
     include_superseded: bool = False  # every version, not only the current ones
+    site: str | None = None  # only this site's articles (``storage.sites``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +386,7 @@ class ExportedArticle:
     reverts_to: str | None  # file name of the older version whose text this one restores
     stored_at: str
     text: str
+    site: str = DEFAULT_SITE
 
     @property
     def file_name(self) -> str:
@@ -386,6 +411,7 @@ class ExportedArticle:
             "superseded_by": self.superseded_by,
             "reverts_to": self.reverts_to,
             "stored_at": self.stored_at,
+            "site": self.site,
         }
         if with_text:
             entry["text"] = self.text

@@ -22,7 +22,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -73,6 +73,7 @@ from vksnd.storage.schema import (
     DEFAULT_WAL_AUTOCHECKPOINT_PAGES,
     prepare_writer,
 )
+from vksnd.storage.sites import SiteMap
 from vksnd.storage.writer_lock import WriterLock
 
 DEFAULT_ARCHIVE = True
@@ -94,6 +95,7 @@ _URL_FIELDS = (
     "not_article",
     "reason_class",
     "scope",
+    "site",
 )
 _URL_COLUMNS = ", ".join(_URL_FIELDS)
 _U_URL_COLUMNS = ", ".join(f"u.{name}" for name in _URL_FIELDS)
@@ -112,6 +114,8 @@ class StoreConfig:
     # commits do not stop to copy pages into the database file; 0 leaves it to SQLite's
     # autocheckpoint inside COMMIT.
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    # Whose rows these are, by URL host (``storage.sites``); unnamed hosts: the default site.
+    sites: SiteMap = field(default_factory=SiteMap)
     # A URL's article key, the site profile's rule (the crawler gives it); without it URLs are
     # stored without a key and articles by ``Article.key`` alone.
     url_key: UrlKey = no_url_key
@@ -141,7 +145,13 @@ def _url_record(row: sqlite3.Row) -> UrlRecord:
         not_article=row["not_article"],
         reason_class=ReasonClass(row["reason_class"]) if row["reason_class"] else None,
         scope=row["scope"],
+        site=row["site"],
     )
+
+
+def _site_clause(site: str | None, column: str) -> tuple[str, tuple[str, ...]]:
+    """`` AND column = ?`` and its parameter when a site is asked for; nothing otherwise."""
+    return ("", ()) if site is None else (f" AND {column} = ?", (site,))
 
 
 def _now() -> str:
@@ -335,6 +345,7 @@ class SqliteStore:
                 now,
                 self._url_key(new.url),
                 new.scope,
+                self.config.sites.site_of(new.url),
             )
             for new in items
         ]
@@ -342,8 +353,8 @@ class SqliteStore:
         scoped = [(new.scope, new.url) for new in items if new.scope]
         async with self._transaction() as conn:
             cursor = await conn.executemany(
-                "INSERT INTO urls (url, kind, state, listed_on, first_seen_at, article_key, scope)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                "INSERT INTO urls (url, kind, state, listed_on, first_seen_at, article_key, scope,"
+                " site) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
                 rows,
             )
             added = cursor.rowcount
@@ -374,27 +385,35 @@ class SqliteStore:
             found.update(row["url"] for row in rows)
         return found
 
-    async def due_urls(self, now: datetime, limit: int) -> list[UrlRecord]:
+    async def due_urls(
+        self, now: datetime, limit: int, *, site: str | None = None
+    ) -> list[UrlRecord]:
         """Pending URLs, and failed or skipped ones whose retry time has passed, first seen
-        first. One without ``next_retry_at`` (gone, out of scope) is never due."""
+        first (of ``site`` only, when given). One without ``next_retry_at`` (gone, out of
+        scope) is never due."""
+        of_site, site_param = _site_clause(site, "site")
         rows = await self._fetchall(
-            f"SELECT {_URL_COLUMNS} FROM urls WHERE state = 'pending'"
-            " OR (state IN ('failed', 'skipped') AND next_retry_at <= ?)"
-            " ORDER BY first_seen_at, id LIMIT ?",
-            (ts_to_db(now), limit),
+            f"SELECT {_URL_COLUMNS} FROM urls WHERE (state = 'pending'"
+            " OR (state IN ('failed', 'skipped') AND next_retry_at <= ?))"
+            f"{of_site} ORDER BY first_seen_at, id LIMIT ?",
+            (ts_to_db(now), *site_param, limit),
         )
         return [_url_record(row) for row in rows]
 
-    async def due_listings(self, now: datetime, limit: int) -> list[DueListing]:
+    async def due_listings(
+        self, now: datetime, limit: int, *, site: str | None = None
+    ) -> list[DueListing]:
         """Listing pages to walk on from: pending, or failed/skipped and due; with the scope
-        and floor of the walk that left them (None for pages noted before scopes were kept)."""
+        and floor of the walk that left them (None for pages noted before scopes were kept).
+        Of ``site`` only, when given."""
+        of_site, site_param = _site_clause(site, "u.site")
         rows = await self._fetchall(
             "SELECT u.url, lp.scope, lp.number, lp.floor FROM urls u"
             " LEFT JOIN listing_pages lp ON lp.url = u.url"
             " WHERE u.kind = 'listing' AND (u.state = 'pending'"
-            " OR (u.state IN ('failed', 'skipped') AND u.next_retry_at <= ?))"
+            f" OR (u.state IN ('failed', 'skipped') AND u.next_retry_at <= ?)){of_site}"
             " ORDER BY u.first_seen_at, u.id LIMIT ?",
-            (ts_to_db(now), limit),
+            (ts_to_db(now), *site_param, limit),
         )
         return [
             DueListing(row["url"], row["scope"], row["number"], opt_date_from_db(row["floor"]))
@@ -418,13 +437,14 @@ class SqliteStore:
                 opt_date_to_db(page.oldest),
                 page.items,
                 now,
+                self.config.sites.site_of(page.url),
             )
             for page in pages
         ]
         async with self._transaction() as conn:
             await conn.executemany(
                 "INSERT INTO listing_pages (url, scope, number, floor, state, newest, oldest,"
-                " items, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " items, updated_at, site) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (url) DO UPDATE SET scope = excluded.scope,"
                 " number = excluded.number, state = excluded.state,"
                 " floor = CASE WHEN excluded.floor IS NULL OR listing_pages.floor IS NULL"
@@ -434,43 +454,48 @@ class SqliteStore:
                 rows,
             )
 
-    async def recent_article_urls(self, published_since: datetime) -> list[UrlRecord]:
+    async def recent_article_urls(
+        self, published_since: datetime, *, site: str | None = None
+    ) -> list[UrlRecord]:
+        of_site, site_param = _site_clause(site, "u.site")
         rows = await self._fetchall(
             f"SELECT {_U_URL_COLUMNS}"
             " FROM articles a"
             " JOIN article_urls au ON au.root_id = a.root_id"
             " JOIN urls u ON u.url = au.url"
-            " WHERE a.is_current = 1 AND a.published_utc >= ?"
+            f" WHERE a.is_current = 1 AND a.published_utc >= ?{of_site}"
             " ORDER BY a.published_utc DESC, u.id",
-            (ts_to_db(published_since),),
+            (ts_to_db(published_since), *site_param),
         )
         return [_url_record(row) for row in rows]
 
     async def revalidation_counts(
-        self, published_before: datetime, checked_before: datetime
+        self, published_before: datetime, checked_before: datetime, *, site: str | None = None
     ) -> tuple[int, int]:
         """Current articles published before ``published_before`` (or undated) whose URL is
         fetched: how many, and how many of them were last checked before ``checked_before``."""
+        of_site, site_param = _site_clause(site, "a.site")
         rows = await self._fetchall(
             "SELECT count(*) AS total, coalesce(sum(u.last_fetched_at < ?), 0) AS overdue"
             " FROM articles a JOIN urls u ON u.url = a.url"
             " WHERE a.is_current = 1 AND u.state = 'fetched'"
-            " AND (a.published_utc IS NULL OR a.published_utc < ?)",
-            (ts_to_db(checked_before), ts_to_db(published_before)),
+            f" AND (a.published_utc IS NULL OR a.published_utc < ?){of_site}",
+            (ts_to_db(checked_before), ts_to_db(published_before), *site_param),
         )
         return int(rows[0]["total"]), int(rows[0]["overdue"])
 
     async def least_recently_checked(
-        self, published_before: datetime, limit: int
+        self, published_before: datetime, limit: int, *, site: str | None = None
     ) -> list[UrlRecord]:
         """The URLs of the current articles published before ``published_before`` (or
         undated), least recently fetched or re-checked first: one per article."""
+        of_site, site_param = _site_clause(site, "a.site")
         rows = await self._fetchall(
             f"SELECT {_U_URL_COLUMNS} FROM articles a JOIN urls u ON u.url = a.url"
             " WHERE a.is_current = 1 AND u.state = 'fetched'"
-            " AND (a.published_utc IS NULL OR a.published_utc < ?)"
+            f" AND (a.published_utc IS NULL OR a.published_utc < ?){of_site}"
             " ORDER BY u.last_fetched_at, u.id LIMIT ?",
-            (ts_to_db(published_before), limit),
+            (ts_to_db(published_before), *site_param, limit),
         )
         return [_url_record(row) for row in rows]
 
@@ -492,11 +517,12 @@ class SqliteStore:
             next_retry_at = None
         now = _now()
         kind = reason_class.value if reason_class is not None else None
+        site = self.config.sites.site_of(url)
         async with self._transaction() as conn:
             await conn.execute(
-                "INSERT INTO urls (url, kind, state, first_seen_at, article_key)"
-                " VALUES (?, 'other', 'pending', ?, ?) ON CONFLICT (url) DO NOTHING",
-                (url, now, self._url_key(url)),
+                "INSERT INTO urls (url, kind, state, first_seen_at, article_key, site)"
+                " VALUES (?, 'other', 'pending', ?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                (url, now, self._url_key(url), site),
             )
             await conn.execute(
                 "UPDATE urls SET state = ?, http_status = ?, attempts = attempts + 1,"
@@ -505,9 +531,9 @@ class SqliteStore:
                 (state.value, status, reason, opt_ts_to_db(next_retry_at), now, kind, url),
             )
             await conn.execute(
-                "INSERT INTO failures (url, reason, http_status, permanent, at, reason_class)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (url, reason, status, int(permanent), now, kind),
+                "INSERT INTO failures (url, reason, http_status, permanent, at, reason_class,"
+                " site) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (url, reason, status, int(permanent), now, kind, site),
             )
         return state
 
@@ -572,7 +598,14 @@ class SqliteStore:
             await conn.execute(
                 MARK_FETCHED_SQL,
                 fetched_row(
-                    raw, kind, etag, last_modified, None, self._url_key(raw.url), not_article
+                    raw,
+                    kind,
+                    etag,
+                    last_modified,
+                    None,
+                    self._url_key(raw.url),
+                    not_article,
+                    site=self.config.sites.site_of(raw.url),
                 ),
             )
 
@@ -604,7 +637,12 @@ class SqliteStore:
         try:
             async with self._locked_transaction():
                 results = await store_batch(
-                    self._conn, requests, encoded, page_ids=None, url_key=self.config.url_key
+                    self._conn,
+                    requests,
+                    encoded,
+                    page_ids=None,
+                    sites=self.config.sites,
+                    url_key=self.config.url_key,
                 )
         finally:
             self._lock.release()
@@ -628,6 +666,7 @@ class SqliteStore:
                 [StoreRequest(article, raw)],
                 [None],
                 page_ids=[page.page_id],
+                sites=self.config.sites,
                 touch_urls=False,
                 url_key=self.config.url_key,
             )
@@ -691,10 +730,12 @@ class SqliteStore:
 
     # -- runs --------------------------------------------------------------------------------
 
-    async def start_run(self, kind: str) -> int:
+    async def start_run(self, kind: str, site: str | None = None) -> int:
+        """``site``: the site the run crawls (None: the default site)."""
         async with self._transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO runs (kind, started_at) VALUES (?, ?)", (kind, _now())
+                "INSERT INTO runs (kind, started_at, site) VALUES (?, ?, ?)",
+                (kind, _now(), site or self.config.sites.default),
             )
             run_id = cursor.lastrowid
         if run_id is None:

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from vksnd.storage.errors import translate_sqlite_error
-from vksnd.storage.records import RunOutcome, RunSummary, ScopeStats, StorageStats
+from vksnd.storage.records import RunOutcome, RunSummary, ScopeStats, SiteStats, StorageStats
 
 DEFAULT_LAST_RUNS = 10
 DEFAULT_TOP_REASONS = 20
@@ -66,10 +66,11 @@ def _collect(conn: sqlite3.Connection, path: Path, last_runs: int, top: int) -> 
             outcome=RunOutcome(row["outcome"]) if row["outcome"] else None,
             reason=row["reason"] or row["error"],
             counters=_counters(row["counters"]),
+            site=row["site"],
         )
         for row in conn.execute(
-            "SELECT id, kind, started_at, finished_at, outcome, reason, error, counters FROM runs"
-            " ORDER BY id DESC LIMIT ?",
+            "SELECT id, kind, started_at, finished_at, outcome, reason, error, counters, site"
+            " FROM runs ORDER BY id DESC LIMIT ?",
             (last_runs,),
         )
     )
@@ -124,7 +125,46 @@ def _collect(conn: sqlite3.Connection, path: Path, last_runs: int, top: int) -> 
             " WHERE state IN ('failed', 'skipped', 'gone') GROUP BY name ORDER BY n DESC, name",
         ),
         scopes=_scopes(conn),
+        sites=_sites(conn),
     )
+
+
+def _sites(conn: sqlite3.Connection) -> tuple[SiteStats, ...]:
+    """Per site: articles, versions, URLs by state and its newest finished run."""
+    urls: dict[str, list[tuple[str, int]]] = {}
+    for row in conn.execute(
+        "SELECT site, state, count(*) AS n FROM urls GROUP BY site, state ORDER BY site, n DESC"
+    ):
+        urls.setdefault(row["site"], []).append((row["state"], int(row["n"])))
+    articles = {
+        row["site"]: row
+        for row in conn.execute(
+            "SELECT site, count(*) AS versions, coalesce(sum(is_current), 0) AS current,"
+            " coalesce(sum(id = root_id), 0) AS chains FROM articles GROUP BY site"
+        )
+    }
+    runs = {
+        row["site"]: row
+        for row in conn.execute(
+            "SELECT site, outcome, finished_at FROM runs r WHERE id = (SELECT max(id) FROM runs"
+            " WHERE site = r.site AND finished_at IS NOT NULL)"
+        )
+    }
+    out = []
+    for site in sorted({*urls, *articles, *runs}):
+        counts, run = articles.get(site), runs.get(site)
+        out.append(
+            SiteStats(
+                site=site,
+                articles=int(counts["chains"]) if counts else 0,
+                versions=int(counts["versions"]) if counts else 0,
+                current_versions=int(counts["current"]) if counts else 0,
+                urls_by_state=tuple(urls.get(site, ())),
+                last_run_outcome=RunOutcome(run["outcome"]) if run and run["outcome"] else None,
+                last_run_at=run["finished_at"] if run else None,
+            )
+        )
+    return tuple(out)
 
 
 _SCOPE_SQL = """

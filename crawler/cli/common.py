@@ -148,6 +148,12 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"portal origin (default {DEFAULT_BASE_URL})",
     )
+    group.add_argument(
+        "--sites",
+        default=None,
+        metavar="NAME,NAME",
+        help="crawl these sites (profile names) together; per-site settings: [sites.NAME]",
+    )
     group.add_argument("--user-agent", dest="user_agent", default=None)
     group.add_argument(
         "--contact-url",

@@ -80,6 +80,7 @@ class ListingScope:
     profile: SiteProfile
     categories: tuple[int, ...]
     max_pages: int = DEFAULT_LISTING_MAX_PAGES
+    site: str | None = None  # one of several sites: its own resume points only
 
 
 class WalkPolicy(Protocol):
@@ -349,7 +350,8 @@ class ListingWalker:
         scope = self._scope
         by_scope = {scope_of(cat_id): cat_id for cat_id in scope.categories}
         found: dict[int, list[DueListing]] = {}
-        for due in await self._store.due_listings(datetime.now(UTC), DEFAULT_RESUME_SCAN):
+        now = datetime.now(UTC)
+        for due in await self._store.due_listings(now, DEFAULT_RESUME_SCAN, site=scope.site):
             number = (
                 due.number
                 if due.number is not None

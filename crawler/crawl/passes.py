@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TextIO
 
-from vksnd.crawler.config import Settings
+from vksnd.crawler.config import Settings, site_name
 from vksnd.crawler.crawl.discovery import (
     DiscoveredArticle,
     IncrementalPolicy,
@@ -44,6 +44,7 @@ from vksnd.crawler.crawl.storage_engine import open_store
 from vksnd.crawler.fetch.fetcher import Fetcher
 from vksnd.storage.errors import StorageError
 from vksnd.storage.records import RunOutcome, UrlKind, UrlRecord
+from vksnd.storage.sites import SiteMap
 
 log = logging.getLogger("vksnd.pass")
 
@@ -57,6 +58,9 @@ class CrawlResources:
     config: PipelineConfig
     in_daemon: bool = False  # pass summaries stay INFO: the daemon warns on health changes
     drift: DriftWatch = field(default_factory=DriftWatch)  # profile keys, pass after pass
+    # One of several sites crawled together (``crawl.sites``): its runs say so and its
+    # frontier reads (due URLs, resume points, re-checks) keep to its rows. None: all rows.
+    site: str | None = None
 
     @property
     def scope(self) -> ListingScope:
@@ -67,6 +71,7 @@ class CrawlResources:
             profile=settings.profile,
             categories=settings.crawl.categories,
             max_pages=settings.crawl.listing_max_pages,
+            site=self.site,
         )
 
     @property
@@ -147,11 +152,18 @@ async def open_resources(
 ) -> AsyncIterator[CrawlResources]:
     """The store (with the database's writer lock: ``wait`` for another writer, else
     ``DatabaseBusy``), the fetcher and the parse pool, closed in reverse order."""
-    store = await open_store(settings.db, settings.storage, wait=wait, profile=settings.profile)
+    site = site_name(settings.profile)
+    store = await open_store(
+        settings.db,
+        settings.storage,
+        wait=wait,
+        profile=settings.profile,
+        sites=SiteMap.of({site: settings.scope_hosts}),
+    )
     pool = ParsePool(config.executor, config.parse_workers)
     try:
         async with Fetcher(settings) as fetcher:
-            yield CrawlResources(settings, store, fetcher, pool, config, in_daemon)
+            yield CrawlResources(settings, store, fetcher, pool, config, in_daemon, site=site)
     finally:
         pool.close()
         await store.close()
@@ -181,7 +193,7 @@ async def run_recorded(
     kind = report.kind
     started = time.monotonic()
     dry = resources.config.dry_run
-    run_id = None if dry else await resources.store.start_run(kind)
+    run_id = None if dry else await resources.store.start_run(kind, resources.site)
     error: BaseException | None = None
     try:
         await body(report)
@@ -247,10 +259,12 @@ def _log_pass(report: RunReport, duration_s: float, *, quiet: bool) -> None:
     )
 
 
-async def submit_due(pipeline: Pipeline, store: Store, limit: int) -> int:
+async def submit_due(
+    pipeline: Pipeline, store: Store, limit: int, *, site: str | None = None
+) -> int:
     """Pending and failed-and-due article URLs (listings are re-walked by discovery instead)."""
     submitted = 0
-    for record in await store.due_urls(datetime.now(UTC), limit):
+    for record in await store.due_urls(datetime.now(UTC), limit, site=site):
         if record.kind is UrlKind.LISTING:
             continue
         job = FetchJob(record.url, record.kind, record.listed_on, attempts=record.attempts)
@@ -317,7 +331,9 @@ async def incremental_pass(
             return await pipeline.submit(FetchJob(item.url, UrlKind.ARTICLE, item.listed_on))
 
         # Re-checks are chosen before the walk, so articles stored by this pass are not re-read.
-        rechecks = await choose_rechecks(resources.store, resources.settings, since=recheck_since)
+        rechecks = await choose_rechecks(
+            resources.store, resources.settings, since=recheck_since, site=resources.site
+        )
         reader = SourceReader(
             resources.fetcher, resources.store, resources.scope, report.counters,
             robots=resources.robots_sitemaps,
@@ -336,7 +352,12 @@ async def incremental_pass(
                 group.create_task(reader.run(emit, _recent(resources.settings)))
                 group.create_task(submit_rechecks(pipeline, rechecks.urls))
                 group.create_task(
-                    submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
+                    submit_due(
+                        pipeline,
+                        resources.store,
+                        resources.settings.crawl.due_limit,
+                        site=resources.site,
+                    )
                 )
 
         try:
@@ -402,7 +423,12 @@ async def retry_pass(
             async with asyncio.TaskGroup() as group:
                 group.create_task(walker.walk_resumes(resources.resumed_policy, emit))
                 group.create_task(
-                    submit_due(pipeline, resources.store, resources.settings.crawl.due_limit)
+                    submit_due(
+                        pipeline,
+                        resources.store,
+                        resources.settings.crawl.due_limit,
+                        site=resources.site,
+                    )
                 )
 
         await run_pipeline(pipeline, sources)

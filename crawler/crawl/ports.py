@@ -61,12 +61,16 @@ class Frontier(Protocol):
         """Those of ``urls`` already mapped to a stored article."""
         ...
 
-    async def due_urls(self, now: datetime, limit: int) -> list[UrlRecord]:
+    async def due_urls(
+        self, now: datetime, limit: int, *, site: str | None = None
+    ) -> list[UrlRecord]:
         """Pending URLs, and failed or skipped ones whose next_retry_at has passed, oldest
-        first."""
+        first (``site``: of that site only; every ``site`` below means the same)."""
         ...
 
-    async def due_listings(self, now: datetime, limit: int) -> list[DueListing]:
+    async def due_listings(
+        self, now: datetime, limit: int, *, site: str | None = None
+    ) -> list[DueListing]:
         """Listing pages to walk on from (pending, or failed and due), with the scope and
         floor of the walk that left them."""
         ...
@@ -76,19 +80,21 @@ class Frontier(Protocol):
         the dates around them, pending)."""
         ...
 
-    async def recent_article_urls(self, published_since: datetime) -> list[UrlRecord]:
+    async def recent_article_urls(
+        self, published_since: datetime, *, site: str | None = None
+    ) -> list[UrlRecord]:
         """URLs of current articles published since then (for conditional re-checks)."""
         ...
 
     async def revalidation_counts(
-        self, published_before: datetime, checked_before: datetime
+        self, published_before: datetime, checked_before: datetime, *, site: str | None = None
     ) -> tuple[int, int]:
         """Stored articles older than the recent window: how many, and how many were last
         checked before ``checked_before`` (overdue)."""
         ...
 
     async def least_recently_checked(
-        self, published_before: datetime, limit: int
+        self, published_before: datetime, limit: int, *, site: str | None = None
     ) -> list[UrlRecord]:
         """One URL per stored article older than the recent window, least recently checked
         first (for rolling revalidation)."""
@@ -142,7 +148,7 @@ class ArticleStore(Protocol):
         ``article.canonical_url`` both map to the article."""
         ...
 
-    async def start_run(self, kind: str) -> int: ...
+    async def start_run(self, kind: str, site: str | None = None) -> int: ...
 
     async def finish_run(
         self,
@@ -184,8 +190,9 @@ class StoreReader(Protocol):
 
     def stats(self, *, last_runs: int = ..., top_reasons: int = ...) -> StorageStats: ...
 
-    def feed(self, after_seq: int, limit: int) -> FeedPage:
-        """Up to ``limit`` versions (superseded ones too) with ``seq > after_seq``, in order."""
+    def feed(self, after_seq: int, limit: int, *, site: str | None = None) -> FeedPage:
+        """Up to ``limit`` versions (superseded ones too) with ``seq > after_seq``, in order
+        (of ``site`` only, when given)."""
         ...
 
     def article(self, seq: int) -> ExportedArticle | None: ...

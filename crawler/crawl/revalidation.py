@@ -52,7 +52,12 @@ def rolling_quota(older: int, overdue: int, settings: Settings) -> int:
 
 
 async def choose_rechecks(
-    store: Store, settings: Settings, *, since: date | None = None, now: datetime | None = None
+    store: Store,
+    settings: Settings,
+    *,
+    since: date | None = None,
+    now: datetime | None = None,
+    site: str | None = None,
 ) -> Rechecks:
     """The articles this pass re-checks (``since``: every one published since that day too)."""
     now = now or datetime.now(UTC)
@@ -60,12 +65,12 @@ async def choose_rechecks(
     cutoff = now - timedelta(days=crawl.recheck_days)
     if since is not None:
         cutoff = min(cutoff, datetime.combine(since, time(0), tzinfo=UTC))
-    recent = await store.recent_article_urls(cutoff)
+    recent = await store.recent_article_urls(cutoff, site=site)
     older, overdue = await store.revalidation_counts(
-        cutoff, now - timedelta(days=crawl.revalidate_days)
+        cutoff, now - timedelta(days=crawl.revalidate_days), site=site
     )
     quota = rolling_quota(older, overdue, settings)
-    rolling = await store.least_recently_checked(cutoff, quota) if quota else []
+    rolling = await store.least_recently_checked(cutoff, quota, site=site) if quota else []
     if rolling:
         log.info(
             f"re-checking {len(rolling)} of {older} older articles"

@@ -9,23 +9,37 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from vksnd.crawler.config import DEFAULT_PROFILE, StorageConfig
 from vksnd.parsers.profiles.model import SiteProfile
 from vksnd.parsers.urls import article_key_text
 from vksnd.storage.reader import SqliteReader
+from vksnd.storage.sites import SiteMap
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
 from vksnd.storage.writer_lock import WriterLock
 
+# The writer's type, for the crawler modules that open one through this module.
+WriterStore = SqliteStore
 
-def store_config(config: StorageConfig, profile: SiteProfile = DEFAULT_PROFILE) -> StoreConfig:
+
+def store_config(
+    config: StorageConfig,
+    profile: SiteProfile = DEFAULT_PROFILE,
+    *,
+    sites: SiteMap | None = None,
+    url_key: Callable[[str], str | None] | None = None,
+) -> StoreConfig:
+    """``url_key``: a URL's article key (several sites: by the URL's site); default: the
+    ``profile``'s rule."""
     return StoreConfig(
         archive=config.archive_pages,
         compression_level=config.archive_compression_level,
         busy_timeout_ms=config.db_busy_timeout_ms,
         checkpoint_every=config.db_checkpoint_every,
-        url_key=functools.partial(article_key_text, profile=profile),
+        sites=sites or SiteMap(),
+        url_key=url_key or functools.partial(article_key_text, profile=profile),
     )
 
 
@@ -35,13 +49,16 @@ async def open_store(
     *,
     wait: bool = False,
     profile: SiteProfile = DEFAULT_PROFILE,
+    sites: SiteMap | None = None,
+    url_key: Callable[[str], str | None] | None = None,
 ) -> SqliteStore:
     """The writer (frontier, articles, runs, reparse): creates and migrates the file if need be.
     It holds the database's writer lock until closed: another writing vksnd is refused with
     ``DatabaseBusy``, or waited for with ``wait``. ``profile``: the site whose rule names a
-    frontier URL's article key."""
+    frontier URL's article key; ``sites``: whose rows are whose, by host (several sites)."""
     lock = await WriterLock.acquire(path, owner=_command(), wait=wait)
-    return await SqliteStore.open(path, store_config(config, profile), writer_lock=lock)
+    config_ = store_config(config, profile, sites=sites, url_key=url_key)
+    return await SqliteStore.open(path, config_, writer_lock=lock)
 
 
 def _command() -> str:

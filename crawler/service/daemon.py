@@ -10,6 +10,10 @@ progress sees ``stop``, lets its in-flight pages finish and leaves the rest pend
 frontier; then the scheduler is shut down and the caller closes the database. A second signal
 cancels the pass in progress at once; it is recorded ``interrupted`` either way.
 
+Several sites (``sites = [...]``): each pass runs every site's pass at once
+(``crawl.sites.run_sites``), each recorded as its own run; the observer hears the overall pass
+(the worst outcome wins) and each site's.
+
 APScheduler's own "maximum number of running instances reached" warning (a pass outlasting its
 interval) is replaced by one line of ours (``pass_skipped``).
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -30,6 +34,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.outcomes import RunReport, storage_failure
 from vksnd.crawler.crawl.passes import CrawlResources, incremental_pass, retry_pass
+from vksnd.crawler.crawl.sites import SitesReport, run_sites
 from vksnd.storage.records import RunOutcome
 
 log = logging.getLogger("vksnd.daemon")
@@ -61,19 +66,28 @@ class PassObserver(Protocol):
     def pass_started(self, kind: str) -> None: ...
 
     async def pass_finished(
-        self, report: RunReport, *, duration_s: float, error: BaseException | None = None
+        self,
+        report: RunReport,
+        *,
+        duration_s: float,
+        error: BaseException | None = None,
+        sites: Mapping[str, RunReport] | None = None,
     ) -> None: ...
 
 
 class Daemon:
     def __init__(
         self,
-        resources: CrawlResources,
+        resources: CrawlResources | Sequence[CrawlResources],
         schedule: Schedule,
         stop: asyncio.Event,
         observer: PassObserver | None = None,
     ) -> None:
-        self._resources = resources
+        """``resources``: one site's, or every site's (``crawl.sites.open_sites``)."""
+        self._sites: tuple[CrawlResources, ...] = (
+            (resources,) if isinstance(resources, CrawlResources) or resources is None
+            else tuple(resources)
+        )  # fmt: skip
         self._observer = observer
         self._schedule = schedule
         self._stop = stop
@@ -147,6 +161,7 @@ class Daemon:
                     return
                 started = time.monotonic()
                 report = RunReport(kind)
+                sites = SitesReport(report)
                 error: Exception | None = None
                 if self._observer is not None:
                     try:
@@ -154,7 +169,7 @@ class Daemon:
                     except Exception:  # bookkeeping failing must not cost the pass
                         log.exception(f"before the {kind} pass", extra={"event": "observer_error"})
                 try:
-                    await run_pass(self._resources, self._stop, report)
+                    await run_sites(self._sites, self._stop, sites, run_pass)
                 except Exception as exc:  # one pass failing must not end the daemon
                     error = exc
                     if storage_failure(exc) is None:  # a storage error is the pass's reason
@@ -163,7 +178,10 @@ class Daemon:
                     self.passes_ok += 1
                 if self._observer is not None:  # inside the lock: the export ends first
                     await self._observer.pass_finished(
-                        report, duration_s=time.monotonic() - started, error=error
+                        report,
+                        duration_s=time.monotonic() - started,
+                        error=error,
+                        sites=sites.by_site if len(self._sites) > 1 else None,
                     )
         except asyncio.CancelledError:
             if not (self._hard_stop or self._stop.is_set()):

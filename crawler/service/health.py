@@ -109,6 +109,8 @@ class Health:
         self.last_success: datetime | None = None  # the last crawl pass that did its work
         self.last_pass: LastPass | None = None
         self.last_by_kind: dict[str, LastPass] = {}
+        # Several sites: each one's last pass by kind (the verdict is the overall pass's).
+        self.sites: dict[str, dict[str, LastPass]] = {}
         self.passes = 0
         self.running: tuple[str, datetime] | None = None  # the pass in progress: kind, start
         self.export_error: str | None = None  # the last export's failure; None once one works
@@ -148,6 +150,20 @@ class Health:
         self._announce(self._verdict(now))
         return now
 
+    def record_site_pass(
+        self,
+        site: str,
+        kind: str,
+        outcome: RunOutcome,
+        *,
+        duration_s: float,
+        reason: str | None = None,
+        failures: int = 0,
+    ) -> None:
+        """Note one site's part of a pass (``record_pass`` notes the whole pass)."""
+        finished = LastPass(kind, outcome, self._clock(), duration_s, reason, failures)
+        self.sites.setdefault(site, {})[kind] = finished
+
     def record_export(self, *, ok: bool, error: str | None = None) -> None:
         self.exports += 1
         self.export_error = None if ok else (error or "failed")
@@ -183,6 +199,10 @@ class Health:
                 "error": self.export_error,
             },
             "database": _database(database, database_error),
+            "sites": {
+                site: {kind: last.as_json() for kind, last in sorted(by_kind.items())}
+                for site, by_kind in sorted(self.sites.items())
+            },
         }
         return HealthReport(status in HEALTHY, status, reasons, body)
 

@@ -3,6 +3,7 @@
     GET /healthz                          200 ok/starting, 503 failing/stale/database error
     GET /metrics                          Prometheus text format
     GET /articles?after_seq=N&limit=M     JSON page of article versions in seq order + cursor
+                  [&site=NAME]            ... of one site only (``sites = [...]``)
     GET /articles/{seq}.txt               one version's text (text/plain; UTF-8)
 
 aiohttp serves it from the daemon's own event loop, so it needs no thread and sees the live
@@ -41,6 +42,7 @@ from vksnd.crawler.service.health import Health
 from vksnd.crawler.service.metrics import Metrics
 from vksnd.storage.errors import StorageError
 from vksnd.storage.records import ExportedArticle, FeedPage, StorageStats
+from vksnd.storage.sites import SITE_NAME_RE
 
 log = logging.getLogger("vksnd.http")
 
@@ -51,7 +53,7 @@ MAX_LIMIT = 500
 MAX_SEQ = 2**62  # beyond any seq SQLite can hold; larger input is an error, not an overflow
 SHUTDOWN_TIMEOUT = 5.0  # seconds for requests in flight at stop
 FAILURE_REASONS_SHOWN = 50
-FEED_PARAMS = frozenset({"after_seq", "limit"})
+FEED_PARAMS = frozenset({"after_seq", "limit", "site"})
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 _BIND = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>[0-9]{1,5})$")
 
@@ -109,12 +111,22 @@ def feed_query(query: Any) -> tuple[int, int]:
     """``(after_seq, limit)`` from the query string; limit above MAX_LIMIT is capped."""
     for name in query:
         if name not in FEED_PARAMS:
-            raise BadParameter(name, query[name], "unknown parameter (after_seq, limit)")
+            raise BadParameter(name, query[name], "unknown parameter (after_seq, limit, site)")
         if len(query.getall(name)) > 1:
             raise BadParameter(name, ",".join(query.getall(name)), "given more than once")
     after_seq = parse_int("after_seq", query.get("after_seq", "0"), low=0, high=MAX_SEQ)
     limit = parse_int("limit", query.get("limit", str(DEFAULT_LIMIT)), low=1, high=MAX_SEQ)
     return after_seq, min(limit, MAX_LIMIT)
+
+
+def feed_site(query: Any) -> str | None:
+    """The ``site`` the feed is filtered to, if any (checked by ``feed_query`` for repeats)."""
+    raw = query.get("site")
+    if raw is None:
+        return None
+    if not SITE_NAME_RE.match(raw):
+        raise BadParameter("site", raw, "expected a site name (lowercase letters, digits, - _)")
+    return str(raw)
 
 
 # --- reads (worker threads, one reader each) -------------------------------------------------
@@ -129,9 +141,11 @@ def read_stats(open_reader: ReaderFactory) -> Stats:
         return None, str(exc)
 
 
-def read_feed(open_reader: ReaderFactory, after_seq: int, limit: int) -> FeedPage:
+def read_feed(
+    open_reader: ReaderFactory, after_seq: int, limit: int, site: str | None = None
+) -> FeedPage:
     with open_reader() as reader:
-        return reader.feed(after_seq, limit)
+        return reader.feed(after_seq, limit, site=site)
 
 
 def read_one(open_reader: ReaderFactory, seq: int) -> ExportedArticle | None:
@@ -269,11 +283,13 @@ class HttpApi:
 
     async def _feed(self, request: web.Request) -> web.Response:
         after_seq, limit = feed_query(request.query)
-        page = await self._read(read_feed, self._open_reader, after_seq, limit)
+        site = feed_site(request.query)
+        page = await self._read(read_feed, self._open_reader, after_seq, limit, site)
         return web.json_response(
             {
                 "after_seq": after_seq,
                 "limit": limit,
+                "site": site,
                 "count": len(page.articles),
                 "next_after_seq": page.next_after_seq,
                 "has_more": page.has_more,

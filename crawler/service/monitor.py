@@ -17,7 +17,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -61,9 +61,24 @@ class PassMonitor:
         self.health.record_start(kind)
 
     async def pass_finished(
-        self, report: RunReport, *, duration_s: float, error: BaseException | None = None
+        self,
+        report: RunReport,
+        *,
+        duration_s: float,
+        error: BaseException | None = None,
+        sites: Mapping[str, RunReport] | None = None,
     ) -> None:
-        """Called by the daemon after every pass (judged, also when it raised)."""
+        """Called by the daemon after every pass (judged, also when it raised); ``sites``:
+        each site's part when several are crawled (``/healthz`` lists them)."""
+        for site, site_report in (sites or {}).items():
+            self.health.record_site_pass(
+                site,
+                site_report.kind,
+                site_report.outcome or RunOutcome.FAILED,
+                duration_s=duration_s,
+                reason=site_report.reason,
+                failures=missed(site_report.counters),
+            )
         outcome = report.outcome or RunOutcome.FAILED
         finished = self.health.record_pass(
             report.kind,

@@ -92,11 +92,14 @@ def _captions(raw: str) -> tuple[str, ...]:
     return tuple(value) if isinstance(value, list) else ()
 
 
-def current_articles(db: Path) -> list[StoredArticle]:
+def current_articles(db: Path, site: str | None = None) -> list[StoredArticle]:
+    """The current versions (of one ``site`` only, when given)."""
+    of_site = "" if site is None else " AND site = ?"
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         rows = conn.execute(
             "SELECT article_key, url, canonical_url, title, published_at, author, text, captions,"
-            " root_id FROM articles WHERE is_current = 1 ORDER BY id"
+            f" root_id FROM articles WHERE is_current = 1{of_site} ORDER BY id",
+            () if site is None else (site,),
         ).fetchall()
     return [StoredArticle(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _captions(r[7]), r[8])
             for r in rows]  # fmt: skip
@@ -124,9 +127,12 @@ def truth_articles(
     return out
 
 
-def assert_store_matches(db: Path, expected: Iterable[Mapping[str, Any]]) -> None:
-    """Exactly these articles, each once, with their title, date, author, text and captions."""
-    stored = current_articles(db)
+def assert_store_matches(
+    db: Path, expected: Iterable[Mapping[str, Any]], *, site: str | None = None
+) -> None:
+    """Exactly these articles, each once, with their title, date, author, text and captions
+    (the articles of one ``site``, when given)."""
+    stored = current_articles(db, site)
     by_key: dict[str, list[StoredArticle]] = {}
     for article in stored:
         by_key.setdefault(str(article.key), []).append(article)

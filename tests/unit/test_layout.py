@@ -122,9 +122,10 @@ def test_no_sqlite_under_crawler() -> None:
 
 
 def test_crawler_uses_storage_records_and_opens_the_engine_in_one_module() -> None:
-    """Storage's records and errors are for everyone; its engine (store, reader, schema, export,
-    stats) is opened by crawl/storage_engine.py alone (config.py reads StoreConfig's defaults)."""
-    shared = {"vksnd.storage.records", "vksnd.storage.errors"}
+    """Storage's records, errors and site names are for everyone; its engine (store, reader,
+    schema, export, stats) is opened by crawl/storage_engine.py alone (config.py reads
+    StoreConfig's defaults)."""
+    shared = {"vksnd.storage.records", "vksnd.storage.errors", "vksnd.storage.sites"}
     engine = {
         "crawl/storage_engine.py": {
             "vksnd.storage.sqlite",

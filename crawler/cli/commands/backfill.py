@@ -20,7 +20,9 @@ from vksnd.crawler.cli.common import (
 )
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.backfill import BackfillRequest, BackfillState, backfill
-from vksnd.crawler.crawl.passes import open_resources, pipeline_config, summary
+from vksnd.crawler.crawl.outcomes import RunReport
+from vksnd.crawler.crawl.passes import CrawlResources, summary
+from vksnd.crawler.crawl.sites import SitesReport, open_sites, run_sites
 from vksnd.parsers.dates import VIETNAM_TZ
 
 HELP = "Walk the listings back to --since and store every article in range (resumable)."
@@ -67,12 +69,20 @@ def run(args: argparse.Namespace) -> int:
         categories=tuple(args.category_ids) if args.category_ids else None,
         dry_run=args.dry_run,
     )
+    if request.categories is not None and len(settings.sites) > 1:
+        print("vksnd: --category names one site's categories: not with several sites",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     signals = StopSignal()
     state = BackfillState.of(request)
+    sites = SitesReport(state.report)
     ended = run_reporting(
-        "backfill", lambda: _backfill(settings, state, signals, wait=args.wait), signals
+        "backfill", lambda: _backfill(settings, state, sites, signals, wait=args.wait), signals
     )
     report = state.report
+    for name, site_report in sites.by_site.items():  # several sites: each one's line first
+        if site_report.outcome is not None and not request.dry_run:
+            print(f"backfill {name}: {summary(site_report)}", flush=True)
     if report.outcome is not None:
         if request.dry_run:
             print(
@@ -88,10 +98,35 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _backfill(
-    settings: Settings, state: BackfillState, signals: StopSignal, *, wait: bool
+    settings: Settings,
+    state: BackfillState,
+    sites: SitesReport,
+    signals: StopSignal,
+    *,
+    wait: bool,
 ) -> None:
     stop = asyncio.Event()
-    config = pipeline_config(settings, dry_run=state.request.dry_run)
-    async with open_resources(settings, config, wait=wait) as resources:
+    request = state.request
+    async with open_sites(settings, wait=wait, dry_run=request.dry_run) as resources:
         with stop_on_signals(stop, signals):
-            await backfill(resources, state.request, stop, state=state)
+            if len(resources) == 1:
+                await backfill(resources[0], request, stop, state=state)
+                return
+            # Several sites: each one's backfill at once, its own progress and run.
+            states: list[BackfillState] = []
+
+            async def one_site(
+                site: CrawlResources, stop: asyncio.Event, report: RunReport
+            ) -> RunReport:
+                site_state = BackfillState(
+                    "backfill", report, since=request.since, until=request.until,
+                    request=request,
+                )  # fmt: skip
+                states.append(site_state)
+                await backfill(site, request, stop, progress=None, state=site_state)
+                return report
+
+            try:
+                await run_sites(resources, stop, sites, one_site)
+            finally:
+                state.planned = sum(s.planned for s in states)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vksnd.crawler.cli.common import add_settings_arguments
 from vksnd.crawler.cli.logs import redact
-from vksnd.crawler.config import ConfigError, ResolvedSettings, resolve_settings
+from vksnd.crawler.config import ConfigError, ResolvedSettings, SiteEntry, resolve_settings
 from vksnd.parsers.profiles.model import SiteProfile
 
 HELP = "print the effective settings and the source of each (flag, env, file, default)"
@@ -34,6 +34,8 @@ def _plain(value: object) -> object:
         return redact(value)
     if isinstance(value, SiteProfile):
         return str(value)
+    if isinstance(value, SiteEntry):  # one of ``sites``: name(key=value ...)
+        return redact(str(value))
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value

@@ -20,7 +20,8 @@ from vksnd.crawler.cli.common import (
 )
 from vksnd.crawler.config import Settings
 from vksnd.crawler.crawl.outcomes import RunReport
-from vksnd.crawler.crawl.passes import incremental_pass, open_resources, pipeline_config, summary
+from vksnd.crawler.crawl.passes import CrawlResources, incremental_pass, summary
+from vksnd.crawler.crawl.sites import SitesReport, open_sites, run_sites
 
 HELP = (
     "One incremental pass: new articles, edits (conditional GETs of recent articles and a"
@@ -46,12 +47,17 @@ def run(args: argparse.Namespace) -> int:
     if settings is None:
         return EXIT_USAGE
     signals = StopSignal()
-    report = RunReport("crawl")
+    sites = SitesReport(RunReport("crawl"))
+    report = sites.overall
     ended = run_reporting(
         "crawl",
-        lambda: _crawl(settings, report, signals, wait=args.wait, since=args.recheck_since),
+        lambda: _crawl(settings, sites, signals, wait=args.wait, since=args.recheck_since),
         signals,
     )
+    if len(sites.by_site) > 1:  # each site's line, then the overall one (the worst wins)
+        for name, site_report in sites.by_site.items():
+            if site_report.outcome is not None:
+                print(f"crawl {name}: {summary(site_report)}", flush=True)
     if report.outcome is not None:
         print(f"crawl: {summary(report)}", flush=True)
     if isinstance(ended, int):
@@ -60,11 +66,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _crawl(
-    settings: Settings, report: RunReport, signals: StopSignal, *, wait: bool, since: date | None
+    settings: Settings, report: SitesReport, signals: StopSignal, *, wait: bool, since: date | None
 ) -> None:
     stop = asyncio.Event()
-    async with open_resources(settings, pipeline_config(settings), wait=wait) as resources:
-        with stop_on_signals(stop, signals):
-            await incremental_pass(
-                resources, stop, report, recheck_since=since, progress=sys.stderr
+    async with open_sites(settings, wait=wait) as resources:
+        # One site shows its progress; several would interleave theirs: log lines only.
+        progress = sys.stderr if len(resources) == 1 else None
+
+        async def one_site(
+            site: CrawlResources, stop: asyncio.Event, site_report: RunReport
+        ) -> RunReport:
+            return await incremental_pass(
+                site, stop, site_report, recheck_since=since, progress=progress
             )
+
+        with stop_on_signals(stop, signals):
+            await run_sites(resources, stop, report, one_site)

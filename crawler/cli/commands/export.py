@@ -22,6 +22,7 @@ from vksnd.crawler.config import ConfigError
 from vksnd.crawler.crawl.storage_engine import open_reader
 from vksnd.storage.errors import StorageError
 from vksnd.storage.records import ExportFilter
+from vksnd.storage.sites import SiteNameError, check_site_name
 
 HELP = "write the corpus: one .txt per article + manifest.jsonl (or --format jsonl)"
 
@@ -34,6 +35,13 @@ def _seq(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"seq must be >= 0: {text!r}")
     return value
+
+
+def _site(text: str) -> str:
+    try:
+        return check_site_name(text)
+    except SiteNameError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--since", type=iso_day, default=None, help="only articles published on/after YYYY-MM-DD"
     )
+    parser.add_argument(
+        "--site",
+        type=_site,
+        default=None,
+        metavar="NAME",
+        help="only this site's articles (a name of `sites`; file names unchanged)",
+    )
     parser.add_argument("--format", choices=("txt", "jsonl"), default="txt")
     parser.add_argument(
         "--include-superseded",
@@ -63,7 +78,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     filt = ExportFilter(
-        after_seq=args.after_seq, since=args.since, include_superseded=args.include_superseded
+        after_seq=args.after_seq,
+        since=args.since,
+        include_superseded=args.include_superseded,
+        site=args.site,
     )
     if args.format == "txt" and args.out is None:
         print("vksnd export: --out DIR is required with --format txt", file=sys.stderr)

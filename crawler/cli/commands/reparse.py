@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 
@@ -27,7 +28,7 @@ from vksnd.crawler.cli.common import (
 )
 from vksnd.crawler.config import ConfigError, Settings
 from vksnd.crawler.crawl.ports import ReparseStore
-from vksnd.crawler.crawl.storage_engine import open_store
+from vksnd.crawler.crawl.sites import SiteRules, open_sites_store, plan_sites
 from vksnd.crawler.fetch.fetcher import header_value
 from vksnd.parsers.article import parse_article
 from vksnd.parsers.errors import NotAnArticle, ParseError
@@ -65,8 +66,12 @@ class ReparseReport:
 
 
 async def reparse(
-    store: ReparseStore, since: datetime | None, profile: SiteProfile = PROFILE
+    store: ReparseStore,
+    since: datetime | None,
+    profile: SiteProfile | Callable[[str], SiteProfile] = PROFILE,
 ) -> ReparseReport:
+    """``profile``: the site's, or each page's by its URL (several sites: ``SiteRules``)."""
+    profile_of = profile if callable(profile) else (lambda _url: profile)
     report = ReparseReport()
     async for page in store.archived_article_pages(since):
         report.pages += 1
@@ -77,7 +82,7 @@ async def reparse(
                 page.body,
                 page.url,
                 header_value(page.headers, "content-type"),
-                profile=profile,
+                profile=profile_of(page.url),
                 listing_date=page.listed_on,
             )
         except NotAnArticle as exc:
@@ -103,10 +108,10 @@ async def reparse(
 
 
 async def _reparse(settings: Settings, since: datetime | None, wait: bool) -> ReparseReport:
-    async with await open_store(
-        settings.db, settings.storage, wait=wait, profile=settings.profile
-    ) as store:
-        return await reparse(store, since, settings.profile)
+    """Each page read with its site's profile and stored as its site's (``sites``)."""
+    plans = plan_sites(settings)
+    async with await open_sites_store(settings, plans, wait=wait) as store:
+        return await reparse(store, since, SiteRules.of(plans).profile_of)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from vksnd.crawler.cli.common import (
     writer_flags,
 )
 from vksnd.crawler.config import Settings
-from vksnd.crawler.crawl.passes import open_resources, pipeline_config
+from vksnd.crawler.crawl.sites import open_sites
 from vksnd.crawler.service.daemon import Daemon, Schedule
 from vksnd.crawler.service.http_api import DEFAULT_HOST, DEFAULT_PORT, HttpBindError, parse_bind
 from vksnd.crawler.service.monitor import service
@@ -97,10 +97,9 @@ def run(args: argparse.Namespace) -> int:
 async def _daemon(settings: Settings, signals: StopSignal, wait: bool) -> None:
     stop = asyncio.Event()
     schedule = Schedule.from_settings(settings)
-    config = pipeline_config(settings)
     async with (
-        open_resources(settings, config, in_daemon=True, wait=wait) as resources,
-        service(settings, resources.fetcher.stats, schedule.interval) as monitor,
+        open_sites(settings, in_daemon=True, wait=wait) as resources,
+        service(settings, resources[0].fetcher.stats, schedule.interval) as monitor,
     ):
         with stop_on_signals(stop, signals):
             await Daemon(resources, schedule, stop, monitor).run()

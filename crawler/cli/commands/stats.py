@@ -10,7 +10,7 @@ from vksnd.crawler.cli.common import add_db_arguments, failure_exit_code, storag
 from vksnd.crawler.config import ConfigError
 from vksnd.crawler.crawl.storage_engine import open_reader
 from vksnd.storage.errors import StorageError
-from vksnd.storage.records import ScopeStats, StorageStats
+from vksnd.storage.records import ScopeStats, SiteStats, StorageStats
 
 HELP = "show URLs by state, articles, versions, dedupe, failures and the last runs"
 
@@ -73,6 +73,8 @@ def render(stats: StorageStats) -> str:
         "",
         *_scopes(stats.scopes),
         "",
+        *_sites(stats.sites),
+        "",
         "last runs",
     ]
     if not stats.last_runs:
@@ -81,13 +83,29 @@ def render(stats: StorageStats) -> str:
         status = "running/killed" if run.outcome is None else run.outcome.value
         counters = " ".join(f"{k}={v}" for k, v in run.counters if v)
         lines.append(
-            f"  #{run.id} {run.kind} {run.started_at} -> {run.finished_at or '-'} {status}"
+            f"  #{run.id} {run.site} {run.kind} {run.started_at} -> {run.finished_at or '-'}"
+            f" {status}"
         )
         if counters:
             lines.append(f"      {counters}")
         if run.reason:
             lines.append(f"      why: {run.reason}")
     return "\n".join(lines)
+
+
+def _sites(sites: tuple[SiteStats, ...]) -> list[str]:
+    """Per site (``sites = [...]``): its articles, URLs by state and last run."""
+    lines = ["by site"]
+    if not sites:
+        return [*lines, "  (none)"]
+    for s in sites:
+        urls = ", ".join(f"{state} {n:,}" for state, n in s.urls_by_state) or "no URLs"
+        last = s.last_run_outcome.value if s.last_run_outcome is not None else "no run"
+        lines.append(
+            f"  {s.site}: {s.articles:,} articles, {s.versions:,} versions;"
+            f" URLs: {urls}; last run: {last}"
+        )
+    return lines
 
 
 def _scopes(scopes: tuple[ScopeStats, ...]) -> list[str]:
