@@ -460,9 +460,12 @@ class SqliteStore:
     ) -> list[UrlRecord]:
         """The URLs of the current articles published before ``published_before`` (or
         undated), least recently fetched or re-checked first: one per article."""
+        # Walk the fetched URLs oldest-checked first on their index and stop at the limit
+        # (the planner, left alone, sorted every fetched URL: 3.7 s at 1M articles).
         rows = await self._fetchall(
-            f"SELECT {_U_URL_COLUMNS} FROM articles a JOIN urls u ON u.url = a.url"
-            " WHERE a.is_current = 1 AND u.state = 'fetched'"
+            f"SELECT {_U_URL_COLUMNS} FROM urls u INDEXED BY urls_checked"
+            " CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
+            " WHERE u.state = 'fetched'"
             " AND (a.published_utc IS NULL OR a.published_utc < ?)"
             " ORDER BY u.last_fetched_at, u.id LIMIT ?",
             (ts_to_db(published_before), limit),
