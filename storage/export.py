@@ -28,6 +28,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,7 +44,7 @@ from vksnd.storage.records import (
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".export.lock"
 FILE_NAME_RE = re.compile(r"^\d{3,}_[0-9a-f]{16}\.txt$")
-_TEMP_RE = re.compile(r"^\.\d{3,}_[0-9a-f]{16}\.txt\.\d+\.tmp$")
+_TEMP_RE = re.compile(r"^\.(\d{3,}_[0-9a-f]{16}\.txt|manifest\.jsonl)\.\d+\.tmp$")
 _CHUNK = 500
 _FLUSH_EVERY = 256
 
@@ -142,26 +143,247 @@ def export_jsonl(conn: sqlite3.Connection, stream: IO[str], filt: ExportFilter) 
 def export_corpus(conn: sqlite3.Connection, out_dir: Path, filt: ExportFilter) -> ExportReport:
     """Bring ``out_dir`` to what a fresh export into an empty folder would write (plus the files
     of still-current versions an earlier export with other filters wrote): new files written,
-    missing ones restored, superseded or unknown ones removed, manifest lines refreshed."""
+    missing ones restored, superseded or unknown ones removed, manifest lines refreshed.
+
+    When the folder is as the last export of this database left it (its watermark, below), only
+    the article chains changed since are read: the cost follows the changes, not the corpus."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise translate_os_error(exc, out_dir) from exc
-    with _locked(out_dir):
-        _remove_stale_temps(out_dir)
+    db = _db_path(conn)
+    with _locked(out_dir) as lock_fd:
+        mark = _read_mark(lock_fd, out_dir, db, filt)
         manifest_path = out_dir / MANIFEST_NAME
-        listed = _read_manifest(manifest_path)
-        on_disk = {entry.name for entry in os.scandir(out_dir) if FILE_NAME_RE.match(entry.name)}
         try:
             conn.execute("BEGIN")  # one snapshot for every pass over the rows
             try:
-                report = _export_snapshot(conn, out_dir, manifest_path, listed, on_disk, filt)
+                top_change, top_seq = _tops(conn)
+                if mark is not None and top_change >= mark.change and top_seq >= mark.seq:
+                    report = _export_changes(conn, out_dir, manifest_path, filt, mark)
+                else:
+                    _remove_stale_temps(out_dir)
+                    listed = _read_manifest(manifest_path)
+                    on_disk = {
+                        entry.name
+                        for entry in os.scandir(out_dir)
+                        if FILE_NAME_RE.match(entry.name)
+                    }
+                    report = _export_snapshot(conn, out_dir, manifest_path, listed, on_disk, filt)
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise translate_sqlite_error(exc, _db_path(conn)) from exc
         _fsync_dir(out_dir)
+        if _markable(filt):
+            _write_mark(lock_fd, out_dir, _Mark(db, filt.include_superseded, top_change, top_seq))
     return report
+
+
+# -- the watermark: what the last export of this database saw ------------------------------
+#
+# Kept in the lock file (already there, already opened by every export; nothing else in the
+# folder): the database, the filter, the highest change number (``changes.change``) and
+# ``seq`` of the snapshot exported, and the manifest's and the folder's size/mtime as that
+# export left them. A folder touched since (a file deleted or added, the manifest edited or
+# torn, a killed export's temporary files) no longer matches and gets the full export, which
+# repairs it. The lock file is rewritten in place, which does not change the folder's mtime.
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    db: str
+    include_superseded: bool
+    change: int
+    seq: int
+
+
+def _markable(filt: ExportFilter) -> bool:
+    return filt.after_seq is None and filt.since is None
+
+
+def _folder_stamp(out_dir: Path) -> list[int]:
+    folder = os.stat(out_dir)
+    try:
+        manifest = os.stat(out_dir / MANIFEST_NAME)
+        sizes = [manifest.st_size, manifest.st_mtime_ns, manifest.st_ino]
+    except FileNotFoundError:
+        sizes = [-1, -1, -1]
+    return [folder.st_mtime_ns, *sizes]
+
+
+def _read_mark(lock_fd: int, out_dir: Path, db: str, filt: ExportFilter) -> _Mark | None:
+    """The last export's watermark, if it still describes this folder for this filter."""
+    if not _markable(filt):
+        return None
+    try:
+        raw = os.pread(lock_fd, 4096, 0)
+        data = json.loads(raw) if raw else None
+        if not isinstance(data, dict) or data.get("v") != 1:
+            return None
+        mark = _Mark(
+            str(data["db"]), bool(data["include_superseded"]), int(data["change"]), int(data["seq"])
+        )
+        stamp = [int(x) for x in data["stamp"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable: the full export rewrites it
+    if mark.db != db or mark.include_superseded != filt.include_superseded:
+        return None
+    return mark if stamp == _folder_stamp(out_dir) else None
+
+
+def _write_mark(lock_fd: int, out_dir: Path, mark: _Mark) -> None:
+    data = {
+        "v": 1,
+        "db": mark.db,
+        "include_superseded": mark.include_superseded,
+        "change": mark.change,
+        "seq": mark.seq,
+        "stamp": _folder_stamp(out_dir),
+    }
+    body = json.dumps(data).encode()
+    try:
+        if os.pread(lock_fd, len(body) + 1, 0) == body:
+            return  # nothing changed: the folder is left exactly as it was, lock file too
+        os.ftruncate(lock_fd, 0)  # a torn write reads as no mark: the next run is a full one
+        os.pwrite(lock_fd, body, 0)
+        os.fsync(lock_fd)
+    except OSError as exc:
+        raise translate_os_error(exc, out_dir / LOCK_NAME) from exc
+
+
+def _tops(conn: sqlite3.Connection) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT (SELECT coalesce(max(change), 0) FROM changes) AS change,"
+        " (SELECT coalesce(max(seq), -1) FROM articles) AS seq"
+    ).fetchone()
+    return int(row["change"]), int(row["seq"])
+
+
+_CHANGED_SQL = """
+SELECT root_id FROM changes WHERE change > ? ORDER BY change
+"""
+
+
+def _export_changes(
+    conn: sqlite3.Connection,
+    out_dir: Path,
+    manifest_path: Path,
+    filt: ExportFilter,
+    mark: _Mark,
+) -> ExportReport:
+    """Only the chains changed since ``mark``: their new versions written, their superseded
+    ones removed, their manifest lines refreshed. A version with ``seq <= mark.seq`` that is
+    current now was current then (versions only ever stop being current), so it is on disk."""
+    roots = [int(row["root_id"]) for row in conn.execute(_CHANGED_SQL, (mark.change,))]
+    fresh: list[dict[str, Any]] = []  # manifest lines to (re)write, by seq
+    to_write: list[int] = []  # seqs of new files
+    dropped: set[str] = set()  # listed lines replaced or removed
+    to_remove: list[str] = []
+    for start in range(0, len(roots), _CHUNK):
+        chunk = roots[start : start + _CHUNK]
+        for row in conn.execute(_ENTRY_SQL + f" WHERE a.root_id IN ({marks(len(chunk))})", chunk):
+            article = _article(row)
+            wanted = filt.include_superseded or article.is_current
+            name = article.file_name
+            if article.seq <= mark.seq:
+                dropped.add(name)
+                if not wanted:
+                    to_remove.append(name)
+            elif wanted:
+                to_write.append(article.seq)
+            if wanted:
+                fresh.append(article.manifest_entry())
+    fresh.sort(key=lambda entry: int(entry["seq"]))
+    to_write.sort()
+    written = removed = 0
+    try:
+        with _directory(out_dir) as dir_fd:
+            for start in range(0, len(to_write), _CHUNK):
+                chunk = to_write[start : start + _CHUNK]
+                for row in conn.execute(
+                    "SELECT seq, content_hash, text FROM articles"
+                    f" WHERE seq IN ({marks(len(chunk))}) ORDER BY seq",
+                    chunk,
+                ):
+                    name = corpus_file_name(row["seq"], row["content_hash"])
+                    _write_atomically(dir_fd, name, str(row["text"]).encode("utf-8"))
+                    written += 1
+            if dropped:
+                _splice_manifest(dir_fd, manifest_path, dropped, fresh)
+            elif fresh:
+                with open(manifest_path, "a", encoding="utf-8") as manifest:
+                    manifest.write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in fresh))
+                    manifest.flush()
+                    os.fsync(manifest.fileno())
+            for name in sorted(to_remove):  # files the manifest stopped listing go last
+                with suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=dir_fd)
+                    removed += 1
+    except OSError as exc:
+        _cut_torn_tail(manifest_path)
+        failed = getattr(exc, "filename", None)
+        failed_path = out_dir / failed if isinstance(failed, str) else out_dir
+        raise translate_os_error(exc, failed_path) from exc
+    matched = _counter(conn, "versions" if filt.include_superseded else "current")
+    return ExportReport(
+        matched=matched, written=written, restored=0, skipped=matched - written, removed=removed
+    )
+
+
+def _counter(conn: sqlite3.Connection, name: str) -> int:
+    row = conn.execute(
+        "SELECT coalesce(sum(n), 0) AS n FROM counts WHERE name = ?", (name,)
+    ).fetchone()
+    return int(row["n"])
+
+
+_LINE_HEAD = b'{"file": "'
+
+
+def _line_name(line: bytes) -> str:
+    """The file a manifest line lists, read without parsing the line (every line this module
+    writes starts with its ``file``); any other line is parsed."""
+    if line.startswith(_LINE_HEAD):
+        end = line.find(b'"', len(_LINE_HEAD))
+        if end > 0:
+            return line[len(_LINE_HEAD) : end].decode("ascii", "replace")
+    try:
+        return str(json.loads(line)["file"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def _splice_manifest(
+    dir_fd: int, manifest_path: Path, dropped: set[str], fresh: list[dict[str, Any]]
+) -> None:
+    """The manifest with the ``dropped`` lines taken out and the ``fresh`` ones put in ``seq``
+    order, streamed line by line into a temporary file renamed over it (never half of it)."""
+    temp = f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+    pending = iter(fresh)
+    nxt = next(pending, None)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644, dir_fd=dir_fd)
+    try:
+        with open(fd, "wb", buffering=1 << 20) as out, open(manifest_path, "rb") as old:
+            for line in old:
+                name = _line_name(line)
+                if name in dropped:
+                    continue
+                seq = int(name.split("_", 1)[0]) if name[:1].isdigit() else -1
+                while nxt is not None and int(nxt["seq"]) < seq:
+                    out.write((json.dumps(nxt, ensure_ascii=False) + "\n").encode("utf-8"))
+                    nxt = next(pending, None)
+                out.write(line)
+            while nxt is not None:
+                out.write((json.dumps(nxt, ensure_ascii=False) + "\n").encode("utf-8"))
+                nxt = next(pending, None)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, MANIFEST_NAME, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp, dir_fd=dir_fd)
+        raise
 
 
 def _export_snapshot(
@@ -341,7 +563,7 @@ def _remove_stale_temps(out_dir: Path) -> None:
 
 
 @contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
+def _locked(out_dir: Path) -> Iterator[int]:
     path = out_dir / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -352,7 +574,7 @@ def _locked(out_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise ExportError(out_dir, "another export is writing into this directory") from exc
-        yield
+        yield fd
     finally:
         os.close(fd)
 

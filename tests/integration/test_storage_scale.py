@@ -7,8 +7,12 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from support.storage import article_url, make_article, make_raw
-from vksnd.storage.records import NewUrl, UrlKind
+from vksnd.storage.export import LOCK_NAME, MANIFEST_NAME, export_corpus
+from vksnd.storage.records import ExportFilter, ExportReport, NewUrl, UrlKind
+from vksnd.storage.schema import open_reader
 from vksnd.storage.sqlite import SqliteStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -75,3 +79,98 @@ async def test_revalidation_slice_walks_an_index_and_stops_at_its_limit(tmp_path
     assert [r.url for r in whole] == expected
     assert [r.url for r in slice_] == expected[:10]
     assert article_url(3) not in expected and len(expected) > 20
+
+
+# -- the incremental export by watermark ------------------------------------------------------
+
+
+def _export_traced(db: Path, out: Path, filt: ExportFilter) -> tuple[ExportReport, list[str]]:
+    statements: list[str] = []
+    conn = open_reader(db)
+    try:
+        conn.set_trace_callback(statements.append)
+        return export_corpus(conn, out, filt), statements
+    finally:
+        conn.close()
+
+
+def _folder(out: Path) -> dict[str, bytes]:
+    """Every corpus file and the manifest, as bytes (the lock file aside)."""
+    return {p.name: p.read_bytes() for p in out.iterdir() if p.name != LOCK_NAME}
+
+
+_FULL_READ = "SELECT a.seq, a.content_hash FROM articles a"  # the full export's listing
+
+
+async def _changes(db: Path, round_: int) -> None:
+    """New articles, edits of stored ones, and an alias joining a stored chain."""
+    async with await SqliteStore.open(db) as store:
+        for i in range(3):
+            url = article_url(1_000 * round_ + i)
+            await store.store_article(
+                make_article(url, TEXT.format(n=1_000 * round_ + i)), make_raw(url), None, None
+            )
+        for i in (2 + round_, 10 + round_):
+            url = article_url(i)
+            await store.store_article(make_article(url, TEXT.format(n=i) + f" Sửa {round_}."),
+                                      make_raw(url, f"{round_}".encode()), None, None)  # fmt: skip
+        alias = article_url(500 + round_)  # the same text as article 20 under another URL
+        await store.store_article(make_article(alias, TEXT.format(n=20 + round_)),
+                                  make_raw(alias), None, None)  # fmt: skip
+
+
+@pytest.mark.parametrize("superseded", [False, True])
+async def test_incremental_export_reads_only_changed_chains_and_equals_a_fresh_one(
+    tmp_path: Path, superseded: bool
+) -> None:
+    db = tmp_path / "e.db"
+    await _corpus(db, 40)
+    out = tmp_path / "out"
+    filt = ExportFilter(include_superseded=superseded)
+    first, statements = _export_traced(db, out, filt)
+    assert first.written == (40 if not superseded else first.matched)
+    assert any(s.startswith(_FULL_READ) for s in statements)  # no watermark yet: full
+    for round_ in (1, 2):
+        await _changes(db, round_)
+        report, statements = _export_traced(db, out, filt)
+        # read through the change log, not the whole table
+        assert not any(s.startswith(_FULL_READ) for s in statements), statements
+        assert any("FROM changes WHERE change >" in s for s in statements)
+        assert report.written == (5 if not superseded else 5)
+        assert report.removed == (0 if superseded else 2)
+        fresh = tmp_path / f"fresh{round_}"
+        fresh_report, _ = _export_traced(db, fresh, filt)
+        assert _folder(out) == _folder(fresh)
+        assert report.matched == fresh_report.matched
+    # nothing new: nothing read but the marks, nothing written
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    report, statements = _export_traced(db, out, filt)
+    assert report.written == report.removed == 0
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+async def test_a_touched_folder_gets_the_full_export_again(tmp_path: Path) -> None:
+    """The watermark only holds for the folder as the last export left it: a deleted file or
+    an edited manifest sends the next run through the full export, which repairs it."""
+    db = tmp_path / "t.db"
+    await _corpus(db, 20)
+    out = tmp_path / "out"
+    _export_traced(db, out, ExportFilter())
+    victim = sorted(p for p in out.iterdir() if p.suffix == ".txt")[3]
+    victim.unlink()
+    report, statements = _export_traced(db, out, ExportFilter())
+    assert any(s.startswith(_FULL_READ) for s in statements)
+    assert report.restored == 1 and victim.exists()
+    manifest = out / MANIFEST_NAME
+    lines = manifest.read_bytes().splitlines(keepends=True)
+    manifest.write_bytes(b"".join(lines[:-1]))  # the last line lost
+    report, statements = _export_traced(db, out, ExportFilter())
+    assert any(s.startswith(_FULL_READ) for s in statements)
+    fresh = tmp_path / "fresh"
+    _export_traced(db, fresh, ExportFilter())
+    assert _folder(out) == _folder(fresh)
+    # another database exported into the same folder is not mistaken for this one
+    other = tmp_path / "other.db"
+    await _corpus(other, 5)
+    report, statements = _export_traced(other, out, ExportFilter())
+    assert any(s.startswith(_FULL_READ) for s in statements)
