@@ -174,3 +174,43 @@ async def test_a_touched_folder_gets_the_full_export_again(tmp_path: Path) -> No
     await _corpus(other, 5)
     report, statements = _export_traced(other, out, ExportFilter())
     assert any(s.startswith(_FULL_READ) for s in statements)
+
+
+async def test_revalidation_counts_equal_the_plain_join_without_reading_the_corpus(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "n.db"
+    await _corpus(db, 60)
+    async with await SqliteStore.open(db) as store:
+        await store.record_failure(article_url(5), "HTTP 503", 503, None)  # an older one
+        await store.record_failure(article_url(59), "HTTP 503", 503, None)  # a recent one
+    published_before, checked_before = T0 - timedelta(days=30), T0 - timedelta(hours=20)
+    statements: list[str] = []
+    async with await SqliteStore.open(db) as store:
+        await store._conn.set_trace_callback(statements.append)
+        total, overdue = await store.revalidation_counts(published_before, checked_before)
+        await store._conn.set_trace_callback(None)
+    conn = sqlite3.connect(db)
+    try:
+        expected = conn.execute(
+            "SELECT count(*), coalesce(sum(u.last_fetched_at < ?), 0)"
+            " FROM articles a JOIN urls u ON u.url = a.url"
+            " WHERE a.is_current = 1 AND u.state = 'fetched'"
+            " AND (a.published_utc IS NULL OR a.published_utc < ?)",
+            (
+                checked_before.isoformat(timespec="microseconds"),
+                published_before.isoformat(timespec="microseconds"),
+            ),
+        ).fetchone()
+    finally:
+        conn.close()
+    assert (total, overdue) == tuple(expected)
+    assert 0 < overdue < total < 60
+    sql = next(s for s in statements if "AS overdue" in s)
+    plan = _plan(db, sql, ())
+    assert not any(step.startswith(("SCAN a", "SCAN articles")) for step in plan), plan
+    assert not any(step == "SCAN u" for step in plan), plan
+    # the overdue ones by a range of the checked-order index, the recent by publication time:
+    # no statement goes through every fetched URL
+    assert any("urls_checked (last_fetched_at<?)" in step for step in plan), plan
+    assert any("articles_published (published_utc>?)" in step for step in plan), plan
