@@ -37,83 +37,81 @@ CREATE TABLE counts (
 """
 
 _UPSERT = " ON CONFLICT (name, key) DO UPDATE SET n = n + excluded.n"
+_TAB = "char(9)"
 
 
-def _bump(name: str, key: str, delta: str, when: str = "1") -> str:
-    """One trigger statement: add ``delta`` to counter (``name``, ``key``) when ``when`` holds.
-    ``key`` and ``when`` are SQL over NEW/OLD; the WHERE also settles the UPSERT parse."""
+def _add(deltas: dict[str, str]) -> str:
+    """Add to unkeyed counters (rows the fill created): one statement, one row each.
+    ``deltas`` maps a counter to an SQL expression over NEW/OLD."""
+    cases = " ".join(f"WHEN '{name}' THEN {delta}" for name, delta in deltas.items())
+    names = ", ".join(f"'{name}'" for name in deltas)
     return (
-        f"INSERT INTO counts (name, key, n) SELECT '{name}', {key}, {delta} WHERE {when}{_UPSERT};"
+        f"UPDATE counts SET n = n + (CASE name {cases} END) WHERE key = '' AND name IN ({names});"
     )
 
 
-def _url_bumps(row: str, sign: str) -> str:
-    """The counters of one ``urls`` row (``row`` is NEW or OLD), added with ``sign``."""
-    r = row
-    return "\n".join(
+def _keyed(bumps: list[tuple[str, str, str]]) -> str:
+    """Add to keyed counters in one statement: ``bumps`` are (name, key SQL, delta SQL); a
+    NULL key is skipped, and a row's old and new contributions to one key cancel out."""
+    rows = " UNION ALL ".join(
+        f"SELECT '{name}' AS c, {key} AS k, {delta} AS d" for name, key, delta in bumps
+    )
+    return (
+        f"INSERT INTO counts (name, key, n) SELECT c, k, sum(d) FROM ({rows})"
+        f" WHERE k IS NOT NULL GROUP BY c, k HAVING sum(d) != 0{_UPSERT};"
+    )
+
+
+def _url_bumps(r: str, sign: str) -> list[tuple[str, str, str]]:
+    """The keyed counters of one ``urls`` row (``r`` is NEW or OLD), added with ``sign``."""
+    article = f"{r}.scope IS NOT NULL AND {r}.kind = 'article'"
+    return [
+        ("urls_state", f"{r}.state", sign),
+        ("urls_kind", f"{r}.kind", sign),
+        ("not_article", f"{r}.not_article", sign),
         (
-            _bump("urls_state", f"{r}.state", sign),
-            _bump("urls_kind", f"{r}.kind", sign),
-            _bump("not_article", f"{r}.not_article", sign, f"{r}.not_article IS NOT NULL"),
-            _bump(
-                "waiting",
-                f"{r}.state || '/' || coalesce({r}.reason_class, '?')",
-                sign,
-                f"{r}.state IN ('failed', 'skipped', 'gone')",
-            ),
-            _bump(
-                "scope_urls",
-                f"{r}.scope || char(9) || {r}.state",
-                sign,
-                f"{r}.scope IS NOT NULL AND {r}.kind = 'article'",
-            ),
-            _bump(
-                "scope_mapped",
-                f"{r}.scope",
-                sign,
-                f"{r}.scope IS NOT NULL AND {r}.kind = 'article' AND {r}.state = 'fetched'"
-                f" AND {r}.article_id IS NOT NULL",
-            ),
-        )
-    )
-
-
-def _article_bumps(row: str, sign: str) -> str:
-    r = row
-    return "\n".join(
+            "waiting",
+            f"CASE WHEN {r}.state IN ('failed', 'skipped', 'gone')"
+            f" THEN {r}.state || '/' || coalesce({r}.reason_class, '?') END",
+            sign,
+        ),
+        ("scope_urls", f"CASE WHEN {article} THEN {r}.scope || {_TAB} || {r}.state END", sign),
         (
-            _bump("versions", "''", sign),
-            _bump("current", "''", f"{sign} * {r}.is_current"),
-            _bump("reverts", "''", sign, f"{r}.reverts_to IS NOT NULL"),
-            _bump("articles", "''", sign, f"{r}.id = {r}.root_id"),
-        )
+            "scope_mapped",
+            f"CASE WHEN {article} AND {r}.state = 'fetched' AND {r}.article_id IS NOT NULL"
+            f" THEN {r}.scope END",
+            sign,
+        ),
+    ]
+
+
+def _article_deltas(r: str, sign: str) -> dict[str, str]:
+    return {
+        "versions": sign,
+        "current": f"{sign} * {r}.is_current",
+        "reverts": f"{sign} * ({r}.reverts_to IS NOT NULL)",
+        "articles": f"{sign} * ({r}.id = {r}.root_id)",
+    }
+
+
+def _page_deltas(r: str, sign: str) -> dict[str, str]:
+    return {
+        "pages": sign,
+        "pages_stored": f"{sign} * length({r}.body)",
+        "pages_raw": f"{sign} * {r}.body_size",
+    }
+
+
+def _others(r: str, me: str) -> str:
+    """Whether ``r``'s chain holds another URL with a hash than ``me`` (the row itself)."""
+    return (
+        f"({r}.content_hash IS NOT NULL AND EXISTS (SELECT 1 FROM article_urls o"
+        f" WHERE o.root_id = {r}.root_id AND o.content_hash IS NOT NULL AND o.url != {me}))"
     )
 
 
-def _page_bumps(row: str, sign: str) -> str:
-    r = row
-    return "\n".join(
-        (
-            _bump("pages", "''", sign),
-            _bump("pages_stored", "''", f"{sign} * length({r}.body)"),
-            _bump("pages_raw", "''", f"{sign} * {r}.body_size"),
-        )
-    )
-
-
-def _collapsed(row: str, sign: str) -> str:
-    """A hashed URL joining (``+``) or leaving (``-``) its chain changes the collapsed count by
-    one when the chain holds another hashed URL. Written for AFTER triggers: ``NEW.url`` is the
-    row itself, excluded from the others (on delete, OLD.url is gone already)."""
-    r = row
-    me = "NEW.url" if sign == "+1" or row == "NEW" else "OLD.url"
-    return _bump(
-        "urls_collapsed",
-        "''",
-        sign,
-        f"{r}.content_hash IS NOT NULL AND EXISTS (SELECT 1 FROM article_urls o"
-        f" WHERE o.root_id = {r}.root_id AND o.content_hash IS NOT NULL AND o.url != {me})",
-    )
+def _both(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+    return {name: f"({old[name]}) + ({new[name]})" for name in old}
 
 
 def _trigger(name: str, event: str, table: str, body: str, when: str = "") -> str:
@@ -124,70 +122,66 @@ def _trigger(name: str, event: str, table: str, body: str, when: str = "") -> st
 _URL_FIELDS = ("state", "kind", "not_article", "reason_class", "scope", "article_id")
 _ARTICLE_FIELDS = ("is_current", "reverts_to", "root_id")
 
+# A hashed URL joining its chain adds one to ``urls_collapsed`` when the chain holds another
+# hashed URL, leaving it takes one away (AFTER triggers: the others are every row but ``me``).
 TRIGGERS: tuple[str, ...] = (
-    _trigger("counts_pages_ins", "INSERT", "pages", _page_bumps("NEW", "+1")),
-    _trigger("counts_pages_del", "DELETE", "pages", _page_bumps("OLD", "-1")),
+    _trigger("counts_pages_ins", "INSERT", "pages", _add(_page_deltas("NEW", "1"))),
+    _trigger("counts_pages_del", "DELETE", "pages", _add(_page_deltas("OLD", "-1"))),
     _trigger(
         "counts_pages_upd",
         "UPDATE OF body, body_size",
         "pages",
-        _page_bumps("OLD", "-1") + "\n" + _page_bumps("NEW", "+1"),
+        _add(_both(_page_deltas("OLD", "-1"), _page_deltas("NEW", "1"))),
     ),
-    _trigger("counts_articles_ins", "INSERT", "articles", _article_bumps("NEW", "+1")),
-    _trigger("counts_articles_del", "DELETE", "articles", _article_bumps("OLD", "-1")),
+    _trigger("counts_articles_ins", "INSERT", "articles", _add(_article_deltas("NEW", "1"))),
+    _trigger("counts_articles_del", "DELETE", "articles", _add(_article_deltas("OLD", "-1"))),
     _trigger(
         "counts_articles_upd",
         f"UPDATE OF {', '.join(_ARTICLE_FIELDS)}",
         "articles",
-        _article_bumps("OLD", "-1") + "\n" + _article_bumps("NEW", "+1"),
+        _add(_both(_article_deltas("OLD", "-1"), _article_deltas("NEW", "1"))),
         " OR ".join(f"OLD.{f} IS NOT NEW.{f}" for f in (*_ARTICLE_FIELDS, "id")),
     ),
     _trigger(
         "counts_article_urls_ins",
         "INSERT",
         "article_urls",
-        _bump("article_urls", "''", "+1") + "\n" + _collapsed("NEW", "+1"),
+        _add({"article_urls": "1", "urls_collapsed": _others("NEW", "NEW.url")}),
     ),
     _trigger(
         "counts_article_urls_del",
         "DELETE",
         "article_urls",
-        _bump("article_urls", "''", "-1") + "\n" + _collapsed("OLD", "-1"),
+        _add({"article_urls": "-1", "urls_collapsed": "-" + _others("OLD", "OLD.url")}),
     ),
     _trigger(
         "counts_article_urls_upd",
         "UPDATE OF content_hash, root_id, url",
         "article_urls",
-        # as if the old row left (the others: every row but this one, wherever it is now)
-        # and the new one joined
-        _bump(
-            "urls_collapsed",
-            "''",
-            "-1",
-            "OLD.content_hash IS NOT NULL AND EXISTS (SELECT 1 FROM article_urls o"
-            " WHERE o.root_id = OLD.root_id AND o.content_hash IS NOT NULL AND o.url != NEW.url)",
-        )
-        + "\n"
-        + _collapsed("NEW", "+1"),
+        _add({"urls_collapsed": f"{_others('NEW', 'NEW.url')} - {_others('OLD', 'NEW.url')}"}),
         "OLD.content_hash IS NOT NEW.content_hash OR OLD.root_id IS NOT NEW.root_id"
         " OR OLD.url IS NOT NEW.url",
     ),
-    _trigger("counts_urls_ins", "INSERT", "urls", _url_bumps("NEW", "+1")),
-    _trigger("counts_urls_del", "DELETE", "urls", _url_bumps("OLD", "-1")),
+    _trigger("counts_urls_ins", "INSERT", "urls", _keyed(_url_bumps("NEW", "1"))),
+    _trigger("counts_urls_del", "DELETE", "urls", _keyed(_url_bumps("OLD", "-1"))),
     _trigger(
         "counts_urls_upd",
         f"UPDATE OF {', '.join(_URL_FIELDS)}",
         "urls",
-        _url_bumps("OLD", "-1") + "\n" + _url_bumps("NEW", "+1"),
+        _keyed(_url_bumps("OLD", "-1") + _url_bumps("NEW", "1")),
         " OR ".join(f"OLD.{f} IS NOT NEW.{f}" for f in _URL_FIELDS),
     ),
-    _trigger("counts_failures_ins", "INSERT", "failures", _bump("failures", "NEW.reason", "+1")),
-    _trigger("counts_failures_del", "DELETE", "failures", _bump("failures", "OLD.reason", "-1")),
+    _trigger(
+        "counts_failures_ins", "INSERT", "failures", _keyed([("failures", "NEW.reason", "1")])
+    ),
+    _trigger(
+        "counts_failures_del", "DELETE", "failures", _keyed([("failures", "OLD.reason", "-1")])
+    ),
     _trigger(
         "counts_failures_upd",
         "UPDATE OF reason",
         "failures",
-        _bump("failures", "OLD.reason", "-1") + "\n" + _bump("failures", "NEW.reason", "+1"),
+        _keyed([("failures", "OLD.reason", "-1"), ("failures", "NEW.reason", "1")]),
     ),
 )
 

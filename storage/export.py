@@ -26,7 +26,8 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,13 +164,7 @@ def export_corpus(conn: sqlite3.Connection, out_dir: Path, filt: ExportFilter) -
                     report = _export_changes(conn, out_dir, manifest_path, filt, mark)
                 else:
                     _remove_stale_temps(out_dir)
-                    listed = _read_manifest(manifest_path)
-                    on_disk = {
-                        entry.name
-                        for entry in os.scandir(out_dir)
-                        if FILE_NAME_RE.match(entry.name)
-                    }
-                    report = _export_snapshot(conn, out_dir, manifest_path, listed, on_disk, filt)
+                    report = _export_snapshot(conn, out_dir, manifest_path, filt, top_seq)
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -386,36 +381,90 @@ def _splice_manifest(
         raise
 
 
+class _Names:
+    """Corpus file names by ``seq``, in 8 bytes each (the hash's first 16 hex digits): a
+    million names in 8 MB where a set of strings took ~100 MB. A second name for a ``seq``
+    (another database's file) goes to ``odd``."""
+
+    def __init__(self, top_seq: int) -> None:
+        self.top = top_seq
+        self.slots = bytearray(8 * (top_seq + 1))
+        self.odd: set[str] = set()
+
+    def add(self, name: str) -> None:
+        seq, digest = _split(name)
+        if 0 <= seq <= self.top and digest != _EMPTY:
+            at = 8 * seq
+            if self.slots[at : at + 8] == _EMPTY:
+                self.slots[at : at + 8] = digest
+                return
+            if self.slots[at : at + 8] == digest:
+                return
+        self.odd.add(name)
+
+    def has(self, seq: int, digest: bytes) -> bool:
+        if 0 <= seq <= self.top and self.slots[8 * seq : 8 * seq + 8] == digest:
+            return True
+        return bool(self.odd) and corpus_file_name(seq, digest.hex()) in self.odd
+
+    def names(self, seq: int) -> str | None:
+        at = 8 * seq
+        digest = bytes(self.slots[at : at + 8])
+        return None if digest == _EMPTY else corpus_file_name(seq, digest.hex())
+
+
+_EMPTY = bytes(8)
+
+
+def _split(name: str) -> tuple[int, bytes]:
+    """``seq`` and hash of a corpus file name (already matched by ``FILE_NAME_RE``)."""
+    seq, _, rest = name.partition("_")
+    return int(seq), bytes.fromhex(rest[:16])
+
+
 def _export_snapshot(
     conn: sqlite3.Connection,
     out_dir: Path,
     manifest_path: Path,
-    listed: list[dict[str, Any]],
-    on_disk: set[str],
     filt: ExportFilter,
+    top_seq: int,
 ) -> ExportReport:
-    where, params = _where(filt)
-    matching = {
-        corpus_file_name(row["seq"], row["content_hash"]): row["seq"]
-        for row in conn.execute(
-            "SELECT a.seq, a.content_hash FROM articles a" + where + " ORDER BY a.seq", params
-        )
-    }
+    """The full export, streamed: the folder and manifest are read into compact tables by
+    ``seq``, the rows in ``seq`` order, and nothing holds the corpus in memory (issue 17)."""
+    top = max(top_seq, 0)
+    on_disk = _Names(top)
+    for entry in os.scandir(out_dir):
+        if FILE_NAME_RE.match(entry.name):
+            on_disk.add(entry.name)
+    listed = _Names(top)
+    listed_lines = _scan_manifest(manifest_path, listed.add)
     # What the folder keeps: the matching versions, and the listed ones still current (or
-    # still wanted, with include_superseded). Their manifest entries as they are now.
-    entries = _entries(conn, include_superseded=filt.include_superseded)
-    listed_names = {str(entry["file"]) for entry in listed}
-    keep = {name: entries[name] for name in (*matching, *sorted(listed_names)) if name in entries}
-    todo = sorted(
-        (entry["seq"], name) for name, entry in keep.items()
-        if name not in on_disk or name not in listed_names
-    )  # fmt: skip
-    wanted_lines = [keep[name] for name in sorted(keep, key=lambda n: int(keep[n]["seq"]))]
+    # still wanted, with include_superseded), by seq with their hash.
+    kept = _Names(top)
+    todo: array[int] = array("q")
+    matched = rewritten = 0
+    where, params = _where(filt)
+    matches = where.removeprefix(" WHERE ")
+    scope = "" if filt.include_superseded else " WHERE a.is_current = 1"
+    for row in conn.execute(
+        f"SELECT a.seq, a.content_hash, ({matches}) AS matches FROM articles a{scope}"
+        " ORDER BY a.seq",
+        params,
+    ):
+        seq, digest = int(row["seq"]), bytes.fromhex(str(row["content_hash"])[:16])
+        was_listed = listed.has(seq, digest)
+        if row["matches"]:
+            matched += 1
+        elif not was_listed:
+            continue
+        kept.add(corpus_file_name(seq, row["content_hash"]))
+        if not was_listed or not on_disk.has(seq, digest):
+            todo.append(seq)
+            rewritten += bool(row["matches"])
     # Usually the listed lines are the start of the wanted ones (new versions only): each new
     # line is appended after its file is in place, so a run that fails half way (a full disk)
     # keeps what it wrote listed. Otherwise the manifest is replaced at once after the files.
-    appending = wanted_lines[: len(listed)] == listed
-    new_lines = {str(entry["file"]): entry for entry in wanted_lines[len(listed) :]}
+    appending = listed_lines == 0 or _manifest_is_prefix(conn, manifest_path, kept, filt)
     written = restored = removed = 0
     try:
         with (
@@ -423,44 +472,39 @@ def _export_snapshot(
             open(manifest_path, "a", encoding="utf-8") as manifest,
         ):
             for start in range(0, len(todo), _CHUNK):
-                chunk = [seq for seq, _ in todo[start : start + _CHUNK]]
+                chunk = list(todo[start : start + _CHUNK])
                 rows = conn.execute(
-                    "SELECT seq, content_hash, text FROM articles"
-                    f" WHERE seq IN ({marks(len(chunk))}) ORDER BY seq",
-                    chunk,
-                ).fetchall()
+                    _ROW_SQL + f" WHERE a.seq IN ({marks(len(chunk))}) ORDER BY a.seq", chunk
+                )
                 for row in rows:
-                    name = corpus_file_name(row["seq"], row["content_hash"])
-                    _write_atomically(dir_fd, name, str(row["text"]).encode("utf-8"))
-                    if name in listed_names:
+                    article = _article(row)
+                    name = article.file_name
+                    _write_atomically(dir_fd, name, article.text.encode("utf-8"))
+                    if listed.has(article.seq, bytes.fromhex(article.content_hash[:16])):
                         restored += 1
                         continue
                     written += 1
                     if appending:
-                        manifest.write(json.dumps(new_lines[name], ensure_ascii=False) + "\n")
+                        line = json.dumps(article.manifest_entry(), ensure_ascii=False)
+                        manifest.write(line + "\n")
                         if written % _FLUSH_EVERY == 0:
                             manifest.flush()
             manifest.flush()
             os.fsync(manifest.fileno())
             if not appending:
-                body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in wanted_lines)
-                _write_atomically(dir_fd, MANIFEST_NAME, body.encode("utf-8"))
+                _rewrite_manifest(conn, dir_fd, kept, filt)
             # Files the manifest stopped listing go last.
-            for name in sorted((on_disk | listed_names) - set(keep)):
-                with suppress(FileNotFoundError):
-                    os.unlink(name, dir_fd=dir_fd)
-                removed += 1
+            removed = _remove_unkept(dir_fd, on_disk, listed, kept)
     except OSError as exc:
         _cut_torn_tail(manifest_path)
         failed = getattr(exc, "filename", None)  # relative to out_dir for the corpus files
         failed_path = out_dir / failed if isinstance(failed, str) else out_dir
         raise translate_os_error(exc, failed_path) from exc
-    rewritten = set(matching) & {name for _, name in todo}
     return ExportReport(
-        matched=len(matching),
+        matched=matched,
         written=written,
         restored=restored,
-        skipped=len(matching) - len(rewritten),
+        skipped=matched - rewritten,
         removed=removed,
     )
 
@@ -468,14 +512,63 @@ def _export_snapshot(
 _ENTRY_SQL = _ROW_SQL.replace("a.created_at, a.text,", "a.created_at, '' AS text,")
 
 
-def _entries(conn: sqlite3.Connection, *, include_superseded: bool) -> dict[str, dict[str, Any]]:
-    """The manifest entry of every current version (every version with ``include_superseded``),
-    by file name: metadata only, texts are read for the files to write."""
-    where = "" if include_superseded else " WHERE a.is_current = 1"
-    return {
-        (article := _article(row)).file_name: article.manifest_entry()
-        for row in conn.execute(_ENTRY_SQL + where)
-    }
+def _kept_entries(
+    conn: sqlite3.Connection, kept: _Names, filt: ExportFilter
+) -> Iterator[dict[str, Any]]:
+    """The manifest entries of the kept versions, in ``seq`` order (metadata only)."""
+    scope = "" if filt.include_superseded else " WHERE a.is_current = 1"
+    for row in conn.execute(_ENTRY_SQL + scope + " ORDER BY a.seq"):
+        if kept.has(int(row["seq"]), bytes.fromhex(str(row["content_hash"])[:16])):
+            yield _article(row).manifest_entry()
+
+
+def _manifest_is_prefix(
+    conn: sqlite3.Connection, manifest_path: Path, kept: _Names, filt: ExportFilter
+) -> bool:
+    """Whether the manifest's lines are the first of the wanted ones, each as it would be
+    written now (compared as parsed entries, streamed side by side)."""
+    with open(manifest_path, "rb") as old:
+        wanted = _kept_entries(conn, kept, filt)
+        for line in old:
+            entry = next(wanted, None)
+            if entry is None or json.loads(line) != entry:
+                return False
+    return True
+
+
+def _rewrite_manifest(
+    conn: sqlite3.Connection, dir_fd: int, kept: _Names, filt: ExportFilter
+) -> None:
+    temp = f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    fd = os.open(temp, flags, 0o644, dir_fd=dir_fd)
+    try:
+        with open(fd, "w", encoding="utf-8", buffering=1 << 20) as out:
+            for entry in _kept_entries(conn, kept, filt):
+                out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, MANIFEST_NAME, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp, dir_fd=dir_fd)
+        raise
+
+
+def _remove_unkept(dir_fd: int, on_disk: _Names, listed: _Names, kept: _Names) -> int:
+    """Unlink every corpus file on disk or listed that is not kept; how many names went."""
+    gone: list[str] = []
+    for seq in range(on_disk.top + 1):
+        for table in (on_disk, listed):
+            name = table.names(seq)
+            if name is not None and not kept.has(*_split(name)):
+                gone.append(name)
+    gone.extend(n for n in on_disk.odd | listed.odd if not kept.has(*_split(n)))
+    unique = sorted(set(gone))
+    for name in unique:
+        with suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=dir_fd)
+    return len(unique)
 
 
 def _cut_torn_tail(path: Path, block: int = 65_536) -> None:
@@ -526,9 +619,10 @@ def _write_atomically(dir_fd: int, name: str, data: bytes) -> None:
         raise
 
 
-def _read_manifest(path: Path) -> list[dict[str, Any]]:
-    """The manifest's entries in order; a torn last line (no newline) is cut off first."""
-    listed: list[dict[str, Any]] = []
+def _scan_manifest(path: Path, each: Callable[[str], None]) -> int:
+    """Call ``each`` with every file the manifest lists, in order; returns how many lines. A
+    torn last line (no newline) is cut off first; any other bad line is an error."""
+    count = 0
     try:
         with open(path, "r+b") as handle:
             good_end = 0
@@ -536,23 +630,23 @@ def _read_manifest(path: Path) -> list[dict[str, Any]]:
                 if not line.endswith(b"\n"):
                     break  # torn by a crash: dropped below
                 try:
-                    entry = json.loads(line)
-                    name = entry["file"]
+                    name = json.loads(line)["file"]
                 except (ValueError, KeyError, TypeError) as exc:
                     raise ExportError(
                         path, f"manifest line {number} is not an entry ({exc})"
                     ) from exc
                 if not isinstance(name, str) or not FILE_NAME_RE.match(name):
                     raise ExportError(path, f"manifest line {number} names no corpus file")
-                listed.append(entry)
+                each(name)
+                count += 1
                 good_end += len(line)
             if handle.seek(0, os.SEEK_END) != good_end:
                 handle.truncate(good_end)
     except FileNotFoundError:
-        return listed
+        return count
     except OSError as exc:
         raise translate_os_error(exc, path) from exc
-    return listed
+    return count
 
 
 def _remove_stale_temps(out_dir: Path) -> None:

@@ -99,7 +99,7 @@ def _folder(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in out.iterdir() if p.name != LOCK_NAME}
 
 
-_FULL_READ = "SELECT a.seq, a.content_hash FROM articles a"  # the full export's listing
+_FULL_READ = "SELECT a.seq, a.content_hash"  # the full export's listing of every version
 
 
 async def _changes(db: Path, round_: int) -> None:
