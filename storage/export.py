@@ -14,9 +14,14 @@ directory and renamed, so a reader never sees half a file. A torn last manifest 
 mid-write) is cut off at the next run. ``DIR/.export.lock`` keeps two exports out of one
 directory.
 
-The reader connection reads one snapshot (a read transaction) while a crawler keeps writing:
-first the ``seq``/hash of every matching row, then full rows only for the files to write, in
-chunks, so memory stays flat whatever the corpus size.
+The reader connection reads one snapshot (a read transaction) while a crawler keeps writing.
+An export that finds the folder as the previous one left it (the watermark in the lock file:
+the database, the highest change number and ``seq`` exported, the folder's and manifest's
+stamps) reads only the chains in the change log above it, and splices the manifest line by
+line without parsing it. Otherwise (first run, other filters, a file deleted, the manifest
+edited) the full export runs: the folder and manifest are read into compact tables by ``seq``,
+the rows are streamed in ``seq`` order and full rows read only for the files to write, so
+memory stays flat whatever the corpus size (issue 17).
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ Tables:
   per chain is current. ``seq`` is given once, increasing; the export names files after it.
 - ``article_urls``: every URL (fetched or canonical) that maps to an article chain.
 - ``runs``: crawl runs with their counters. ``failures``: a log of failed fetches by reason.
+- ``counts``: what ``stats`` reports, kept by triggers in each writing transaction
+  (``storage/counts.py``). ``changes``: the latest change number of each article chain, the
+  export's watermark (``storage/export.py``).
 
 Links between articles are ``DEFERRABLE INITIALLY DEFERRED`` so a batch can write a chain in
 any order and have foreign keys checked at commit.
