@@ -1,6 +1,7 @@
 """Storage throughput: dedupe + versioned inserts with the raw archive, and the corpus export.
 
     python bench/storage.py [--articles 50000] [--batch 500] [--single 5000] [--dir DIR]
+    python bench/storage.py --counters-cost    # also without the counting triggers (their cost)
 
 Synthetic articles: 3-6 KB of Vietnamese text made of the seeds' sentences, each with a ~30 KB
 portal-like raw page (menus, related links, a ViewState blob, the body) that is archived. The
@@ -19,9 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import os
 import random
 import re
 import shutil
+import sqlite3
 import tempfile
 import time
 import unicodedata
@@ -250,6 +253,54 @@ def bench_export(db: Path, out: Path) -> tuple[Row, Row]:
     )  # fmt: skip
 
 
+def bench_bare_files(db: Path, out: Path) -> Row:
+    """The file system's share of the export: the same texts written the same way (temporary
+    name, write, rename in one folder) with no database, manifest or metadata around them."""
+    conn = open_reader(db)
+    try:
+        texts = [
+            (f"{row[0]:03d}_bare.txt", str(row[1]).encode("utf-8"))
+            for row in conn.execute("SELECT seq, text FROM articles WHERE is_current = 1")
+        ]
+    finally:
+        conn.close()
+    out.mkdir(parents=True, exist_ok=True)
+    fd_dir = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        started = time.perf_counter()
+        for name, data in texts:
+            temp = f".{name}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=fd_dir)
+            os.write(fd, data)
+            os.close(fd)
+            os.replace(temp, name, src_dir_fd=fd_dir, dst_dir_fd=fd_dir)
+        seconds = time.perf_counter() - started
+    finally:
+        os.close(fd_dir)
+    return Row("bare file writes (temp + rename, no db)", len(texts), seconds, "files/s",
+               "the file system's share")  # fmt: skip
+
+
+def drop_counting_triggers(db: Path) -> None:
+    """The store without the triggers that keep ``stats``' counters and the export's change
+    log (storage/counts.py, schema migration 5): what they cost on the write path."""
+    asyncio.run(_open_once(db))
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            " AND (name LIKE 'counts_%' OR name LIKE 'changes_%')"
+        ).fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+    finally:
+        conn.close()
+
+
+async def _open_once(db: Path) -> None:
+    async with await SqliteStore.open(db, StoreConfig()):
+        pass
+
+
 def _db_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
 
@@ -262,6 +313,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: temp)")
     parser.add_argument("--no-archive-off", action="store_true", help="skip the archive-off run")
+    parser.add_argument(
+        "--counters-cost", action="store_true", help="also store with the counting triggers off"
+    )
     args = parser.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="vksnd-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -277,6 +331,15 @@ def main() -> None:
                         "articles/s", mix))  # fmt: skip
         sizes.append(("archive on", _db_bytes(db) / args.articles * 1000 / 2**20))
         rows.extend(bench_export(db, work / "corpus"))
+        rows.append(bench_bare_files(db, work / "bare"))
+        if args.counters_cost:
+            bare = work / "no-triggers.db"
+            drop_counting_triggers(bare)
+            seconds, _, _ = asyncio.run(
+                bench_store(bare, args.articles, args.batch, StoreConfig(), args.seed)
+            )
+            name = f"store_articles (batch {args.batch}, no counting triggers)"
+            rows.append(Row(name, args.articles, seconds, "articles/s", "their cost"))
 
         if args.single:
             single = work / "single.db"

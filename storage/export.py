@@ -14,9 +14,14 @@ directory and renamed, so a reader never sees half a file. A torn last manifest 
 mid-write) is cut off at the next run. ``DIR/.export.lock`` keeps two exports out of one
 directory.
 
-The reader connection reads one snapshot (a read transaction) while a crawler keeps writing:
-first the ``seq``/hash of every matching row, then full rows only for the files to write, in
-chunks, so memory stays flat whatever the corpus size.
+The reader connection reads one snapshot (a read transaction) while a crawler keeps writing.
+An export that finds the folder as the previous one left it (the watermark in the lock file:
+the database, the highest change number and ``seq`` exported, the folder's and manifest's
+stamps) reads only the chains in the change log above it, and splices the manifest line by
+line without parsing it. Otherwise (first run, other filters, a file deleted, the manifest
+edited) the full export runs: the folder and manifest are read into compact tables by ``seq``,
+the rows are streamed in ``seq`` order and full rows read only for the files to write, so
+memory stays flat whatever the corpus size (issue 17).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,7 +50,7 @@ from vksnd.storage.records import (
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".export.lock"
 FILE_NAME_RE = re.compile(r"^\d{3,}_[0-9a-f]{16}\.txt$")
-_TEMP_RE = re.compile(r"^\.\d{3,}_[0-9a-f]{16}\.txt\.\d+\.tmp$")
+_TEMP_RE = re.compile(r"^\.(\d{3,}_[0-9a-f]{16}\.txt|manifest\.jsonl)\.\d+\.tmp$")
 _CHUNK = 500
 _FLUSH_EVERY = 256
 
@@ -146,58 +153,327 @@ def export_jsonl(conn: sqlite3.Connection, stream: IO[str], filt: ExportFilter) 
 def export_corpus(conn: sqlite3.Connection, out_dir: Path, filt: ExportFilter) -> ExportReport:
     """Bring ``out_dir`` to what a fresh export into an empty folder would write (plus the files
     of still-current versions an earlier export with other filters wrote): new files written,
-    missing ones restored, superseded or unknown ones removed, manifest lines refreshed."""
+    missing ones restored, superseded or unknown ones removed, manifest lines refreshed.
+
+    When the folder is as the last export of this database left it (its watermark, below), only
+    the article chains changed since are read: the cost follows the changes, not the corpus."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise translate_os_error(exc, out_dir) from exc
-    with _locked(out_dir):
-        _remove_stale_temps(out_dir)
+    db = _db_path(conn)
+    with _locked(out_dir) as lock_fd:
+        mark = _read_mark(lock_fd, out_dir, db, filt)
         manifest_path = out_dir / MANIFEST_NAME
-        listed = _read_manifest(manifest_path)
-        on_disk = {entry.name for entry in os.scandir(out_dir) if FILE_NAME_RE.match(entry.name)}
         try:
             conn.execute("BEGIN")  # one snapshot for every pass over the rows
             try:
-                report = _export_snapshot(conn, out_dir, manifest_path, listed, on_disk, filt)
+                top_change, top_seq = _tops(conn)
+                if mark is not None and top_change >= mark.change and top_seq >= mark.seq:
+                    report = _export_changes(conn, out_dir, manifest_path, filt, mark)
+                else:
+                    _remove_stale_temps(out_dir)
+                    report = _export_snapshot(conn, out_dir, manifest_path, filt, top_seq)
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise translate_sqlite_error(exc, _db_path(conn)) from exc
         _fsync_dir(out_dir)
+        if _markable(filt):
+            _write_mark(lock_fd, out_dir, _Mark(db, filt.include_superseded, top_change, top_seq))
     return report
+
+
+# -- the watermark: what the last export of this database saw ------------------------------
+#
+# Kept in the lock file (already there, already opened by every export; nothing else in the
+# folder): the database, the filter, the highest change number (``changes.change``) and
+# ``seq`` of the snapshot exported, and the manifest's and the folder's size/mtime as that
+# export left them. A folder touched since (a file deleted or added, the manifest edited or
+# torn, a killed export's temporary files) no longer matches and gets the full export, which
+# repairs it. The lock file is rewritten in place, which does not change the folder's mtime.
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    db: str
+    include_superseded: bool
+    change: int
+    seq: int
+
+
+def _markable(filt: ExportFilter) -> bool:
+    return filt.after_seq is None and filt.since is None
+
+
+def _folder_stamp(out_dir: Path) -> list[int]:
+    folder = os.stat(out_dir)
+    try:
+        manifest = os.stat(out_dir / MANIFEST_NAME)
+        sizes = [manifest.st_size, manifest.st_mtime_ns, manifest.st_ino]
+    except FileNotFoundError:
+        sizes = [-1, -1, -1]
+    return [folder.st_mtime_ns, *sizes]
+
+
+def _read_mark(lock_fd: int, out_dir: Path, db: str, filt: ExportFilter) -> _Mark | None:
+    """The last export's watermark, if it still describes this folder for this filter."""
+    if not _markable(filt):
+        return None
+    try:
+        raw = os.pread(lock_fd, 4096, 0)
+        data = json.loads(raw) if raw else None
+        if not isinstance(data, dict) or data.get("v") != 1:
+            return None
+        mark = _Mark(
+            str(data["db"]), bool(data["include_superseded"]), int(data["change"]), int(data["seq"])
+        )
+        stamp = [int(x) for x in data["stamp"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable: the full export rewrites it
+    if mark.db != db or mark.include_superseded != filt.include_superseded:
+        return None
+    return mark if stamp == _folder_stamp(out_dir) else None
+
+
+def _write_mark(lock_fd: int, out_dir: Path, mark: _Mark) -> None:
+    data = {
+        "v": 1,
+        "db": mark.db,
+        "include_superseded": mark.include_superseded,
+        "change": mark.change,
+        "seq": mark.seq,
+        "stamp": _folder_stamp(out_dir),
+    }
+    body = json.dumps(data).encode()
+    try:
+        if os.pread(lock_fd, len(body) + 1, 0) == body:
+            return  # nothing changed: the folder is left exactly as it was, lock file too
+        os.ftruncate(lock_fd, 0)  # a torn write reads as no mark: the next run is a full one
+        os.pwrite(lock_fd, body, 0)
+        os.fsync(lock_fd)
+    except OSError as exc:
+        raise translate_os_error(exc, out_dir / LOCK_NAME) from exc
+
+
+def _tops(conn: sqlite3.Connection) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT (SELECT coalesce(max(change), 0) FROM changes) AS change,"
+        " (SELECT coalesce(max(seq), -1) FROM articles) AS seq"
+    ).fetchone()
+    return int(row["change"]), int(row["seq"])
+
+
+_CHANGED_SQL = """
+SELECT root_id FROM changes WHERE change > ? ORDER BY change
+"""
+
+
+def _export_changes(
+    conn: sqlite3.Connection,
+    out_dir: Path,
+    manifest_path: Path,
+    filt: ExportFilter,
+    mark: _Mark,
+) -> ExportReport:
+    """Only the chains changed since ``mark``: their new versions written, their superseded
+    ones removed, their manifest lines refreshed. A version with ``seq <= mark.seq`` that is
+    current now was current then (versions only ever stop being current), so it is on disk."""
+    roots = [int(row["root_id"]) for row in conn.execute(_CHANGED_SQL, (mark.change,))]
+    fresh: list[dict[str, Any]] = []  # manifest lines to (re)write, by seq
+    to_write: list[int] = []  # seqs of new files
+    dropped: set[str] = set()  # listed lines replaced or removed
+    to_remove: list[str] = []
+    for start in range(0, len(roots), _CHUNK):
+        chunk = roots[start : start + _CHUNK]
+        for row in conn.execute(_ENTRY_SQL + f" WHERE a.root_id IN ({marks(len(chunk))})", chunk):
+            article = _article(row)
+            wanted = filt.include_superseded or article.is_current
+            name = article.file_name
+            if article.seq <= mark.seq:
+                dropped.add(name)
+                if not wanted:
+                    to_remove.append(name)
+            elif wanted:
+                to_write.append(article.seq)
+            if wanted:
+                fresh.append(article.manifest_entry())
+    fresh.sort(key=lambda entry: int(entry["seq"]))
+    to_write.sort()
+    written = removed = 0
+    try:
+        with _directory(out_dir) as dir_fd:
+            for start in range(0, len(to_write), _CHUNK):
+                chunk = to_write[start : start + _CHUNK]
+                for row in conn.execute(
+                    "SELECT seq, content_hash, text FROM articles"
+                    f" WHERE seq IN ({marks(len(chunk))}) ORDER BY seq",
+                    chunk,
+                ):
+                    name = corpus_file_name(row["seq"], row["content_hash"])
+                    _write_atomically(dir_fd, name, str(row["text"]).encode("utf-8"))
+                    written += 1
+            if dropped:
+                _splice_manifest(dir_fd, manifest_path, dropped, fresh)
+            elif fresh:
+                with open(manifest_path, "a", encoding="utf-8") as manifest:
+                    manifest.write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in fresh))
+                    manifest.flush()
+                    os.fsync(manifest.fileno())
+            for name in sorted(to_remove):  # files the manifest stopped listing go last
+                with suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=dir_fd)
+                    removed += 1
+    except OSError as exc:
+        _cut_torn_tail(manifest_path)
+        failed = getattr(exc, "filename", None)
+        failed_path = out_dir / failed if isinstance(failed, str) else out_dir
+        raise translate_os_error(exc, failed_path) from exc
+    matched = _counter(conn, "versions" if filt.include_superseded else "current")
+    return ExportReport(
+        matched=matched, written=written, restored=0, skipped=matched - written, removed=removed
+    )
+
+
+def _counter(conn: sqlite3.Connection, name: str) -> int:
+    row = conn.execute(
+        "SELECT coalesce(sum(n), 0) AS n FROM counts WHERE name = ?", (name,)
+    ).fetchone()
+    return int(row["n"])
+
+
+_LINE_HEAD = b'{"file": "'
+
+
+def _line_name(line: bytes) -> str:
+    """The file a manifest line lists, read without parsing the line (every line this module
+    writes starts with its ``file``); any other line is parsed."""
+    if line.startswith(_LINE_HEAD):
+        end = line.find(b'"', len(_LINE_HEAD))
+        if end > 0:
+            return line[len(_LINE_HEAD) : end].decode("ascii", "replace")
+    try:
+        return str(json.loads(line)["file"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def _splice_manifest(
+    dir_fd: int, manifest_path: Path, dropped: set[str], fresh: list[dict[str, Any]]
+) -> None:
+    """The manifest with the ``dropped`` lines taken out and the ``fresh`` ones put in ``seq``
+    order, streamed line by line into a temporary file renamed over it (never half of it)."""
+    temp = f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+    pending = iter(fresh)
+    nxt = next(pending, None)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644, dir_fd=dir_fd)
+    try:
+        with open(fd, "wb", buffering=1 << 20) as out, open(manifest_path, "rb") as old:
+            for line in old:
+                name = _line_name(line)
+                if name in dropped:
+                    continue
+                seq = int(name.split("_", 1)[0]) if name[:1].isdigit() else -1
+                while nxt is not None and int(nxt["seq"]) < seq:
+                    out.write((json.dumps(nxt, ensure_ascii=False) + "\n").encode("utf-8"))
+                    nxt = next(pending, None)
+                out.write(line)
+            while nxt is not None:
+                out.write((json.dumps(nxt, ensure_ascii=False) + "\n").encode("utf-8"))
+                nxt = next(pending, None)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, MANIFEST_NAME, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp, dir_fd=dir_fd)
+        raise
+
+
+class _Names:
+    """Corpus file names by ``seq``, in 8 bytes each (the hash's first 16 hex digits): a
+    million names in 8 MB where a set of strings took ~100 MB. A second name for a ``seq``
+    (another database's file) goes to ``odd``."""
+
+    def __init__(self, top_seq: int) -> None:
+        self.top = top_seq
+        self.slots = bytearray(8 * (top_seq + 1))
+        self.odd: set[str] = set()
+
+    def add(self, name: str) -> None:
+        seq, digest = _split(name)
+        if 0 <= seq <= self.top and digest != _EMPTY:
+            at = 8 * seq
+            if self.slots[at : at + 8] == _EMPTY:
+                self.slots[at : at + 8] = digest
+                return
+            if self.slots[at : at + 8] == digest:
+                return
+        self.odd.add(name)
+
+    def has(self, seq: int, digest: bytes) -> bool:
+        if 0 <= seq <= self.top and self.slots[8 * seq : 8 * seq + 8] == digest:
+            return True
+        return bool(self.odd) and corpus_file_name(seq, digest.hex()) in self.odd
+
+    def names(self, seq: int) -> str | None:
+        at = 8 * seq
+        digest = bytes(self.slots[at : at + 8])
+        return None if digest == _EMPTY else corpus_file_name(seq, digest.hex())
+
+
+_EMPTY = bytes(8)
+
+
+def _split(name: str) -> tuple[int, bytes]:
+    """``seq`` and hash of a corpus file name (already matched by ``FILE_NAME_RE``)."""
+    seq, _, rest = name.partition("_")
+    return int(seq), bytes.fromhex(rest[:16])
 
 
 def _export_snapshot(
     conn: sqlite3.Connection,
     out_dir: Path,
     manifest_path: Path,
-    listed: list[dict[str, Any]],
-    on_disk: set[str],
     filt: ExportFilter,
+    top_seq: int,
 ) -> ExportReport:
-    where, params = _where(filt)
-    matching = {
-        corpus_file_name(row["seq"], row["content_hash"]): row["seq"]
-        for row in conn.execute(
-            "SELECT a.seq, a.content_hash FROM articles a" + where + " ORDER BY a.seq", params
-        )
-    }
+    """The full export, streamed: the folder and manifest are read into compact tables by
+    ``seq``, the rows in ``seq`` order, and nothing holds the corpus in memory (issue 17)."""
+    top = max(top_seq, 0)
+    on_disk = _Names(top)
+    for entry in os.scandir(out_dir):
+        if FILE_NAME_RE.match(entry.name):
+            on_disk.add(entry.name)
+    listed = _Names(top)
+    listed_lines = _scan_manifest(manifest_path, listed.add)
     # What the folder keeps: the matching versions, and the listed ones still current (or
-    # still wanted, with include_superseded). Their manifest entries as they are now.
-    entries = _entries(conn, include_superseded=filt.include_superseded)
-    listed_names = {str(entry["file"]) for entry in listed}
-    keep = {name: entries[name] for name in (*matching, *sorted(listed_names)) if name in entries}
-    todo = sorted(
-        (entry["seq"], name) for name, entry in keep.items()
-        if name not in on_disk or name not in listed_names
-    )  # fmt: skip
-    wanted_lines = [keep[name] for name in sorted(keep, key=lambda n: int(keep[n]["seq"]))]
+    # still wanted, with include_superseded), by seq with their hash.
+    kept = _Names(top)
+    todo: array[int] = array("q")
+    matched = rewritten = 0
+    where, params = _where(filt)
+    matches = where.removeprefix(" WHERE ")
+    scope = "" if filt.include_superseded else " WHERE a.is_current = 1"
+    for row in conn.execute(
+        f"SELECT a.seq, a.content_hash, ({matches}) AS matches FROM articles a{scope}"
+        " ORDER BY a.seq",
+        params,
+    ):
+        seq, digest = int(row["seq"]), bytes.fromhex(str(row["content_hash"])[:16])
+        was_listed = listed.has(seq, digest)
+        if row["matches"]:
+            matched += 1
+        elif not was_listed:
+            continue
+        kept.add(corpus_file_name(seq, row["content_hash"]))
+        if not was_listed or not on_disk.has(seq, digest):
+            todo.append(seq)
+            rewritten += bool(row["matches"])
     # Usually the listed lines are the start of the wanted ones (new versions only): each new
     # line is appended after its file is in place, so a run that fails half way (a full disk)
     # keeps what it wrote listed. Otherwise the manifest is replaced at once after the files.
-    appending = wanted_lines[: len(listed)] == listed
-    new_lines = {str(entry["file"]): entry for entry in wanted_lines[len(listed) :]}
+    appending = listed_lines == 0 or _manifest_is_prefix(conn, manifest_path, kept, filt)
     written = restored = removed = 0
     try:
         with (
@@ -205,44 +481,39 @@ def _export_snapshot(
             open(manifest_path, "a", encoding="utf-8") as manifest,
         ):
             for start in range(0, len(todo), _CHUNK):
-                chunk = [seq for seq, _ in todo[start : start + _CHUNK]]
+                chunk = list(todo[start : start + _CHUNK])
                 rows = conn.execute(
-                    "SELECT seq, content_hash, text FROM articles"
-                    f" WHERE seq IN ({marks(len(chunk))}) ORDER BY seq",
-                    chunk,
-                ).fetchall()
+                    _ROW_SQL + f" WHERE a.seq IN ({marks(len(chunk))}) ORDER BY a.seq", chunk
+                )
                 for row in rows:
-                    name = corpus_file_name(row["seq"], row["content_hash"])
-                    _write_atomically(dir_fd, name, str(row["text"]).encode("utf-8"))
-                    if name in listed_names:
+                    article = _article(row)
+                    name = article.file_name
+                    _write_atomically(dir_fd, name, article.text.encode("utf-8"))
+                    if listed.has(article.seq, bytes.fromhex(article.content_hash[:16])):
                         restored += 1
                         continue
                     written += 1
                     if appending:
-                        manifest.write(json.dumps(new_lines[name], ensure_ascii=False) + "\n")
+                        line = json.dumps(article.manifest_entry(), ensure_ascii=False)
+                        manifest.write(line + "\n")
                         if written % _FLUSH_EVERY == 0:
                             manifest.flush()
             manifest.flush()
             os.fsync(manifest.fileno())
             if not appending:
-                body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in wanted_lines)
-                _write_atomically(dir_fd, MANIFEST_NAME, body.encode("utf-8"))
+                _rewrite_manifest(conn, dir_fd, kept, filt)
             # Files the manifest stopped listing go last.
-            for name in sorted((on_disk | listed_names) - set(keep)):
-                with suppress(FileNotFoundError):
-                    os.unlink(name, dir_fd=dir_fd)
-                removed += 1
+            removed = _remove_unkept(dir_fd, on_disk, listed, kept)
     except OSError as exc:
         _cut_torn_tail(manifest_path)
         failed = getattr(exc, "filename", None)  # relative to out_dir for the corpus files
         failed_path = out_dir / failed if isinstance(failed, str) else out_dir
         raise translate_os_error(exc, failed_path) from exc
-    rewritten = set(matching) & {name for _, name in todo}
     return ExportReport(
-        matched=len(matching),
+        matched=matched,
         written=written,
         restored=restored,
-        skipped=len(matching) - len(rewritten),
+        skipped=matched - rewritten,
         removed=removed,
     )
 
@@ -250,14 +521,63 @@ def _export_snapshot(
 _ENTRY_SQL = _ROW_SQL.replace("a.created_at, a.text,", "a.created_at, '' AS text,")
 
 
-def _entries(conn: sqlite3.Connection, *, include_superseded: bool) -> dict[str, dict[str, Any]]:
-    """The manifest entry of every current version (every version with ``include_superseded``),
-    by file name: metadata only, texts are read for the files to write."""
-    where = "" if include_superseded else " WHERE a.is_current = 1"
-    return {
-        (article := _article(row)).file_name: article.manifest_entry()
-        for row in conn.execute(_ENTRY_SQL + where)
-    }
+def _kept_entries(
+    conn: sqlite3.Connection, kept: _Names, filt: ExportFilter
+) -> Iterator[dict[str, Any]]:
+    """The manifest entries of the kept versions, in ``seq`` order (metadata only)."""
+    scope = "" if filt.include_superseded else " WHERE a.is_current = 1"
+    for row in conn.execute(_ENTRY_SQL + scope + " ORDER BY a.seq"):
+        if kept.has(int(row["seq"]), bytes.fromhex(str(row["content_hash"])[:16])):
+            yield _article(row).manifest_entry()
+
+
+def _manifest_is_prefix(
+    conn: sqlite3.Connection, manifest_path: Path, kept: _Names, filt: ExportFilter
+) -> bool:
+    """Whether the manifest's lines are the first of the wanted ones, each as it would be
+    written now (compared as parsed entries, streamed side by side)."""
+    with open(manifest_path, "rb") as old:
+        wanted = _kept_entries(conn, kept, filt)
+        for line in old:
+            entry = next(wanted, None)
+            if entry is None or json.loads(line) != entry:
+                return False
+    return True
+
+
+def _rewrite_manifest(
+    conn: sqlite3.Connection, dir_fd: int, kept: _Names, filt: ExportFilter
+) -> None:
+    temp = f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    fd = os.open(temp, flags, 0o644, dir_fd=dir_fd)
+    try:
+        with open(fd, "w", encoding="utf-8", buffering=1 << 20) as out:
+            for entry in _kept_entries(conn, kept, filt):
+                out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, MANIFEST_NAME, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp, dir_fd=dir_fd)
+        raise
+
+
+def _remove_unkept(dir_fd: int, on_disk: _Names, listed: _Names, kept: _Names) -> int:
+    """Unlink every corpus file on disk or listed that is not kept; how many names went."""
+    gone: list[str] = []
+    for seq in range(on_disk.top + 1):
+        for table in (on_disk, listed):
+            name = table.names(seq)
+            if name is not None and not kept.has(*_split(name)):
+                gone.append(name)
+    gone.extend(n for n in on_disk.odd | listed.odd if not kept.has(*_split(n)))
+    unique = sorted(set(gone))
+    for name in unique:
+        with suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=dir_fd)
+    return len(unique)
 
 
 def _cut_torn_tail(path: Path, block: int = 65_536) -> None:
@@ -308,9 +628,10 @@ def _write_atomically(dir_fd: int, name: str, data: bytes) -> None:
         raise
 
 
-def _read_manifest(path: Path) -> list[dict[str, Any]]:
-    """The manifest's entries in order; a torn last line (no newline) is cut off first."""
-    listed: list[dict[str, Any]] = []
+def _scan_manifest(path: Path, each: Callable[[str], None]) -> int:
+    """Call ``each`` with every file the manifest lists, in order; returns how many lines. A
+    torn last line (no newline) is cut off first; any other bad line is an error."""
+    count = 0
     try:
         with open(path, "r+b") as handle:
             good_end = 0
@@ -318,23 +639,23 @@ def _read_manifest(path: Path) -> list[dict[str, Any]]:
                 if not line.endswith(b"\n"):
                     break  # torn by a crash: dropped below
                 try:
-                    entry = json.loads(line)
-                    name = entry["file"]
+                    name = json.loads(line)["file"]
                 except (ValueError, KeyError, TypeError) as exc:
                     raise ExportError(
                         path, f"manifest line {number} is not an entry ({exc})"
                     ) from exc
                 if not isinstance(name, str) or not FILE_NAME_RE.match(name):
                     raise ExportError(path, f"manifest line {number} names no corpus file")
-                listed.append(entry)
+                each(name)
+                count += 1
                 good_end += len(line)
             if handle.seek(0, os.SEEK_END) != good_end:
                 handle.truncate(good_end)
     except FileNotFoundError:
-        return listed
+        return count
     except OSError as exc:
         raise translate_os_error(exc, path) from exc
-    return listed
+    return count
 
 
 def _remove_stale_temps(out_dir: Path) -> None:
@@ -345,7 +666,7 @@ def _remove_stale_temps(out_dir: Path) -> None:
 
 
 @contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
+def _locked(out_dir: Path) -> Iterator[int]:
     path = out_dir / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -356,7 +677,7 @@ def _locked(out_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise ExportError(out_dir, "another export is writing into this directory") from exc
-        yield
+        yield fd
     finally:
         os.close(fd)
 

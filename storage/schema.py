@@ -13,6 +13,9 @@ Tables:
   per chain is current. ``seq`` is given once, increasing; the export names files after it.
 - ``article_urls``: every URL (fetched or canonical) that maps to an article chain.
 - ``runs``: crawl runs with their counters. ``failures``: a log of failed fetches by reason.
+- ``counts``: what ``stats`` reports, kept by triggers in each writing transaction
+  (``storage/counts.py``). ``changes``: the latest change number of each article chain, the
+  export's watermark (``storage/export.py``).
 
 Several sites share one database (``storage.sites``): ``urls``, ``articles``, ``runs``,
 ``listing_pages`` and ``failures`` carry a ``site`` column; rows written before it existed are
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from vksnd.storage import counts
 from vksnd.storage.errors import (
     DatabaseMissing,
     ReadOnlyDatabase,
@@ -64,6 +68,37 @@ _CLASS_OF_OLD_ROWS = """CASE
     WHEN {text} IS NULL THEN 'network'
     ELSE 'parse'
 END"""
+
+
+def _touch(root: str) -> str:
+    return (
+        f"INSERT INTO changes (root_id, change) VALUES ({root},"
+        " (SELECT coalesce(max(change), 0) + 1 FROM changes))"
+        " ON CONFLICT (root_id) DO UPDATE SET change = excluded.change;"
+    )
+
+
+def _on(name: str, event: str, table: str, body: str) -> str:
+    return f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN {body} END"
+
+
+CHANGE_TRIGGERS = (
+    _on("changes_articles_ins", "INSERT", "articles", _touch("NEW.root_id")),
+    _on(
+        "changes_articles_upd",
+        "UPDATE OF is_current, root_id, superseded_by",
+        "articles",
+        _touch("NEW.root_id"),
+    ),
+    _on("changes_urls_ins", "INSERT", "article_urls", _touch("NEW.root_id")),
+    _on(
+        "changes_urls_upd",
+        "UPDATE OF root_id, url",
+        "article_urls WHEN OLD.root_id IS NOT NEW.root_id OR OLD.url IS NOT NEW.url",
+        _touch("OLD.root_id") + " " + _touch("NEW.root_id"),
+    ),
+    _on("changes_urls_del", "DELETE", "article_urls", _touch("OLD.root_id")),
+)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -237,6 +272,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # by state.
         "CREATE INDEX articles_site_seq ON articles (site, seq, is_current, root_id)",
         "CREATE INDEX urls_site_state ON urls (site, state)",
+    ),
+    (
+        # A million articles (#17). ``stats`` from counters the triggers keep in each writing
+        # transaction (storage/counts.py), filled once here.
+        *counts.MIGRATION,
+        # The export's change log: the latest change number of each article chain (a version
+        # stored, a URL joining it). An export folder keeps the highest number it has seen
+        # and reads only the chains above it (storage/export.py).
+        "CREATE TABLE changes (root_id INTEGER PRIMARY KEY, change INTEGER NOT NULL)",
+        "CREATE INDEX changes_order ON changes (change)",
+        "INSERT INTO changes (root_id, change) SELECT id, id FROM articles WHERE id = root_id",
+        *CHANGE_TRIGGERS,
+        # The revalidation slice walks fetched URLs oldest-checked first and stops at its
+        # limit: an index in that order (no sort of every fetched URL), and the current
+        # version by URL to join it to (3.7 s -> ms at 1M).
+        "CREATE INDEX urls_checked ON urls (last_fetched_at, id) WHERE state = 'fetched'",
+        "CREATE INDEX articles_current_url ON articles (url) WHERE is_current = 1",
     ),
 )
 

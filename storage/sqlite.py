@@ -473,26 +473,53 @@ class SqliteStore:
         self, published_before: datetime, checked_before: datetime, *, site: str | None = None
     ) -> tuple[int, int]:
         """Current articles published before ``published_before`` (or undated) whose URL is
-        fetched: how many, and how many of them were last checked before ``checked_before``."""
-        of_site, site_param = _site_clause(site, "a.site")
+        fetched: how many, and how many of them were last checked before ``checked_before``.
+
+        Asked every pass, so no statement here reads the whole corpus (issue 17): the total is
+        the current-version counter (storage/counts.py) less the recent ones (their index)
+        and the older ones whose URL is not fetched (the frontier's backlog, on its index);
+        the overdue ones are walked on the checked-order index, oldest first. The counters
+        are for the whole store: one site's counts (several sites) are read by a join."""
+        if site is not None:
+            rows = await self._fetchall(
+                "SELECT count(*) AS total, coalesce(sum(u.last_fetched_at < ?), 0) AS overdue"
+                " FROM articles a JOIN urls u ON u.url = a.url"
+                " WHERE a.is_current = 1 AND u.state = 'fetched'"
+                " AND (a.published_utc IS NULL OR a.published_utc < ?) AND a.site = ?",
+                (ts_to_db(checked_before), ts_to_db(published_before), site),
+            )
+            return int(rows[0]["total"]), int(rows[0]["overdue"])
+        published = ts_to_db(published_before)
         rows = await self._fetchall(
-            "SELECT count(*) AS total, coalesce(sum(u.last_fetched_at < ?), 0) AS overdue"
-            " FROM articles a JOIN urls u ON u.url = a.url"
-            " WHERE a.is_current = 1 AND u.state = 'fetched'"
-            f" AND (a.published_utc IS NULL OR a.published_utc < ?){of_site}",
-            (ts_to_db(checked_before), ts_to_db(published_before), *site_param),
+            "SELECT (SELECT coalesce(sum(n), 0) FROM counts WHERE name = 'current') AS current,"
+            " (SELECT count(*) FROM articles a INDEXED BY articles_published"
+            "   WHERE a.is_current = 1 AND a.published_utc >= ?) AS recent,"
+            " (SELECT count(*) FROM urls u INDEXED BY urls_due"
+            "   CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
+            "   WHERE u.state IN ('pending', 'failed', 'skipped', 'gone')"
+            "   AND (a.published_utc IS NULL OR a.published_utc < ?)) AS unfetched,"
+            " (SELECT count(*) FROM urls u INDEXED BY urls_checked"
+            "   CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
+            "   WHERE u.state = 'fetched' AND u.last_fetched_at < ?"
+            "   AND (a.published_utc IS NULL OR a.published_utc < ?)) AS overdue",
+            (published, published, ts_to_db(checked_before), published),
         )
-        return int(rows[0]["total"]), int(rows[0]["overdue"])
+        row = rows[0]
+        total = int(row["current"]) - int(row["recent"]) - int(row["unfetched"])
+        return total, int(row["overdue"])
 
     async def least_recently_checked(
         self, published_before: datetime, limit: int, *, site: str | None = None
     ) -> list[UrlRecord]:
         """The URLs of the current articles published before ``published_before`` (or
         undated), least recently fetched or re-checked first: one per article."""
+        # Walk the fetched URLs oldest-checked first on their index and stop at the limit
+        # (the planner, left alone, sorted every fetched URL: 3.7 s at 1M articles).
         of_site, site_param = _site_clause(site, "a.site")
         rows = await self._fetchall(
-            f"SELECT {_U_URL_COLUMNS} FROM articles a JOIN urls u ON u.url = a.url"
-            " WHERE a.is_current = 1 AND u.state = 'fetched'"
+            f"SELECT {_U_URL_COLUMNS} FROM urls u INDEXED BY urls_checked"
+            " CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
+            " WHERE u.state = 'fetched'"
             f" AND (a.published_utc IS NULL OR a.published_utc < ?){of_site}"
             " ORDER BY u.last_fetched_at, u.id LIMIT ?",
             (ts_to_db(published_before), *site_param, limit),

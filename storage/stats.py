@@ -13,17 +13,6 @@ DEFAULT_LAST_RUNS = 10
 DEFAULT_TOP_REASONS = 20
 
 
-def _count(conn: sqlite3.Connection, sql: str) -> int:
-    """``sql`` selects one number, named ``n``."""
-    row = conn.execute(sql).fetchone()
-    return int(row["n"] or 0) if row else 0
-
-
-def _counts_by(conn: sqlite3.Connection, sql: str, *params: object) -> tuple[tuple[str, int], ...]:
-    """``sql`` selects a ``name`` and its count ``n`` per row."""
-    return tuple((str(row["name"]), int(row["n"])) for row in conn.execute(sql, params))
-
-
 def _counters(value: str | None) -> tuple[tuple[str, int], ...]:
     if not value:
         return ()
@@ -76,55 +65,37 @@ def _collect(conn: sqlite3.Connection, path: Path, last_runs: int, top: int) -> 
     )
     wal = path.with_name(path.name + "-wal")
     size = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-    archive = conn.execute(
-        "SELECT count(*) AS pages, coalesce(sum(length(body)), 0) AS stored,"
-        " coalesce(sum(body_size), 0) AS raw FROM pages"
-    ).fetchone()
-    versions = conn.execute(
-        "SELECT count(*) AS versions, coalesce(sum(is_current), 0) AS current,"
-        " count(reverts_to) AS reverts FROM articles"
-    ).fetchone()
+    # Counters kept by triggers in each writing transaction (storage/counts.py): O(1) reads.
+    counters: dict[str, list[tuple[str, int]]] = {}
+    for row in conn.execute(
+        "SELECT name, key, n FROM counts WHERE n != 0 ORDER BY name, n DESC, key"
+    ):
+        counters.setdefault(row["name"], []).append((str(row["key"]), int(row["n"])))
+
+    def total(name: str) -> int:
+        return sum(n for _, n in counters.get(name, ()))
+
+    versions, current = total("versions"), total("current")
     return StorageStats(
         path=str(path),
         db_bytes=size,
-        urls_by_state=_counts_by(
-            conn, "SELECT state AS name, count(*) AS n FROM urls GROUP BY state ORDER BY n DESC"
-        ),
-        urls_by_kind=_counts_by(
-            conn, "SELECT kind AS name, count(*) AS n FROM urls GROUP BY kind ORDER BY n DESC"
-        ),
-        not_articles_by_reason=_counts_by(
-            conn,
-            "SELECT not_article AS name, count(*) AS n FROM urls WHERE not_article IS NOT NULL"
-            " GROUP BY not_article ORDER BY n DESC",
-        ),
-        articles=_count(conn, "SELECT count(*) AS n FROM articles WHERE id = root_id"),
-        versions=int(versions["versions"]),
-        current_versions=int(versions["current"]),
-        superseded_versions=int(versions["versions"]) - int(versions["current"]),
-        reverted_versions=int(versions["reverts"]),
-        article_urls=_count(conn, "SELECT count(*) AS n FROM article_urls"),
-        urls_collapsed=_count(
-            conn,
-            "SELECT count(*) - count(DISTINCT root_id) AS n FROM article_urls"
-            " WHERE content_hash IS NOT NULL",
-        ),
-        pages_archived=int(archive["pages"]),
-        archive_bytes=int(archive["stored"]),
-        raw_bytes=int(archive["raw"]),
-        failures_by_reason=_counts_by(
-            conn,
-            "SELECT reason AS name, count(*) AS n FROM failures GROUP BY reason"
-            " ORDER BY n DESC, reason LIMIT ?",
-            top,
-        ),
+        urls_by_state=tuple(counters.get("urls_state", ())),
+        urls_by_kind=tuple(counters.get("urls_kind", ())),
+        not_articles_by_reason=tuple(counters.get("not_article", ())),
+        articles=total("articles"),
+        versions=versions,
+        current_versions=current,
+        superseded_versions=versions - current,
+        reverted_versions=total("reverts"),
+        article_urls=total("article_urls"),
+        urls_collapsed=total("urls_collapsed"),
+        pages_archived=total("pages"),
+        archive_bytes=total("pages_stored"),
+        raw_bytes=total("pages_raw"),
+        failures_by_reason=tuple(counters.get("failures", ())[:top]),
         last_runs=runs,
-        waiting_by_reason=_counts_by(
-            conn,
-            "SELECT state || '/' || coalesce(reason_class, '?') AS name, count(*) AS n FROM urls"
-            " WHERE state IN ('failed', 'skipped', 'gone') GROUP BY name ORDER BY n DESC, name",
-        ),
-        scopes=_scopes(conn),
+        waiting_by_reason=tuple(counters.get("waiting", ())),
+        scopes=_scopes(conn, counters),
         sites=_sites(conn),
     )
 
@@ -180,21 +151,19 @@ FROM listing_pages lp
 GROUP BY lp.scope
 """
 
-_SCOPE_URLS_SQL = """
-SELECT scope, state, count(*) AS n, count(article_id) AS mapped FROM urls
-WHERE scope IS NOT NULL AND kind = 'article' GROUP BY scope, state
-"""
 
-
-def _scopes(conn: sqlite3.Connection) -> tuple[ScopeStats, ...]:
-    """Per listing scope: pages read and failed, how far back and how completely, articles."""
+def _scopes(
+    conn: sqlite3.Connection, counters: dict[str, list[tuple[str, int]]]
+) -> tuple[ScopeStats, ...]:
+    """Per listing scope: pages read and failed, how far back and how completely, articles
+    (from the counters: article URLs by scope and state, fetched ones holding an article)."""
     articles: dict[str, dict[str, int]] = {}
-    for row in conn.execute(_SCOPE_URLS_SQL):
-        counts = articles.setdefault(row["scope"], {})
-        if row["state"] == "fetched":
-            counts["stored"] = counts.get("stored", 0) + int(row["mapped"])
-        else:
-            counts[row["state"]] = counts.get(row["state"], 0) + int(row["n"])
+    for key, n in counters.get("scope_urls", ()):
+        scope, _, state = key.partition("\t")
+        if state != "fetched":
+            articles.setdefault(scope, {})[state] = n
+    for scope, n in counters.get("scope_mapped", ()):
+        articles.setdefault(scope, {})["stored"] = n
     out: list[ScopeStats] = []
     for row in conn.execute(_SCOPE_SQL):
         if not row["holes"]:

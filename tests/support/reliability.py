@@ -24,6 +24,7 @@ from support.crawl import (
     truth_articles,
 )
 from vksnd.fixtures.portal import ReplicaServer
+from vksnd.storage import counts
 
 # Tiny retry waits, a short read timeout (stalls), Retry-After capped low but still measurable,
 # and every stored article re-checked by each pass (edits are found whatever the article's date).
@@ -75,6 +76,8 @@ def assert_sound(db: Path) -> None:
     assert integrity(db) == "ok"
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        # the counters ``stats`` reads equal a recount, whatever was killed on the way
+        assert counts.stored(conn) == counts.recount(conn)
 
 
 def assert_truth_so_far(db: Path, replica: ReplicaServer) -> set[str]:

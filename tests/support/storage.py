@@ -16,6 +16,7 @@ from pathlib import Path
 from vksnd.parsers.hashing import content_hash
 from vksnd.parsers.records import Article, Extractor
 from vksnd.parsers.urls import article_key_text
+from vksnd.storage import counts
 from vksnd.storage.reader import SqliteReader
 from vksnd.storage.records import RawPage
 
@@ -109,6 +110,8 @@ def check_invariants(path: Path) -> None:
             " WHERE a.root_id != a.id"
         ).fetchall()
         assert orphans == []
+        # the counters ``stats`` reads equal a recount of the tables
+        assert counts.stored(conn) == counts.recount(conn)
     finally:
         conn.close()
 
