@@ -96,6 +96,13 @@ _URL_FIELDS = (
 )
 _URL_COLUMNS = ", ".join(_URL_FIELDS)
 _U_URL_COLUMNS = ", ".join(f"u.{name}" for name in _URL_FIELDS)
+# The pages reparse reads (``pages p`` joined with ``urls u``; one parameter, fetched since):
+# the newest 200 of each URL fetched for an article, refused ones included.
+_REPARSE_PAGES = (
+    "(p.kind = 'article' OR (p.kind = 'other' AND u.not_article IS NOT NULL))"
+    " AND p.status = 200 AND p.fetched_at >= ?"
+    " AND p.id = (SELECT max(p2.id) FROM pages p2 WHERE p2.url = p.url)"
+)
 
 
 BACKSTOP_AUTOCHECKPOINT = 4 * DEFAULT_WAL_AUTOCHECKPOINT_PAGES
@@ -657,11 +664,9 @@ class SqliteStore:
                 " LEFT JOIN urls u ON u.url = p.url"
                 " LEFT JOIN article_urls au ON au.url = p.url"
                 " LEFT JOIN articles a ON a.root_id = au.root_id AND a.is_current = 1"
-                " WHERE (p.kind = 'article' OR (p.kind = 'other' AND u.not_article IS NOT NULL))"
-                " AND p.status = 200 AND p.id > ? AND p.fetched_at >= ?"
-                " AND p.id = (SELECT max(p2.id) FROM pages p2 WHERE p2.url = p.url)"
+                f" WHERE {_REPARSE_PAGES} AND p.id > ?"
                 " ORDER BY p.id LIMIT ?",
-                (after, since, batch),
+                (since, after, batch),
             )
             if not rows:
                 return
@@ -680,6 +685,16 @@ class SqliteStore:
                     not_article=row["not_article"],
                 )
             after = rows[-1]["id"]
+
+    async def count_archived_article_pages(self, fetched_since: datetime | None = None) -> int:
+        """How many pages ``archived_article_pages`` yields (a progress bar's total)."""
+        since = ts_to_db(fetched_since) if fetched_since is not None else ""
+        rows = await self._fetchall(
+            "SELECT count(*) FROM pages p LEFT JOIN urls u ON u.url = p.url"
+            f" WHERE {_REPARSE_PAGES}",
+            (since,),
+        )
+        return int(rows[0][0])
 
     # -- runs --------------------------------------------------------------------------------
 

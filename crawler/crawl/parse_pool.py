@@ -91,3 +91,47 @@ def parse_article_pages(jobs: Sequence[ParseJob]) -> list[Parsed]:
     """Several pages in one executor call. A thread-pool call costs ~0.1 ms of CPU (wake-ups,
     a future, its callback) and a process-pool call far more, so a backlog goes in one call."""
     return [parse_article_page(job) for job in jobs]
+
+
+@dataclass(frozen=True, slots=True)
+class ReparseJob:
+    """One archived page for ``vksnd reparse``: what the parser needs and the hash to compare
+    with, so a worker process sends back an article only when its text changed."""
+
+    body: bytes
+    url: str
+    content_type: str | None
+    listing_date: date | None
+    content_hash: str | None  # the hash the URL showed when last stored
+
+
+@dataclass(frozen=True, slots=True)
+class Reparsed:
+    """A reparse verdict: ``article`` only when the text differs from the stored one (an
+    unchanged page sends nothing back across the pool but the verdict)."""
+
+    article: Article | None = None
+    unchanged: bool = False
+    not_article: str | None = None  # NotAnArticle.reason
+    error: str | None = None  # ParseError.reason
+
+
+_UNCHANGED = Reparsed(unchanged=True)
+
+
+def reparse_pages(jobs: Sequence[ReparseJob]) -> list[Reparsed]:
+    """Re-extract a chunk of archived pages; module-level so a process pool can pickle it."""
+    out: list[Reparsed] = []
+    for job in jobs:
+        try:
+            article = parse_article(
+                job.body, job.url, job.content_type, listing_date=job.listing_date
+            )
+        except NotAnArticle as exc:
+            out.append(Reparsed(not_article=exc.reason))
+            continue
+        except ParseError as exc:
+            out.append(Reparsed(error=exc.reason))
+            continue
+        out.append(_UNCHANGED if article.content_hash == job.content_hash else Reparsed(article))
+    return out

@@ -173,6 +173,10 @@ class ReparseStore(Protocol):
         parser refused as not an article), with the version its URL maps to now."""
         ...
 
+    async def count_archived_article_pages(self, fetched_since: datetime | None = None) -> int:
+        """How many pages ``archived_article_pages`` yields."""
+        ...
+
     async def store_reparsed(self, article: Article, page: ArchivedPage) -> StoreResult:
         """``store_article``'s rules, linked to the archived page, nothing archived again."""
         ...
