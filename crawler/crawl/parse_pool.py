@@ -23,6 +23,7 @@ from vksnd.crawler.config import ExecutorKind
 from vksnd.parsers.article import DEFAULT_LIMITS, DEFAULT_MAX_BYTES, ParseLimits, parse_article
 from vksnd.parsers.errors import NotAnArticle, ParseError
 from vksnd.parsers.records import Article
+from vksnd.storage.archive import decode_body
 
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
@@ -98,7 +99,8 @@ class ReparseJob:
     """One archived page for ``vksnd reparse``: what the parser needs and the hash to compare
     with, so a worker process sends back an article only when its text changed."""
 
-    body: bytes
+    body: bytes  # as archived: inflated in the worker
+    codec: str  # archive.decode_body's
     url: str
     content_type: str | None
     listing_date: date | None
@@ -124,9 +126,8 @@ def reparse_pages(jobs: Sequence[ReparseJob]) -> list[Reparsed]:
     out: list[Reparsed] = []
     for job in jobs:
         try:
-            article = parse_article(
-                job.body, job.url, job.content_type, listing_date=job.listing_date
-            )
+            body = decode_body(job.codec, job.body)
+            article = parse_article(body, job.url, job.content_type, listing_date=job.listing_date)
         except NotAnArticle as exc:
             out.append(Reparsed(not_article=exc.reason))
             continue

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +68,7 @@ class ReparseReport:
 def _job(page: ArchivedPage) -> ReparseJob:
     return ReparseJob(
         body=page.body,
+        codec=page.codec,
         url=page.url,
         content_type=header_value(page.headers, "content-type"),
         listing_date=page.listed_on,
@@ -73,9 +76,20 @@ def _job(page: ArchivedPage) -> ReparseJob:
     )
 
 
-def _ignore_sigint() -> None:
+def _start_worker() -> None:
     # Ctrl-C reaches the whole process group: the parent stops the run, workers just end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker holds both ends of the pool's task pipe and the fork server's liveness pipe, so
+    # neither tells it the parent is gone: were the parent killed, the workers and the fork
+    # server would wait for tasks forever. The parent's sentinel does tell.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 class _Parser:
@@ -88,7 +102,7 @@ class _Parser:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_ignore_sigint,
+                initializer=_start_worker,
             )
 
     def submit(self, pages: Sequence[ArchivedPage]) -> asyncio.Future[list[Reparsed]]:
@@ -129,7 +143,7 @@ async def reparse(
 
     try:
         batch: list[ArchivedPage] = []
-        async for page in store.archived_article_pages(since):
+        async for page in store.archived_article_pages(since, inflate=False):
             batch.append(page)
             if len(batch) < chunk:
                 continue

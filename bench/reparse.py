@@ -1,0 +1,155 @@
+"""``vksnd reparse`` on one core and on every core, side by side (issue 17, target 5).
+
+    python bench/reparse.py                  # 100,000 archived portal pages, 3 rounds
+    python bench/reparse.py --pages 20000 --rounds 5
+
+Builds once (kept under ``--work``, default ``/tmp/vksnd-reparse``) a store of replica article
+pages archived as a backfill leaves them: each page rendered by the replica's templates, parsed
+by vksnd and stored through ``SqliteStore.store_articles`` (archive on). Then each round runs
+``vksnd reparse --quiet`` as a subprocess with ``--workers 1`` and with ``--workers N`` (default:
+one per core), alternating which goes first, and prints pages/s of each (the whole command:
+start, counting and storing included) and the pool's speed-up per round, min/median/max. The
+parser is the one that built the store, so every page compares unchanged: the run is the same
+each time and leaves the store as it was. CPU is the process tree's (children included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from vksnd.fixtures.generator import build_site
+from vksnd.fixtures.layouts import encode_page, render_portal
+from vksnd.fixtures.urls import article_path
+from vksnd.parsers.article import parse_article
+from vksnd.parsers.records import Article
+from vksnd.storage.records import RawPage, StoreRequest
+from vksnd.storage.sqlite import SqliteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = "https://vksndtc.gov.vn"
+DEFAULT_PAGES = 100_000
+DEFAULT_WORK = Path("/tmp/vksnd-reparse")
+_BUILD_CHUNK = 500
+_PAGES_LINE = re.compile(r"^(\d+) archived pages re-extracted: (\d+) changed", re.M)
+
+
+def _render_chunk(start: int, stop: int, count: int) -> list[tuple[Article, RawPage]]:
+    site = build_site(count, seed=17)[start:stop]
+    fetched = datetime(2026, 1, 1, tzinfo=UTC)
+    out = []
+    for i, item in enumerate(site, start):
+        url = BASE + article_path(item)
+        body, content_type = encode_page(render_portal(item, url), "utf-8")
+        article = parse_article(body, url, content_type)
+        raw = RawPage(url, url, 200, (("Content-Type", content_type),), body,
+                      fetched + timedelta(seconds=i))  # fmt: skip
+        out.append((article, raw))
+    return out
+
+
+async def _store(db: Path, chunks: concurrent.futures.Executor, pages: int) -> None:
+    async with await SqliteStore.open(db) as store:
+        loop = asyncio.get_running_loop()
+        bounds = [(i, min(i + _BUILD_CHUNK, pages)) for i in range(0, pages, _BUILD_CHUNK)]
+        futures = [loop.run_in_executor(chunks, _render_chunk, a, b, pages) for a, b in bounds]
+        for done, future in enumerate(futures, 1):
+            rendered = await future
+            await store.store_articles([StoreRequest(a, raw) for a, raw in rendered])
+            if done % 20 == 0:
+                print(f"  built {done * _BUILD_CHUNK:,} pages", file=sys.stderr)
+
+
+def build(db: Path, pages: int) -> None:
+    if db.exists():
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    partial = db.with_suffix(".partial")
+    for leftover in db.parent.glob(partial.name + "*"):
+        leftover.unlink()
+    started = time.monotonic()
+    with concurrent.futures.ProcessPoolExecutor() as pool:
+        asyncio.run(_store(partial, pool, pages))
+    partial.rename(db)
+    print(f"built {db} ({pages:,} pages) in {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+
+def reparse_once(db: Path, workers: int) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds of the process tree, pages re-extracted."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "vksnd.crawler", "reparse", "--db", str(db), "--quiet",
+         "--workers", str(workers)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    match = _PAGES_LINE.search(result.stdout)
+    if match is None or match.group(2) != "0":
+        raise SystemExit(f"unexpected reparse output: {result.stdout!r}")
+    return wall, cpu, int(match.group(1))
+
+
+def _mmm(values: Sequence[float], fmt: str) -> str:
+    return (
+        f"{fmt.format(statistics.median(values))}"
+        f" ({fmt.format(min(values))}-{fmt.format(max(values))})"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=DEFAULT_PAGES)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    options = parser.parse_args(argv)
+    db = options.work / f"reparse-{options.pages}.db"
+    build(db, options.pages)
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f};"
+        f" {db}: reparse --workers 1 against --workers {options.workers}"
+    )
+    rates: dict[int, list[float]] = {1: [], options.workers: []}
+    cpu_ms: dict[int, list[float]] = {1: [], options.workers: []}
+    speedups = []
+    for n in range(options.rounds):
+        order = [1, options.workers] if n % 2 == 0 else [options.workers, 1]
+        this: dict[int, float] = {}
+        for workers in order:
+            wall, cpu, pages = reparse_once(db, workers)
+            this[workers] = pages / wall
+            rates[workers].append(pages / wall)
+            cpu_ms[workers].append(cpu / pages * 1000)
+            print(
+                f"  round {n + 1}, --workers {workers}: {pages:,} pages in {wall:.1f} s,"
+                f" {pages / wall:,.0f} pages/s, CPU {cpu / pages * 1000:.3f} ms/page"
+            )
+        speedups.append(this[options.workers] / this[1])
+    print()
+    print("| reparse | pages/s median (min-max) | CPU ms per page |")
+    print("|---|---|---|")
+    for workers in rates:
+        label = "one process (`--workers 1`)" if workers == 1 else f"`--workers {workers}`"
+        rate, cpu = _mmm(rates[workers], "{:,.0f}"), _mmm(cpu_ms[workers], "{:.3f}")
+        print(f"| {label} | {rate} | {cpu} |")
+    print(f"| speed-up, per round | {_mmm(speedups, '{:.2f}×')} | target ≥ 1.70× |")
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
