@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import functools
 import os
 import re
 import resource
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from vksnd.fixtures.generator import build_site
 from vksnd.fixtures.layouts import encode_page, render_portal
+from vksnd.fixtures.model import SiteArticle
 from vksnd.fixtures.urls import article_path
 from vksnd.parsers.article import parse_article
 from vksnd.parsers.records import Article
@@ -45,8 +47,13 @@ _BUILD_CHUNK = 500
 _PAGES_LINE = re.compile(r"^(\d+) archived pages re-extracted: (\d+) changed", re.M)
 
 
+@functools.cache
+def _site(count: int) -> list[SiteArticle]:
+    return build_site(count, seed=17)
+
+
 def _render_chunk(start: int, stop: int, count: int) -> list[tuple[Article, RawPage]]:
-    site = build_site(count, seed=17)[start:stop]
+    site = _site(count)[start:stop]  # once per build process
     fetched = datetime(2026, 1, 1, tzinfo=UTC)
     out = []
     for i, item in enumerate(site, start):

@@ -14,6 +14,10 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -38,6 +42,22 @@ class Parsed:
     error: str | None = None  # ParseError.reason
 
 
+def start_worker() -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the run, workers just end.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker holds both ends of the pool's task pipe and the fork server's liveness pipe, so
+    # neither tells it the parent is gone: were the parent killed, the workers and the fork
+    # server would wait for tasks forever. The parent's sentinel does tell.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
+
+
 class ParsePool:
     """The executor parsing runs in, so CPU-heavy pages do not stall the event loop."""
 
@@ -46,7 +66,9 @@ class ParsePool:
         self._executor: concurrent.futures.Executor
         if kind == "process":
             context = multiprocessing.get_context("forkserver")
-            self._executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=context, initializer=start_worker
+            )
         else:
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 workers, thread_name_prefix="vksnd-parse"

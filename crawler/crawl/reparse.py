@@ -14,16 +14,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
-import multiprocessing.connection
 import os
-import signal
-import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from vksnd.crawler.crawl.parse_pool import Reparsed, ReparseJob, reparse_pages
+from vksnd.crawler.crawl.parse_pool import Reparsed, ReparseJob, reparse_pages, start_worker
 from vksnd.crawler.crawl.ports import ReparseStore
 from vksnd.crawler.fetch.fetcher import header_value
 from vksnd.storage.records import ArchivedPage, StoreOutcome
@@ -76,22 +73,6 @@ def _job(page: ArchivedPage) -> ReparseJob:
     )
 
 
-def _start_worker() -> None:
-    # Ctrl-C reaches the whole process group: the parent stops the run, workers just end.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A worker holds both ends of the pool's task pipe and the fork server's liveness pipe, so
-    # neither tells it the parent is gone: were the parent killed, the workers and the fork
-    # server would wait for tasks forever. The parent's sentinel does tell.
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
-
-
-def _exit_with(sentinel: int) -> None:
-    multiprocessing.connection.wait([sentinel])
-    os._exit(1)
-
-
 class _Parser:
     """Where chunks are parsed: inline (one process) or in a pool of worker processes."""
 
@@ -102,7 +83,7 @@ class _Parser:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_start_worker,
+                initializer=start_worker,
             )
 
     def submit(self, pages: Sequence[ArchivedPage]) -> asyncio.Future[list[Reparsed]]:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from support.crawl import cli, count, integrity, run_cli, subprocess_env
+from support.processes import wait_for_empty_group
 from support.storage import ROOT
 from vksnd.fixtures.generator import build_site
 from vksnd.fixtures.layouts import encode_page, render_portal
@@ -177,6 +178,7 @@ def test_a_pool_run_stopped_midway_leaves_a_consistent_store_a_rerun_finishes(
     proc = subprocess.Popen(
         cli("reparse", "--db", str(stopped), "--workers", "2"), cwd=ROOT,
         env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -191,6 +193,7 @@ def test_a_pool_run_stopped_midway_leaves_a_consistent_store_a_rerun_finishes(
             proc.kill()
             proc.wait()
     assert proc.returncode == (-9 if sig == signal.SIGKILL else 130), err
+    assert wait_for_empty_group(proc.pid) == []  # no parser process outlived it
     stored_then = count(stopped, versions)
     assert 50 <= stored_then < total_changed, "stopped too late to test anything"
     assert_consistent(stopped)
