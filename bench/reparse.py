@@ -10,7 +10,10 @@ by vksnd and stored through ``SqliteStore.store_articles`` (archive on). Then ea
 one per core), alternating which goes first, and prints pages/s of each (the whole command:
 start, counting and storing included) and the pool's speed-up per round, min/median/max. The
 parser is the one that built the store, so every page compares unchanged: the run is the same
-each time and leaves the store as it was. CPU is the process tree's (children included).
+each time and leaves the store as it was. CPU is the reparse process's own (with what it waited
+for): the pool's workers are the fork server's children, not counted, so with a pool it is the
+parent's share per page (reading the archive, sending chunks, storing), the part that must stay
+small for the workers to scale.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def build(db: Path, pages: int) -> None:
 
 
 def reparse_once(db: Path, workers: int) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds of the process tree, pages re-extracted."""
+    """Wall seconds, CPU seconds of the reparse process, pages re-extracted."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(
@@ -147,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         speedups.append(this[options.workers] / this[1])
     print()
-    print("| reparse | pages/s median (min-max) | CPU ms per page |")
+    print("| reparse | pages/s median (min-max) | CPU ms per page of the reparse process |")
     print("|---|---|---|")
     for workers in rates:
         label = "one process (`--workers 1`)" if workers == 1 else f"`--workers {workers}`"
