@@ -124,7 +124,7 @@ def test_no_sqlite_under_crawler() -> None:
 def test_crawler_uses_storage_records_and_opens_the_engine_in_one_module() -> None:
     """Storage's records and errors are for everyone; its engine (store, reader, schema, export,
     stats) is opened by crawl/storage_engine.py alone (config.py reads StoreConfig's defaults;
-    reparse's pool workers inflate archived bodies with the archive's codec, which opens nothing)."""
+    reparse's pool workers inflate archived bodies with the archive's codec: it opens nothing)."""
     shared = {"vksnd.storage.records", "vksnd.storage.errors"}
     engine = {
         "crawl/storage_engine.py": {
