@@ -246,6 +246,7 @@ class ArchivedPage:
     article_id: int | None  # the current version of the article the URL maps to, if any
     content_hash: str | None  # the hash the URL showed when last stored
     not_article: str | None = None  # set: fetched for an article, refused by the parser then
+    codec: str = "identity"  # how ``body`` is encoded (``archive.decode_body``): as stored, or not
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,10 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -25,6 +29,7 @@ from vksnd.parsers.errors import NotAnArticle, ParseError
 from vksnd.parsers.profiles.model import SiteProfile
 from vksnd.parsers.profiles.vksndtc import PROFILE
 from vksnd.parsers.records import Article
+from vksnd.storage.archive import decode_body
 
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
@@ -39,6 +44,22 @@ class Parsed:
     error: str | None = None  # ParseError.reason
 
 
+def start_worker() -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the run, workers just end.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker holds both ends of the pool's task pipe and the fork server's liveness pipe, so
+    # neither tells it the parent is gone: were the parent killed, the workers and the fork
+    # server would wait for tasks forever. The parent's sentinel does tell.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
+
+
 class ParsePool:
     """The executor parsing runs in, so CPU-heavy pages do not stall the event loop."""
 
@@ -47,7 +68,9 @@ class ParsePool:
         self._executor: concurrent.futures.Executor
         if kind == "process":
             context = multiprocessing.get_context("forkserver")
-            self._executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=context, initializer=start_worker
+            )
         else:
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 workers, thread_name_prefix="vksnd-parse"
@@ -100,3 +123,54 @@ def parse_article_pages(jobs: Sequence[ParseJob]) -> list[Parsed]:
     """Several pages in one executor call. A thread-pool call costs ~0.1 ms of CPU (wake-ups,
     a future, its callback) and a process-pool call far more, so a backlog goes in one call."""
     return [parse_article_page(job) for job in jobs]
+
+
+@dataclass(frozen=True, slots=True)
+class ReparseJob:
+    """One archived page for ``vksnd reparse``: what the parser needs and the hash to compare
+    with, so a worker process sends back an article only when its text changed."""
+
+    body: bytes  # as archived: inflated in the worker
+    codec: str  # archive.decode_body's
+    url: str
+    content_type: str | None
+    listing_date: date | None
+    content_hash: str | None  # the hash the URL showed when last stored
+    profile: SiteProfile = PROFILE  # the page's site's (a built-in one pickles by name)
+
+
+@dataclass(frozen=True, slots=True)
+class Reparsed:
+    """A reparse verdict: ``article`` only when the text differs from the stored one (an
+    unchanged page sends nothing back across the pool but the verdict)."""
+
+    article: Article | None = None
+    unchanged: bool = False
+    not_article: str | None = None  # NotAnArticle.reason
+    error: str | None = None  # ParseError.reason
+
+
+_UNCHANGED = Reparsed(unchanged=True)
+
+
+def reparse_pages(jobs: Sequence[ReparseJob]) -> list[Reparsed]:
+    """Re-extract a chunk of archived pages; module-level so a process pool can pickle it."""
+    out: list[Reparsed] = []
+    for job in jobs:
+        try:
+            body = decode_body(job.codec, job.body)
+            article = parse_article(
+                body,
+                job.url,
+                job.content_type,
+                profile=job.profile,
+                listing_date=job.listing_date,
+            )
+        except NotAnArticle as exc:
+            out.append(Reparsed(not_article=exc.reason))
+            continue
+        except ParseError as exc:
+            out.append(Reparsed(error=exc.reason))
+            continue
+        out.append(_UNCHANGED if article.content_hash == job.content_hash else Reparsed(article))
+    return out

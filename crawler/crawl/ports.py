@@ -173,10 +173,15 @@ class ReparseStore(Protocol):
     """What ``vksnd reparse`` asks: the archive read back, re-extracted articles stored."""
 
     def archived_article_pages(
-        self, fetched_since: datetime | None = None
+        self, fetched_since: datetime | None = None, *, inflate: bool = True
     ) -> AsyncIterator[ArchivedPage]:
         """The newest archived page of every article URL (and of every URL whose page the
-        parser refused as not an article), with the version its URL maps to now."""
+        parser refused as not an article), with the version its URL maps to now; bodies as
+        stored (``ArchivedPage.codec``) unless ``inflate``."""
+        ...
+
+    async def count_archived_article_pages(self, fetched_since: datetime | None = None) -> int:
+        """How many pages ``archived_article_pages`` yields."""
         ...
 
     async def store_reparsed(self, article: Article, page: ArchivedPage) -> StoreResult:

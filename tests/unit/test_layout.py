@@ -124,7 +124,8 @@ def test_no_sqlite_under_crawler() -> None:
 def test_crawler_uses_storage_records_and_opens_the_engine_in_one_module() -> None:
     """Storage's records, errors and site names are for everyone; its engine (store, reader,
     schema, export, stats) is opened by crawl/storage_engine.py alone (config.py reads
-    StoreConfig's defaults)."""
+    StoreConfig's defaults; reparse's pool workers inflate archived bodies with the archive's
+    codec: it opens nothing)."""
     shared = {"vksnd.storage.records", "vksnd.storage.errors", "vksnd.storage.sites"}
     engine = {
         "crawl/storage_engine.py": {
@@ -133,6 +134,7 @@ def test_crawler_uses_storage_records_and_opens_the_engine_in_one_module() -> No
             "vksnd.storage.writer_lock",
         },
         "config.py": {"vksnd.storage.sqlite"},
+        "crawl/parse_pool.py": {"vksnd.storage.archive"},
     }
     bad = [
         (str(path.relative_to(ROOT)), module)
