@@ -315,6 +315,10 @@ def test_4_a_second_ctrl_c_stops_at_once_without_a_traceback(
     proc = _crawl_process(replica, db, tmp_path)
     try:
         wait_until(lambda: sum("lists.aspx" in r["path"] for r in replica.requests()) >= 5)
+        # Page 1 of every category is read before any article is asked for: give the walk a
+        # moment to put articles in flight (they take 20 s), so the first Ctrl-C has some to
+        # wait for and the second one lands mid-run, not while the database closes.
+        time.sleep(1.5)
         proc.send_signal(signal.SIGINT)
         wait_until(lambda: "finishing pages in flight" in _stderr(tmp_path))
         proc.send_signal(signal.SIGINT)
