@@ -186,6 +186,11 @@ def _has_block_child(node: LexborNode) -> bool:
     return False
 
 
+def _counts_inline(parent: LexborNode | None) -> bool:
+    """``parent`` is a container that scores its inline elements' text as its own."""
+    return parent is not None and parent.tag in _CONTAINER_TAGS and not _has_block_child(parent)
+
+
 def score_candidates(
     body: LexborNode, lengths: _Lengths, masses: dict[int, float] | None = None
 ) -> list[Candidate]:
@@ -225,8 +230,14 @@ def score_candidates(
                 paragraphs[node.mem_id] = value
                 add(node.parent, value)
         elif tag in _CONTAINER_TAGS:
-            # direct text runs of a container (<br>-separated paragraphs) count for it
-            own = node.text(deep=False)
+            # direct text runs of a container (<br>-separated paragraphs) count for it, and so
+            # do its inline elements' when it holds no block (a paragraph written as a div)
+            if _has_block_child(node):
+                own = node.text(deep=False)
+            elif tag in _INLINE_TAGS and _counts_inline(node.parent):
+                continue  # its text counted for its block
+            else:
+                own = node.text()
             if len(own) >= MIN_PARAGRAPH_CHARS and (value := _paragraph_value(own)):
                 add(node, value)
 
