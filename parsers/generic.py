@@ -71,6 +71,11 @@ _BLOCK_CHILD_TAGS = frozenset({"div", "p", "ul", "ol", "table", "section", "arti
                                "h3", "h4", "h5", "h6", "figure", "dl"})  # fmt: skip
 
 
+_INLINE_TAGS = frozenset({"span", "strong", "b", "em", "i", "font", "u", "small", "big"})
+# What a paragraph written as a container may hold besides text: inline elements only.
+_PHRASING_TAGS = _INLINE_TAGS | {"a", "br", "img", "sub", "sup", "code", "mark", "q", "abbr"}
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     node: LexborNode
@@ -186,9 +191,23 @@ def _has_block_child(node: LexborNode) -> bool:
     return False
 
 
-def _counts_inline(parent: LexborNode | None) -> bool:
-    """``parent`` is a container that scores its inline elements' text as its own."""
-    return parent is not None and parent.tag in _CONTAINER_TAGS and not _has_block_child(parent)
+def _counts_inline(node: LexborNode | None) -> bool:
+    """``node`` is a paragraph written as a container: no block in it and no text run of its
+    own (``<div><strong>…</strong></div>``), so its inline elements' text is its own. A block
+    with text runs of its own (a ``<br>``-separated body) scores those, its inline elements
+    theirs."""
+    if node is None or node.tag not in _CONTAINER_TAGS:
+        return False
+    child = node.child
+    while child is not None:
+        tag = child.tag
+        if tag == "-text":
+            if len((child.text_content or "").strip()) >= MIN_PARAGRAPH_CHARS:
+                return False
+        elif child.is_element_node and tag not in _PHRASING_TAGS:
+            return False
+        child = child.next
+    return True
 
 
 def score_candidates(
@@ -232,12 +251,9 @@ def score_candidates(
         elif tag in _CONTAINER_TAGS:
             # direct text runs of a container (<br>-separated paragraphs) count for it, and so
             # do its inline elements' when it holds no block (a paragraph written as a div)
-            if _has_block_child(node):
-                own = node.text(deep=False)
-            elif tag in _INLINE_TAGS and _counts_inline(node.parent):
+            if tag in _INLINE_TAGS and _counts_inline(node.parent):
                 continue  # its text counted for its block
-            else:
-                own = node.text()
+            own = node.text() if _counts_inline(node) else node.text(deep=False)
             if len(own) >= MIN_PARAGRAPH_CHARS and (value := _paragraph_value(own)):
                 add(node, value)
 
@@ -328,9 +344,6 @@ def climb(candidate: Candidate, scores: dict[int, float], lengths: _Lengths) -> 
         if not _join_siblings(node, parent, scores, lengths):
             return node
         node, length = parent, lengths.text(parent)
-
-
-_INLINE_TAGS = frozenset({"span", "strong", "b", "em", "i", "font", "u", "small", "big"})
 
 
 def _inline_in_loose_text(node: LexborNode, parent: LexborNode) -> bool:
