@@ -9,9 +9,10 @@ is. Steps, all by structure and names, none by the words of the text:
 2. **Scores**: each paragraph (1 + commas + length/100, capped) scores its parent fully and the
    next three ancestors by halves, so an article split over sibling blocks scores highest at
    the block holding them all. A list item or quote wrapping blocks is layout, not a paragraph;
-   list items count half. Candidates rank by score × (1 − link density) × a name factor: lower
-   for a block named as furniture or inside one (comments, related, a rail: ``parsers.hints``),
-   a little higher for one named as the article's body.
+   list items count half. A container holding inline elements only (``<div><strong>…``) is a
+   paragraph too: its whole text scores for it. Candidates rank by score × (1 − link density)
+   × a name factor: lower for a block named as furniture or inside one (comments, related, a
+   rail: ``parsers.hints``), a little higher for one named as the article's body.
 3. **Climb and join**: the winner widens to its parent while the parent adds little text that is
    not links (title, date, byline come along; menus do not), or when the winner's siblings hold
    prose of their own (the article's other sections): then the siblings that are not article
