@@ -250,6 +250,7 @@ def _generic(
     title_text = page_title(tree, head, profile)
     if blocks and title_text and collapse(blocks[0].text or "") == title_text:
         blocks = blocks[1:]  # the title row of a table layout: the date line under it is meta
+    dated = blocks  # a date line above the text is meta, yet the page's date
     blocks = drop_leading_meta_lines(blocks)
     result = apply_rules(blocks, title=title_text, marked_captions=True, site=profile.text)
     if author is None and result.byline is not None and looks_like_name(result.byline):
@@ -258,7 +259,7 @@ def _generic(
         author = trailing_signature(container)
     if declared is not None:
         return result, [declared], author
-    found = [*signals, *(dates_in_blocks(blocks) or dates_before(container))]
+    found = [*signals, *(dates_in_blocks(dated) or dates_before(container))]
     found = [s for s in found if s.value.year >= EARLIEST_YEAR]  # not a placeholder 0001-01-01
     if not found:
         found = [s for s in (url_date(url), near_title) if s is not None][:1]

@@ -8,9 +8,12 @@ known by structure and names, in any language: the portal's own wording is ``par
 
 from __future__ import annotations
 
+import re
+
 from selectolax.lexbor import LexborNode
 
 from vksnd.parsers.blocks import HEADING, IMAGE, PARA, Block
+from vksnd.parsers.dates import parse_date_text
 from vksnd.parsers.declared import is_meta_line
 from vksnd.parsers.generic import text_len
 from vksnd.parsers.hints import is_inner_chrome
@@ -21,6 +24,9 @@ from vksnd.parsers.textrules import ends_sentence
 # article's block only (class selectors over a whole page cost as much as the furniture query).
 HIDDEN_SELECTOR = "[hidden], .hidden, .hide, .d-none, .sr-only, .visually-hidden"
 HEADER_LINE_MAX = 200  # a heading up to this long may sit above an article's date line
+DATE_LINE_MAX = 60  # a labelled date line (``Date: 03/10/2024``) is at most this long
+DATE_LINE_MAX_WORDS = 3  # words besides the date's digits: a label, a weekday
+_WORD_RE = re.compile(r"[^\W\d_]+")
 REPEAT_MAX_CHARS = 40  # a recurring line up to this long is chrome (drop_repeated_lines)
 
 
@@ -82,12 +88,24 @@ def drop_repeated_lines(blocks: list[Block]) -> list[Block]:
     return [b for i, b in enumerate(blocks) if kept(i, b)]
 
 
+def is_date_line(text: str) -> bool:
+    """A short line holding a numeric date and a few words at most (a label, a weekday, in any
+    language): a table layout's date row above the text, not a sentence of it."""
+    if len(text) > DATE_LINE_MAX or ends_sentence(text) or text.rstrip().endswith(","):
+        return False
+    if len(_WORD_RE.findall(text)) > DATE_LINE_MAX_WORDS:
+        return False
+    return parse_date_text(text) is not None
+
+
 def drop_leading_meta_lines(blocks: list[Block]) -> list[Block]:
     """Date and byline lines above the article's first prose (the header zone of the text rules
     knows the portal's forms; these are the forms of any site: month names, ``By`` lines)."""
     out: list[Block] = []
     for i, block in enumerate(blocks):
-        if block.kind is IMAGE or (block.kind is PARA and is_meta_line(block.text)):
+        if block.kind is IMAGE or (
+            block.kind is PARA and (is_meta_line(block.text) or is_date_line(block.text))
+        ):
             if block.kind is not IMAGE:
                 continue
         elif block.kind is not HEADING or len(block.text) > HEADER_LINE_MAX:

@@ -9,9 +9,10 @@ is. Steps, all by structure and names, none by the words of the text:
 2. **Scores**: each paragraph (1 + commas + length/100, capped) scores its parent fully and the
    next three ancestors by halves, so an article split over sibling blocks scores highest at
    the block holding them all. A list item or quote wrapping blocks is layout, not a paragraph;
-   list items count half. Candidates rank by score × (1 − link density) × a name factor: lower
-   for a block named as furniture or inside one (comments, related, a rail: ``parsers.hints``),
-   a little higher for one named as the article's body.
+   list items count half. A container holding inline elements only (``<div><strong>…``) is a
+   paragraph too: its whole text scores for it. Candidates rank by score × (1 − link density)
+   × a name factor: lower for a block named as furniture or inside one (comments, related, a
+   rail: ``parsers.hints``), a little higher for one named as the article's body.
 3. **Climb and join**: the winner widens to its parent while the parent adds little text that is
    not links (title, date, byline come along; menus do not), or when the winner's siblings hold
    prose of their own (the article's other sections): then the siblings that are not article
@@ -69,6 +70,11 @@ _LAYOUT_ROOTS = frozenset({None, "article", "main", "body", "html", "-document"}
 _MAY_NEST = frozenset({"li", "blockquote", "dd", "dt", "figcaption"})
 _BLOCK_CHILD_TAGS = frozenset({"div", "p", "ul", "ol", "table", "section", "article", "h1", "h2",
                                "h3", "h4", "h5", "h6", "figure", "dl"})  # fmt: skip
+
+
+_INLINE_TAGS = frozenset({"span", "strong", "b", "em", "i", "font", "u", "small", "big"})
+# What a paragraph written as a container may hold besides text: inline elements only.
+_PHRASING_TAGS = _INLINE_TAGS | {"a", "br", "img", "sub", "sup", "code", "mark", "q", "abbr"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +192,25 @@ def _has_block_child(node: LexborNode) -> bool:
     return False
 
 
+def _counts_inline(node: LexborNode | None) -> bool:
+    """``node`` is a paragraph written as a container: no block in it and no text run of its
+    own (``<div><strong>…</strong></div>``), so its inline elements' text is its own. A block
+    with text runs of its own (a ``<br>``-separated body) scores those, its inline elements
+    theirs."""
+    if node is None or node.tag not in _CONTAINER_TAGS:
+        return False
+    child = node.child
+    while child is not None:
+        tag = child.tag
+        if tag == "-text":
+            if len((child.text_content or "").strip()) >= MIN_PARAGRAPH_CHARS:
+                return False
+        elif child.is_element_node and tag not in _PHRASING_TAGS:
+            return False
+        child = child.next
+    return True
+
+
 def score_candidates(
     body: LexborNode, lengths: _Lengths, masses: dict[int, float] | None = None
 ) -> list[Candidate]:
@@ -225,8 +250,11 @@ def score_candidates(
                 paragraphs[node.mem_id] = value
                 add(node.parent, value)
         elif tag in _CONTAINER_TAGS:
-            # direct text runs of a container (<br>-separated paragraphs) count for it
-            own = node.text(deep=False)
+            # direct text runs of a container (<br>-separated paragraphs) count for it, and so
+            # do its inline elements' when it holds no block (a paragraph written as a div)
+            if tag in _INLINE_TAGS and _counts_inline(node.parent):
+                continue  # its text counted for its block
+            own = node.text() if _counts_inline(node) else node.text(deep=False)
             if len(own) >= MIN_PARAGRAPH_CHARS and (value := _paragraph_value(own)):
                 add(node, value)
 
@@ -317,9 +345,6 @@ def climb(candidate: Candidate, scores: dict[int, float], lengths: _Lengths) -> 
         if not _join_siblings(node, parent, scores, lengths):
             return node
         node, length = parent, lengths.text(parent)
-
-
-_INLINE_TAGS = frozenset({"span", "strong", "b", "em", "i", "font", "u", "small", "big"})
 
 
 def _inline_in_loose_text(node: LexborNode, parent: LexborNode) -> bool:

@@ -101,8 +101,7 @@ def assert_same_articles(db: Path, expected: list[dict[str, Any]]) -> None:
         for phrase in BOILERPLATE:
             assert phrase not in got["text"] or phrase in truth["text"], (url, phrase)
     assert not low, f"body F1 under {MIN_BODY_F1}: {low[:5]}"
-    # Most bodies are the truth's text exactly; the rest differ by a line (a table layout's
-    # date row kept above the text), within the F1 bound.
+    # Most bodies are the truth's text exactly; the rest differ by a line, within the F1 bound.
     assert exact >= 0.9 * len(want), f"only {exact} of {len(want)} bodies exact"
 
 
@@ -179,3 +178,28 @@ def test_the_builtin_baovephapluat_profile_crawls_its_replica_exactly(
 
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same_articles(db, truth_articles(replica.truth()))
+
+
+# Every article of the range, not the middle half: the cards variant's short bodies made of
+# div paragraphs (a lead in <strong>, a paragraph in <span>) and the numbered variant's table
+# with a date row between the title and the text are read whole and without that row.
+@pytest.mark.parametrize("variant", ["cards", "numbered"])
+def test_every_article_of_a_variant_from_a_point_one_profile(
+    make_replica: MakeReplica, tmp_path: Path, variant: str
+) -> None:
+    replica = make_replica(site="provincial", articles=60, seed=15, redirects=0, variant=variant)
+    profile = point_one_profile(_site(replica), tmp_path / "trial.toml")
+    db = tmp_path / "v.db"
+
+    done = run_cli(
+        "backfill", "--profile", str(profile), "--db", str(db), *FAST,
+        "--since", "2000-01-01", "--until", "2100-01-01",
+        cwd=tmp_path, timeout=180,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = truth_articles(replica.truth())
+    assert len(expected) >= 50
+    assert_same_articles(db, expected)
+    stored = stored_rows(db)
+    assert all(stored[a["canonical_url"]]["text"] == a["text"] for a in expected)
