@@ -52,6 +52,7 @@ from vksnd.fixtures.text_bank import seed_sentences
 from vksnd.parsers.hashing import content_hash
 from vksnd.parsers.records import Article, Extractor
 from vksnd.storage.records import ExportFilter, RawPage, StoreRequest
+from vksnd.storage.sites import DEFAULT_SITE
 
 DEFAULT_DIR = Path("/tmp/vksnd-scale")
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
@@ -455,9 +456,14 @@ def op_revalidation(db: Path, repeat: int, trace: Trace, end: datetime) -> dict[
             rows: list[Any] = []
             for _ in range(repeat):
                 c0, w0 = time.process_time(), time.perf_counter()
-                counted = await store.revalidation_counts(cutoff, checked_before)
+                # as a pass asks: for its site, the overdue ones counted up to its due limit
+                counted = await store.revalidation_counts(
+                    cutoff, checked_before, site=DEFAULT_SITE, overdue_limit=DUE_LIMIT
+                )
                 c1 = time.process_time()
-                rows = await store.least_recently_checked(cutoff, REVALIDATE_SLICE)
+                rows = await store.least_recently_checked(
+                    cutoff, REVALIDATE_SLICE, site=DEFAULT_SITE
+                )
                 parts.setdefault("revalidation_counts", []).append(c1 - c0)
                 parts.setdefault("least_recently_checked", []).append(time.process_time() - c1)
                 walls.append(time.perf_counter() - w0)

@@ -16,6 +16,8 @@ value falls to zero are kept as rows with ``n = 0`` and not shown.
 - ``urls_state`` / state, ``urls_kind`` / kind, ``not_article`` / verdict,
   ``waiting`` / ``state/reason_class`` (failed, skipped, gone)
 - ``failures`` / reason
+- ``current_site`` / site: current versions of each site (what a pass's revalidation counts for
+  its site, issue 17; migration 7)
 - ``scope_urls`` / ``scope<TAB>state`` and ``scope_mapped`` / ``scope`` (fetched article URLs
   with an article), for article URLs with a scope
 
@@ -214,11 +216,50 @@ FILL = tuple(f"INSERT INTO counts (name, key, n) {sql}" for sql in RECOUNT)
 
 MIGRATION: tuple[str, ...] = (TABLE, *FILL, *TRIGGERS)
 
+# Migration 7: the current versions of each site. Separate triggers (and not a change to the
+# ones above) so that migration 6 stays what it was when files were migrated by it.
+_SITE_CURRENT = "CASE WHEN {r}.is_current = 1 THEN {r}.site END"
+SITE_TRIGGERS: tuple[str, ...] = (
+    _trigger(
+        "counts_articles_site_ins",
+        "INSERT",
+        "articles",
+        _keyed([("current_site", _SITE_CURRENT.format(r="NEW"), "1")]),
+        "NEW.is_current = 1",
+    ),
+    _trigger(
+        "counts_articles_site_del",
+        "DELETE",
+        "articles",
+        _keyed([("current_site", _SITE_CURRENT.format(r="OLD"), "-1")]),
+        "OLD.is_current = 1",
+    ),
+    _trigger(
+        "counts_articles_site_upd",
+        "UPDATE OF is_current, site",
+        "articles",
+        _keyed(
+            [
+                ("current_site", _SITE_CURRENT.format(r="OLD"), "-1"),
+                ("current_site", _SITE_CURRENT.format(r="NEW"), "1"),
+            ]
+        ),
+        "OLD.is_current IS NOT NEW.is_current OR OLD.site IS NOT NEW.site",
+    ),
+)
+RECOUNT_SITE = (
+    "SELECT 'current_site', site, count(*) FROM articles WHERE is_current = 1 GROUP BY site",
+)
+SITE_MIGRATION: tuple[str, ...] = (
+    *(f"INSERT INTO counts (name, key, n) {sql}" for sql in RECOUNT_SITE),
+    *SITE_TRIGGERS,
+)
+
 
 def recount(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
     """Every counter counted again from the tables (slow: the reference for tests)."""
     out: dict[tuple[str, str], int] = {}
-    for sql in RECOUNT:
+    for sql in (*RECOUNT, *RECOUNT_SITE):
         for row in conn.execute(sql):
             if row[2]:
                 out[(str(row[0]), str(row[1]))] = int(row[2])

@@ -290,6 +290,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX urls_checked ON urls (last_fetched_at, id) WHERE state = 'fetched'",
         "CREATE INDEX articles_current_url ON articles (url) WHERE is_current = 1",
     ),
+    (
+        # A pass counts and re-checks its own site's older articles (#17): the current
+        # versions of each site as a counter, and each site's fetched URLs in checked order
+        # (the whole-store index made a site's walk pass over every other site's URLs).
+        *counts.SITE_MIGRATION,
+        "CREATE INDEX urls_site_checked ON urls (site, last_fetched_at, id)"
+        " WHERE state = 'fetched'",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -477,39 +477,59 @@ class SqliteStore:
         return [_url_record(row) for row in rows]
 
     async def revalidation_counts(
-        self, published_before: datetime, checked_before: datetime, *, site: str | None = None
+        self,
+        published_before: datetime,
+        checked_before: datetime,
+        *,
+        site: str | None = None,
+        overdue_limit: int | None = None,
     ) -> tuple[int, int]:
         """Current articles published before ``published_before`` (or undated) whose URL is
-        fetched: how many, and how many of them were last checked before ``checked_before``.
+        fetched: how many, and how many of them were last checked before ``checked_before``
+        (overdue; counted up to ``overdue_limit`` when one is given: a pass takes no more).
 
         Asked every pass, so no statement here reads the whole corpus (issue 17): the total is
-        the current-version counter (storage/counts.py) less the recent ones (their index)
-        and the older ones whose URL is not fetched (the frontier's backlog, on its index);
-        the overdue ones are walked on the checked-order index, oldest first. The counters
-        are for the whole store: one site's counts (several sites) are read by a join."""
-        if site is not None:
-            rows = await self._fetchall(
-                "SELECT count(*) AS total, coalesce(sum(u.last_fetched_at < ?), 0) AS overdue"
-                " FROM articles a JOIN urls u ON u.url = a.url"
-                " WHERE a.is_current = 1 AND u.state = 'fetched'"
-                " AND (a.published_utc IS NULL OR a.published_utc < ?) AND a.site = ?",
-                (ts_to_db(checked_before), ts_to_db(published_before), site),
-            )
-            return int(rows[0]["total"]), int(rows[0]["overdue"])
+        the current-version counter (storage/counts.py; of the site when one is asked for)
+        less the recent ones (their index) and the older ones whose URL is not fetched (the
+        frontier's backlog, on its index); the overdue ones are walked on the checked-order
+        index (of the site), oldest first, and the walk stops at the limit."""
         published = ts_to_db(published_before)
+        site_params: tuple[str, ...] = ()
+        if site is None:
+            current = "SELECT coalesce(sum(n), 0) FROM counts WHERE name = 'current'"
+            checked, of_url_site, of_article_site = "urls_checked", "", ""
+        else:
+            current = (
+                "SELECT coalesce(max(n), 0) FROM counts WHERE name = 'current_site' AND key = ?"
+            )
+            checked = "urls_site_checked"
+            of_url_site, of_article_site = " AND u.site = ?", " AND a.site = ?"
+            site_params = (site,)
+        limit = -1 if overdue_limit is None else max(overdue_limit, 0)
         rows = await self._fetchall(
-            "SELECT (SELECT coalesce(sum(n), 0) FROM counts WHERE name = 'current') AS current,"
+            f"SELECT ({current}) AS current,"
             " (SELECT count(*) FROM articles a INDEXED BY articles_published"
-            "   WHERE a.is_current = 1 AND a.published_utc >= ?) AS recent,"
+            f"   WHERE a.is_current = 1 AND a.published_utc >= ?{of_article_site}) AS recent,"
             " (SELECT count(*) FROM urls u INDEXED BY urls_due"
             "   CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
-            "   WHERE u.state IN ('pending', 'failed', 'skipped', 'gone')"
+            f"   WHERE u.state IN ('pending', 'failed', 'skipped', 'gone'){of_url_site}"
             "   AND (a.published_utc IS NULL OR a.published_utc < ?)) AS unfetched,"
-            " (SELECT count(*) FROM urls u INDEXED BY urls_checked"
-            "   CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
-            "   WHERE u.state = 'fetched' AND u.last_fetched_at < ?"
-            "   AND (a.published_utc IS NULL OR a.published_utc < ?)) AS overdue",
-            (published, published, ts_to_db(checked_before), published),
+            " (SELECT count(*) FROM (SELECT 1 FROM urls u INDEXED BY "
+            + checked
+            + "   CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
+            f"   WHERE u.state = 'fetched'{of_url_site} AND u.last_fetched_at < ?"
+            "   AND (a.published_utc IS NULL OR a.published_utc < ?) LIMIT ?)) AS overdue",
+            (
+                *site_params,
+                published,
+                *site_params,
+                *site_params,
+                published,
+                *site_params,
+                ts_to_db(checked_before),
+                published,
+                limit,
+            ),
         )
         row = rows[0]
         total = int(row["current"]) - int(row["recent"]) - int(row["unfetched"])
@@ -522,9 +542,10 @@ class SqliteStore:
         undated), least recently fetched or re-checked first: one per article."""
         # Walk the fetched URLs oldest-checked first on their index and stop at the limit
         # (the planner, left alone, sorted every fetched URL: 3.7 s at 1M articles).
-        of_site, site_param = _site_clause(site, "a.site")
+        of_site, site_param = _site_clause(site, "u.site")
+        checked = "urls_checked" if site is None else "urls_site_checked"
         rows = await self._fetchall(
-            f"SELECT {_U_URL_COLUMNS} FROM urls u INDEXED BY urls_checked"
+            f"SELECT {_U_URL_COLUMNS} FROM urls u INDEXED BY {checked}"
             " CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
             " WHERE u.state = 'fetched'"
             f" AND (a.published_utc IS NULL OR a.published_utc < ?){of_site}"

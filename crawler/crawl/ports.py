@@ -87,10 +87,15 @@ class Frontier(Protocol):
         ...
 
     async def revalidation_counts(
-        self, published_before: datetime, checked_before: datetime, *, site: str | None = None
+        self,
+        published_before: datetime,
+        checked_before: datetime,
+        *,
+        site: str | None = None,
+        overdue_limit: int | None = None,
     ) -> tuple[int, int]:
         """Stored articles older than the recent window: how many, and how many were last
-        checked before ``checked_before`` (overdue)."""
+        checked before ``checked_before`` (overdue; counted up to ``overdue_limit``)."""
         ...
 
     async def least_recently_checked(

@@ -36,7 +36,7 @@ class Rechecks:
     recent: list[UrlRecord]
     rolling: list[UrlRecord]
     older: int  # stored articles older than the recent window
-    overdue: int  # of those, not checked within revalidate_days
+    overdue: int  # of those, not checked within revalidate_days (counted up to due_limit)
 
     @property
     def urls(self) -> list[UrlRecord]:
@@ -66,15 +66,21 @@ async def choose_rechecks(
     if since is not None:
         cutoff = min(cutoff, datetime.combine(since, time(0), tzinfo=UTC))
     recent = await store.recent_article_urls(cutoff, site=site)
+    # The quota never passes due_limit, so neither need the count of overdue ones: after
+    # a long stop most of a million articles are overdue, and counting them all took 10 s.
     older, overdue = await store.revalidation_counts(
-        cutoff, now - timedelta(days=crawl.revalidate_days), site=site
+        cutoff,
+        now - timedelta(days=crawl.revalidate_days),
+        site=site,
+        overdue_limit=crawl.due_limit,
     )
     quota = rolling_quota(older, overdue, settings)
     rolling = await store.least_recently_checked(cutoff, quota, site=site) if quota else []
     if rolling:
+        counted = f"{overdue}+" if overdue >= crawl.due_limit else f"{overdue}"
         log.info(
             f"re-checking {len(rolling)} of {older} older articles"
-            f" (each at least once in {crawl.revalidate_days:g} days; {overdue} overdue)",
+            f" (each at least once in {crawl.revalidate_days:g} days; {counted} overdue)",
             extra={"event": "revalidation", "older": older, "overdue": overdue,
                    "rechecks": len(rolling)},
         )  # fmt: skip

@@ -107,6 +107,7 @@ async def test_counters_equal_a_recount_after_every_kind_of_write(tmp_path: Path
         "failures",
         "scope_urls",
         "scope_mapped",
+        "current_site",
     } <= names
 
 
@@ -214,6 +215,7 @@ async def test_a_version_5_file_migrates_and_its_stats_equal_a_recount(tmp_path:
         conn.execute("DROP TABLE changes")
         conn.execute("DROP INDEX urls_checked")
         conn.execute("DROP INDEX articles_current_url")
+        conn.execute("DROP INDEX urls_site_checked")
         conn.execute("PRAGMA user_version = 5")
     finally:
         conn.close()
@@ -229,3 +231,30 @@ async def test_a_version_5_file_migrates_and_its_stats_equal_a_recount(tmp_path:
         assert stats.versions == reader.execute("SELECT count(*) FROM articles").fetchone()[0]
     finally:
         reader.close()
+
+
+async def test_a_version_6_file_gets_each_sites_current_count(tmp_path: Path) -> None:
+    """Migration 7 fills the per-site counter from the tables and keeps it from then on."""
+    db = tmp_path / "v6.db"
+    await _busy_store(db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:  # back to what version 6 left on disk
+        for trigger in ("ins", "del", "upd"):
+            conn.execute(f"DROP TRIGGER counts_articles_site_{trigger}")
+        conn.execute("DELETE FROM counts WHERE name = 'current_site'")
+        conn.execute("DROP INDEX urls_site_checked")
+        conn.execute("PRAGMA user_version = 6")
+    finally:
+        conn.close()
+    async with await SqliteStore.open(db) as store:  # migrates
+        url = article_url(2)
+        await store.store_article(make_article(url, TEXT.format(n=2) + " Lần nữa."),
+                                  make_raw(url, b"again"), None, None)  # fmt: skip
+    _assert_exact(db)
+    stored, _ = _counters(db)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        current = conn.execute("SELECT count(*) FROM articles WHERE is_current = 1").fetchone()
+    finally:
+        conn.close()
+    assert stored[("current_site", "vksndtc")] == current[0] > 0

@@ -13,7 +13,8 @@ from support.storage import article_url, make_article, make_raw
 from vksnd.storage.export import LOCK_NAME, MANIFEST_NAME, export_corpus
 from vksnd.storage.records import ExportFilter, ExportReport, NewUrl, UrlKind
 from vksnd.storage.schema import open_reader
-from vksnd.storage.sqlite import SqliteStore
+from vksnd.storage.sites import SiteMap
+from vksnd.storage.sqlite import SqliteStore, StoreConfig
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TEXT = "Viện kiểm sát nhân dân tối cao tổ chức hội nghị số {n}.\n\nĐồng chí phát biểu."
@@ -214,3 +215,83 @@ async def test_revalidation_counts_equal_the_plain_join_without_reading_the_corp
     # no statement goes through every fetched URL
     assert any("urls_checked (last_fetched_at<?)" in step for step in plan), plan
     assert any("articles_published (published_utc>?)" in step for step in plan), plan
+
+
+_SITES = SiteMap.of(
+    {"vksndtc": frozenset({"vksndtc.gov.vn"}), "bvpl": frozenset({"baovephapluat.vn"})}
+)
+
+
+def _paper_url(i: int) -> str:
+    return f"https://baovephapluat.vn/kiem-sat-24h/tin-tuc/bai-viet-so-{i}-{i}.html"
+
+
+async def test_a_sites_revalidation_counts_and_slice_walk_its_own_index(tmp_path: Path) -> None:
+    """The daemon always asks for its site. The counts come from the site's counter and the
+    site's checked-order index, the overdue count stops at the pass's limit (after a long
+    stop most of a million articles are overdue: counting them all took 10 s), and the slice
+    walks only the site's URLs."""
+    db = tmp_path / "s.db"
+    config = StoreConfig(sites=_SITES, checkpoint_every=0)
+    async with await SqliteStore.open(db, config) as store:
+        for i in range(80):
+            url = article_url(i) if i % 3 else _paper_url(i)
+            await store.store_article(
+                make_article(url, TEXT.format(n=i), published_at=T0 - timedelta(days=400 - i * 5)),
+                make_raw(url, fetched_at=T0 - timedelta(hours=(i * 37) % 80)),
+                None,
+                None,
+            )
+        await store.record_failure(article_url(4), "HTTP 503", 503, None)
+        await store.record_failure(_paper_url(6), "HTTP 503", 503, None)
+    published_before, checked_before = T0 - timedelta(days=30), T0 - timedelta(hours=20)
+    conn = sqlite3.connect(db)
+    plain = (
+        "SELECT count(*), coalesce(sum(u.last_fetched_at < ?), 0)"
+        " FROM articles a JOIN urls u ON u.url = a.url"
+        " WHERE a.is_current = 1 AND u.state = 'fetched' AND a.site = ?"
+        " AND (a.published_utc IS NULL OR a.published_utc < ?)"
+    )
+    order = (
+        "SELECT u.url FROM articles a JOIN urls u ON u.url = a.url"
+        " WHERE a.is_current = 1 AND u.state = 'fetched' AND a.site = ?"
+        " AND (a.published_utc IS NULL OR a.published_utc < ?)"
+        " ORDER BY u.last_fetched_at, u.id"
+    )
+    iso = {"timespec": "microseconds"}
+    statements: list[str] = []
+    try:
+        async with await SqliteStore.open(db, config) as store:
+            await store._conn.set_trace_callback(statements.append)
+            for site in ("vksndtc", "bvpl"):
+                params = (checked_before.isoformat(**iso), site, published_before.isoformat(**iso))
+                total, overdue = conn.execute(plain, params).fetchone()
+                assert 0 < overdue < total
+                counted = await store.revalidation_counts(
+                    published_before, checked_before, site=site
+                )
+                assert counted == (total, overdue), site
+                capped = await store.revalidation_counts(
+                    published_before, checked_before, site=site, overdue_limit=2
+                )
+                assert capped == (total, 2), site
+                expected = [
+                    row[0] for row in conn.execute(order, (site, published_before.isoformat(**iso)))
+                ]
+                slice_ = await store.least_recently_checked(published_before, 5, site=site)
+                assert [r.url for r in slice_] == expected[:5], site
+            await store._conn.set_trace_callback(None)
+            # a site with nothing stored yet has no counter row
+            assert await store.revalidation_counts(
+                published_before, checked_before, site="nowhere"
+            ) == (0, 0)
+    finally:
+        conn.close()
+    counts_sql = next(s for s in statements if "AS overdue" in s and "'bvpl'" in s)
+    plan = _plan(db, counts_sql, ())
+    assert not any(step.startswith(("SCAN a", "SCAN articles", "SCAN u")) for step in plan), plan
+    assert any("urls_site_checked (site=? AND last_fetched_at<?)" in step for step in plan), plan
+    slice_sql = next(s for s in statements if "LIMIT 5" in s and "'bvpl'" in s)
+    plan = _plan(db, slice_sql, ())
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    assert plan[0].startswith("SEARCH u USING INDEX urls_site_checked (site=?)"), plan

@@ -197,6 +197,7 @@ async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path
         await store.store_article(make_article(url, text + " Sửa."), make_raw(url), None, None)
     conn = sqlite3.connect(db, isolation_level=None)
     try:  # back to what version 1 left on disk
+        _undo_migration_7(conn)
         _undo_migration_6(conn)
         _undo_migration_5(conn)
         _undo_migration_4(conn)
@@ -217,7 +218,7 @@ async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path
         url_columns = {r[1] for r in conn.execute("PRAGMA table_info(urls)")}
     finally:
         conn.close()
-    assert _version(db) == SCHEMA_VERSION == 6
+    assert _version(db) == SCHEMA_VERSION == 7
     assert "not_article" in url_columns
     assert "articles_hash" not in indexes and "articles_superseded_hash" in indexes
     assert reverted.outcome is StoreOutcome.NEW_VERSION and reverts_to == first.article_id
@@ -226,6 +227,15 @@ async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path
 def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return conn.execute(sql).fetchall()
+
+
+def _undo_migration_7(conn: sqlite3.Connection) -> None:
+    """Back to what version 6 left on disk: no per-site counter or checked-order index."""
+    for trigger in ("ins", "del", "upd"):
+        conn.execute(f"DROP TRIGGER counts_articles_site_{trigger}")
+    conn.execute("DELETE FROM counts WHERE name = 'current_site'")
+    conn.execute("DROP INDEX urls_site_checked")
+    conn.execute("PRAGMA user_version = 6")
 
 
 def _undo_migration_6(conn: sqlite3.Connection) -> None:
@@ -285,6 +295,7 @@ async def test_version_3_file_gets_reason_classes_outcomes_and_skipped_urls_back
         await store.finish_run(run, RunCounters(), outcome=RunOutcome.OK)
     conn = sqlite3.connect(db, isolation_level=None)
     try:
+        _undo_migration_7(conn)
         _undo_migration_6(conn)
         _undo_migration_5(conn)
         _undo_migration_4(conn)
