@@ -96,12 +96,61 @@ def _collect(conn: sqlite3.Connection, path: Path, last_runs: int, top: int) -> 
         last_runs=runs,
         waiting_by_reason=tuple(counters.get("waiting", ())),
         scopes=_scopes(conn, counters),
-        sites=_sites(conn),
+        sites=_sites(conn, counters),
     )
 
 
-def _sites(conn: sqlite3.Connection) -> tuple[SiteStats, ...]:
-    """Per site: articles, versions, URLs by state and its newest finished run."""
+# The distinct values of an indexed leading column, one index seek each (a loose index scan):
+# SQLite would otherwise read every entry of the index to find two or three names.
+_DISTINCT_SITES = """
+WITH RECURSIVE s(site) AS (
+    SELECT min(site) FROM {table}
+    UNION ALL
+    SELECT (SELECT min(site) FROM {table} WHERE site > s.site) FROM s WHERE s.site IS NOT NULL
+)
+SELECT site FROM s WHERE site IS NOT NULL
+"""
+
+
+def _site_names(conn: sqlite3.Connection) -> set[str]:
+    names: set[str] = set()
+    for table in ("urls", "articles"):
+        names.update(str(row[0]) for row in conn.execute(_DISTINCT_SITES.format(table=table)))
+    return names
+
+
+def _sites(
+    conn: sqlite3.Connection, counters: dict[str, list[tuple[str, int]]]
+) -> tuple[SiteStats, ...]:
+    """Per site: articles, versions, URLs by state and its newest finished run. A store of
+    one site (the usual case) reads them from the whole store's counters; several sites are
+    counted by site on their indexes (linear in the store: ~45 ms at 100,000 articles)."""
+    runs = {
+        row["site"]: row
+        for row in conn.execute(
+            "SELECT site, outcome, finished_at FROM runs r WHERE id = (SELECT max(id) FROM runs"
+            " WHERE site = r.site AND finished_at IS NOT NULL)"
+        )
+    }
+    names = _site_names(conn) | set(runs)
+    if len(names) == 1:
+        (site,) = names
+        run = runs.get(site)
+
+        def total(name: str) -> int:
+            return sum(n for _, n in counters.get(name, ()))
+
+        return (
+            SiteStats(
+                site=site,
+                articles=total("articles"),
+                versions=total("versions"),
+                current_versions=total("current"),
+                urls_by_state=tuple(counters.get("urls_state", ())),
+                last_run_outcome=RunOutcome(run["outcome"]) if run and run["outcome"] else None,
+                last_run_at=run["finished_at"] if run else None,
+            ),
+        )
     urls: dict[str, list[tuple[str, int]]] = {}
     for row in conn.execute(
         "SELECT site, state, count(*) AS n FROM urls GROUP BY site, state ORDER BY site, n DESC"
@@ -112,13 +161,6 @@ def _sites(conn: sqlite3.Connection) -> tuple[SiteStats, ...]:
         for row in conn.execute(
             "SELECT site, count(*) AS versions, coalesce(sum(is_current), 0) AS current,"
             " coalesce(sum(id = root_id), 0) AS chains FROM articles GROUP BY site"
-        )
-    }
-    runs = {
-        row["site"]: row
-        for row in conn.execute(
-            "SELECT site, outcome, finished_at FROM runs r WHERE id = (SELECT max(id) FROM runs"
-            " WHERE site = r.site AND finished_at IS NOT NULL)"
         )
     }
     out = []

@@ -11,10 +11,11 @@ import pytest
 
 from support.storage import article_url, make_article, make_raw
 from vksnd.storage.export import LOCK_NAME, MANIFEST_NAME, export_corpus
-from vksnd.storage.records import ExportFilter, ExportReport, NewUrl, UrlKind
+from vksnd.storage.records import ExportFilter, ExportReport, NewUrl, StorageStats, UrlKind
 from vksnd.storage.schema import open_reader
 from vksnd.storage.sites import SiteMap
 from vksnd.storage.sqlite import SqliteStore, StoreConfig
+from vksnd.storage.stats import collect_stats
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TEXT = "Viện kiểm sát nhân dân tối cao tổ chức hội nghị số {n}.\n\nĐồng chí phát biểu."
@@ -295,3 +296,53 @@ async def test_a_sites_revalidation_counts_and_slice_walk_its_own_index(tmp_path
     plan = _plan(db, slice_sql, ())
     assert not any("TEMP B-TREE" in step for step in plan), plan
     assert plan[0].startswith("SEARCH u USING INDEX urls_site_checked (site=?)"), plan
+
+
+def _stats_traced(db: Path) -> tuple[StorageStats, list[str]]:
+    statements: list[str] = []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.set_trace_callback(statements.append)
+        stats = collect_stats(conn, db)
+    finally:
+        conn.close()
+    return stats, statements
+
+
+async def test_stats_of_a_one_site_store_read_no_table_or_index_whole(tmp_path: Path) -> None:
+    """``stats`` by site counted every URL and version (45 ms at 100,000 articles, linear):
+    a store of one site takes them from the counters; several sites are still counted."""
+    db = tmp_path / "one.db"
+    await _corpus(db, 30)
+    stats, statements = _stats_traced(db)
+    (site,) = stats.sites
+    conn = sqlite3.connect(db)
+    try:
+        chains, versions, current = conn.execute(
+            "SELECT sum(id = root_id), count(*), sum(is_current) FROM articles"
+        ).fetchone()
+        states = dict(conn.execute("SELECT state, count(*) FROM urls GROUP BY state").fetchall())
+        for sql in statements:
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+            assert not any(step.startswith(("SCAN urls", "SCAN articles")) for step in plan), (
+                sql,
+                plan,
+            )
+    finally:
+        conn.close()
+    assert (site.site, site.articles, site.versions, site.current_versions) == (
+        "vksndtc",
+        chains,
+        versions,
+        current,
+    )
+    assert dict(site.urls_by_state) == states
+    # a second site's URL: both are counted by site again
+    async with await SqliteStore.open(db, StoreConfig(sites=_SITES, checkpoint_every=0)) as store:
+        await store.add_urls([NewUrl(_paper_url(1), UrlKind.ARTICLE)])
+    stats, _ = _stats_traced(db)
+    assert [(s.site, s.versions, dict(s.urls_by_state)) for s in stats.sites] == [
+        ("bvpl", 0, {"pending": 1}),
+        ("vksndtc", versions, states),
+    ]
