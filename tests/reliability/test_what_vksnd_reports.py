@@ -167,7 +167,7 @@ def export_folder_read_only(make_replica: MakeReplica, tmp_path: Path, small_fs:
 
 def disk_full(make_replica: MakeReplica, tmp_path: Path, small_fs: Mount) -> Observed:
     replica = make_replica(articles=40, seed=77, redirects=0)
-    fs = small_fs("400k")
+    fs = small_fs("512k")
     db = fs / "crawl.db"
     done = _crawl(replica.base_url, db, tmp_path)
     outcome = _outcome(db)
