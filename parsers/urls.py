@@ -39,6 +39,8 @@ def _normalize_escapes(text: str, safe: frozenset[str]) -> str:
     Idempotent: the output holds only ``safe`` characters and ``%XX`` escapes of bytes that are
     not unreserved, which this function leaves as they are.
     """
+    if "%" not in text and safe.issuperset(text):
+        return text  # the common URL: nothing to decode or escape (one C pass, no loop)
     out: list[str] = []
     i = 0
     n = len(text)
@@ -81,6 +83,8 @@ def _normalize_path(path: str) -> str:
     path = _normalize_escapes(path, _PATH_SAFE)
     if not path.startswith("/"):
         path = "/" + path
+    if "//" not in path and "/." not in path:
+        return path  # no empty, "." or ".." segment: already the fixpoint below
     for _ in range(8):  # collapsing and dot removal feed each other; reach the fixpoint
         previous = path
         path = re.sub(r"/{2,}", "/", path)

@@ -94,11 +94,27 @@ class TextRules:
     def _chrome_lower(self) -> frozenset[str]:
         return frozenset(_fold(line) for line in self.chrome_phrases)
 
+    @cached_property
+    def _masthead_heads(self) -> frozenset[str]:
+        return _heads(self._masthead_lower)
+
+    @cached_property
+    def _chrome_heads(self) -> frozenset[str]:
+        return _heads(self._chrome_lower)
+
     def is_masthead(self, line: str) -> bool:
-        return bool(self.masthead) and _fold(line) in self._masthead_lower
+        return (
+            bool(self.masthead)
+            and _may_fold_to_one_of(line, self._masthead_heads)
+            and _fold(line) in self._masthead_lower
+        )
 
     def is_chrome_phrase(self, line: str) -> bool:
-        return bool(self.chrome_phrases) and _fold(line) in self._chrome_lower
+        return (
+            bool(self.chrome_phrases)
+            and _may_fold_to_one_of(line, self._chrome_heads)
+            and _fold(line) in self._chrome_lower
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +220,21 @@ def _rebuild(kind: type[SiteProfile], values: dict[str, Any]) -> SiteProfile:
 
 def _fold(line: str) -> str:
     return " ".join(line.replace("’", "'").split()).casefold()
+
+
+def _heads(keys: frozenset[str]) -> frozenset[str]:
+    """The first one, two and three characters of each folded key (and "" for an empty key)."""
+    return frozenset(key[:n] for key in keys for n in (1, 2, 3) if len(key) >= n or not key)
+
+
+def _may_fold_to_one_of(line: str, heads: frozenset[str]) -> bool:
+    """False when ``_fold(line)`` cannot be a key whose ``_heads`` are ``heads``: checked on the
+    first character alone, without folding the whole line (most lines are body paragraphs).
+
+    ``_fold(line)`` starts with the casefold of the line's first non-space character (``’``
+    read as ``'``); casefolding maps each character on its own to one to three characters, so
+    a key equal to ``_fold(line)`` starts with exactly that, which ``heads`` then holds."""
+    first = line.lstrip()[:1]
+    if not first:
+        return "" in heads
+    return ("'" if first == "’" else first).casefold() in heads
