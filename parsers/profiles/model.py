@@ -222,19 +222,20 @@ def _fold(line: str) -> str:
     return " ".join(line.replace("’", "'").split()).casefold()
 
 
+# A line's first characters, folded, must begin a key for the whole line to fold to one.
+_PREFIX_CHARS = 16
+
+
 def _heads(keys: frozenset[str]) -> frozenset[str]:
-    """The first one, two and three characters of each folded key (and "" for an empty key)."""
-    return frozenset(key[:n] for key in keys for n in (1, 2, 3) if len(key) >= n or not key)
+    """Every prefix of each folded key ("" included)."""
+    return frozenset(key[:n] for key in keys for n in range(len(key) + 1))
 
 
 def _may_fold_to_one_of(line: str, heads: frozenset[str]) -> bool:
-    """False when ``_fold(line)`` cannot be a key whose ``_heads`` are ``heads``: checked on the
-    first character alone, without folding the whole line (most lines are body paragraphs).
+    """False when ``_fold(line)`` cannot be a key whose prefixes are ``heads``, told from the
+    line's first characters without folding the whole line (most lines are body paragraphs).
 
-    ``_fold(line)`` starts with the casefold of the line's first non-space character (``’``
-    read as ``'``); casefolding maps each character on its own to one to three characters, so
-    a key equal to ``_fold(line)`` starts with exactly that, which ``heads`` then holds."""
-    first = line.lstrip()[:1]
-    if not first:
-        return "" in heads
-    return ("'" if first == "’" else first).casefold() in heads
+    ``_fold`` of a prefix of ``line`` is a prefix of ``_fold(line)``: the replacement and
+    casefolding map each character on its own, and the words of a prefix are the line's first
+    words (the last maybe cut), joined by one space, with no trailing space."""
+    return len(line) <= _PREFIX_CHARS or _fold(line[:_PREFIX_CHARS]) in heads
