@@ -94,11 +94,27 @@ class TextRules:
     def _chrome_lower(self) -> frozenset[str]:
         return frozenset(_fold(line) for line in self.chrome_phrases)
 
+    @cached_property
+    def _masthead_heads(self) -> frozenset[str]:
+        return _heads(self._masthead_lower)
+
+    @cached_property
+    def _chrome_heads(self) -> frozenset[str]:
+        return _heads(self._chrome_lower)
+
     def is_masthead(self, line: str) -> bool:
-        return bool(self.masthead) and _fold(line) in self._masthead_lower
+        return (
+            bool(self.masthead)
+            and _may_fold_to_one_of(line, self._masthead_heads)
+            and _fold(line) in self._masthead_lower
+        )
 
     def is_chrome_phrase(self, line: str) -> bool:
-        return bool(self.chrome_phrases) and _fold(line) in self._chrome_lower
+        return (
+            bool(self.chrome_phrases)
+            and _may_fold_to_one_of(line, self._chrome_heads)
+            and _fold(line) in self._chrome_lower
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +220,22 @@ def _rebuild(kind: type[SiteProfile], values: dict[str, Any]) -> SiteProfile:
 
 def _fold(line: str) -> str:
     return " ".join(line.replace("’", "'").split()).casefold()
+
+
+# A line's first characters, folded, must begin a key for the whole line to fold to one.
+_PREFIX_CHARS = 16
+
+
+def _heads(keys: frozenset[str]) -> frozenset[str]:
+    """Every prefix of each folded key ("" included)."""
+    return frozenset(key[:n] for key in keys for n in range(len(key) + 1))
+
+
+def _may_fold_to_one_of(line: str, heads: frozenset[str]) -> bool:
+    """False when ``_fold(line)`` cannot be a key whose prefixes are ``heads``, told from the
+    line's first characters without folding the whole line (most lines are body paragraphs).
+
+    ``_fold`` of a prefix of ``line`` is a prefix of ``_fold(line)``: the replacement and
+    casefolding map each character on its own, and the words of a prefix are the line's first
+    words (the last maybe cut), joined by one space, with no trailing space."""
+    return len(line) <= _PREFIX_CHARS or _fold(line[:_PREFIX_CHARS]) in heads
