@@ -10,8 +10,9 @@ on, batches of 500) and is copied aside at each size, so the 10k store is the fi
 one. Article ``i`` is a pure function of ``i`` (resumable: a killed build continues where its last
 recorded batch ended): 3-6 KB of Vietnamese text from the seeds' sentences, a ~30 KB portal-like
 page archived with it, ~5% edits of an earlier article (new versions) and ~3% republished
-duplicates. Four sites, told apart by host only: there is no site column yet (issue 15 adds one),
-and article numbers are kept disjoint per site because ``article_key`` ignores the host. Articles
+duplicates. Four hosts, built with the default site map: every row is of the default site
+(``vksndtc``), the worst case for a pass's per-site queries, which then cover the whole store;
+article numbers are kept disjoint per host. Articles
 go in newest first, as a backfill stores them, 5 minutes apart: the last 14 days hold the same
 ~4,000 articles at every size. The frontier is left as a finished crawl leaves it: every article
 URL fetched (by ``store_articles``), plus one listing page per 20 articles (fetched), ~1% failed
@@ -21,8 +22,9 @@ batches (no archived listing bodies).
 Measure: each operation runs in a child process (its peak RSS is the child's ``ru_maxrss``,
 interpreter and imports included, ~30 MB), warm page cache, ``--repeat`` times (min/median/max).
 Every SQL statement an operation runs is captured (``sqlite3`` trace callback) and shown with its
-``EXPLAIN QUERY PLAN`` and its time alone at each size. The revalidation slice is written against
-today's schema (issue 14 adds the real one): fetched article URLs, last checked longest ago first.
+``EXPLAIN QUERY PLAN`` and its time alone at each size. The revalidation step asks as a pass
+does (``crawl.revalidation.choose_rechecks``): for its site, overdue ones counted up to the due
+limit, then the slice of fetched article URLs last checked longest ago.
 """
 
 from __future__ import annotations

@@ -48,6 +48,11 @@ def _normalize_escapes(text: str, safe: frozenset[str]) -> str:
         only_safe = _ONLY_SAFE.get(safe)
         if only_safe(text) if only_safe is not None else safe.issuperset(text):
             return text  # the common URL: nothing to decode or escape (one C pass, no loop)
+    return _escape_each(text, safe)
+
+
+def _escape_each(text: str, safe: frozenset[str]) -> str:
+    """``_normalize_escapes`` the long way, character by character."""
     out: list[str] = []
     i = 0
     n = len(text)
@@ -92,6 +97,11 @@ def _normalize_path(path: str) -> str:
         path = "/" + path
     if "//" not in path and "/." not in path:
         return path  # no empty, "." or ".." segment: already the fixpoint below
+    return _dot_and_slash_fixpoint(path)
+
+
+def _dot_and_slash_fixpoint(path: str) -> str:
+    """Repeated slashes collapsed and dot segments removed, until neither changes the path."""
     for _ in range(8):  # collapsing and dot removal feed each other; reach the fixpoint
         previous = path
         path = re.sub(r"/{2,}", "/", path)

@@ -494,17 +494,16 @@ class SqliteStore:
         frontier's backlog, on its index); the overdue ones are walked on the checked-order
         index (of the site), oldest first, and the walk stops at the limit."""
         published = ts_to_db(published_before)
-        site_params: tuple[str, ...] = ()
+        of_url_site, site_params = _site_clause(site, "u.site")
+        of_article_site, _ = _site_clause(site, "a.site")
         if site is None:
             current = "SELECT coalesce(sum(n), 0) FROM counts WHERE name = 'current'"
-            checked, of_url_site, of_article_site = "urls_checked", "", ""
+            checked = "urls_checked"
         else:
             current = (
                 "SELECT coalesce(max(n), 0) FROM counts WHERE name = 'current_site' AND key = ?"
             )
             checked = "urls_site_checked"
-            of_url_site, of_article_site = " AND u.site = ?", " AND a.site = ?"
-            site_params = (site,)
         limit = -1 if overdue_limit is None else max(overdue_limit, 0)
         rows = await self._fetchall(
             f"SELECT ({current}) AS current,"
@@ -514,18 +513,17 @@ class SqliteStore:
             "   CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
             f"   WHERE u.state IN ('pending', 'failed', 'skipped', 'gone'){of_url_site}"
             "   AND (a.published_utc IS NULL OR a.published_utc < ?)) AS unfetched,"
-            " (SELECT count(*) FROM (SELECT 1 FROM urls u INDEXED BY "
-            + checked
-            + "   CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
+            f" (SELECT count(*) FROM (SELECT 1 FROM urls u INDEXED BY {checked}"
+            "   CROSS JOIN articles a ON a.url = u.url AND a.is_current = 1"
             f"   WHERE u.state = 'fetched'{of_url_site} AND u.last_fetched_at < ?"
             "   AND (a.published_utc IS NULL OR a.published_utc < ?) LIMIT ?)) AS overdue",
             (
-                *site_params,
+                *site_params,  # current
                 published,
-                *site_params,
-                *site_params,
+                *site_params,  # recent
+                *site_params,  # unfetched
                 published,
-                *site_params,
+                *site_params,  # overdue
                 ts_to_db(checked_before),
                 published,
                 limit,

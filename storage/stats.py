@@ -73,7 +73,7 @@ def _collect(conn: sqlite3.Connection, path: Path, last_runs: int, top: int) -> 
         counters.setdefault(row["name"], []).append((str(row["key"]), int(row["n"])))
 
     def total(name: str) -> int:
-        return sum(n for _, n in counters.get(name, ()))
+        return _total(counters, name)
 
     versions, current = total("versions"), total("current")
     return StorageStats(
@@ -119,6 +119,10 @@ def _site_names(conn: sqlite3.Connection) -> set[str]:
     return names
 
 
+def _total(counters: dict[str, list[tuple[str, int]]], name: str) -> int:
+    return sum(n for _, n in counters.get(name, ()))
+
+
 def _sites(
     conn: sqlite3.Connection, counters: dict[str, list[tuple[str, int]]]
 ) -> tuple[SiteStats, ...]:
@@ -133,45 +137,37 @@ def _sites(
         )
     }
     names = _site_names(conn) | set(runs)
+    # per site: (chains, versions, current versions) and URLs by state
+    articles: dict[str, tuple[int, int, int]] = {}
+    urls: dict[str, list[tuple[str, int]]] = {}
     if len(names) == 1:
         (site,) = names
-        run = runs.get(site)
-
-        def total(name: str) -> int:
-            return sum(n for _, n in counters.get(name, ()))
-
-        return (
-            SiteStats(
-                site=site,
-                articles=total("articles"),
-                versions=total("versions"),
-                current_versions=total("current"),
-                urls_by_state=tuple(counters.get("urls_state", ())),
-                last_run_outcome=RunOutcome(run["outcome"]) if run and run["outcome"] else None,
-                last_run_at=run["finished_at"] if run else None,
-            ),
+        articles[site] = (
+            _total(counters, "articles"),
+            _total(counters, "versions"),
+            _total(counters, "current"),
         )
-    urls: dict[str, list[tuple[str, int]]] = {}
-    for row in conn.execute(
-        "SELECT site, state, count(*) AS n FROM urls GROUP BY site, state ORDER BY site, n DESC"
-    ):
-        urls.setdefault(row["site"], []).append((row["state"], int(row["n"])))
-    articles = {
-        row["site"]: row
+        urls[site] = list(counters.get("urls_state", ()))
+    else:
+        for row in conn.execute(
+            "SELECT site, state, count(*) AS n FROM urls GROUP BY site, state ORDER BY site, n DESC"
+        ):
+            urls.setdefault(row["site"], []).append((row["state"], int(row["n"])))
         for row in conn.execute(
             "SELECT site, count(*) AS versions, coalesce(sum(is_current), 0) AS current,"
             " coalesce(sum(id = root_id), 0) AS chains FROM articles GROUP BY site"
-        )
-    }
+        ):
+            articles[row["site"]] = (int(row["chains"]), int(row["versions"]), int(row["current"]))
     out = []
     for site in sorted({*urls, *articles, *runs}):
-        counts, run = articles.get(site), runs.get(site)
+        chains, versions, current = articles.get(site, (0, 0, 0))
+        run = runs.get(site)
         out.append(
             SiteStats(
                 site=site,
-                articles=int(counts["chains"]) if counts else 0,
-                versions=int(counts["versions"]) if counts else 0,
-                current_versions=int(counts["current"]) if counts else 0,
+                articles=chains,
+                versions=versions,
+                current_versions=current,
                 urls_by_state=tuple(urls.get(site, ())),
                 last_run_outcome=RunOutcome(run["outcome"]) if run and run["outcome"] else None,
                 last_run_at=run["finished_at"] if run else None,

@@ -12,7 +12,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from support.storage import article_url, make_article, make_raw
+from support.storage import (
+    article_url,
+    make_article,
+    make_raw,
+    undo_migration_6,
+    undo_migration_7,
+)
 from vksnd.storage import counts
 from vksnd.storage.reader import SqliteReader
 from vksnd.storage.records import NewUrl, ReasonClass, UrlKind
@@ -156,7 +162,13 @@ async def test_stats_read_from_counters_equal_the_old_aggregates(tmp_path: Path)
 _WRITER = """
 import asyncio, sys
 sys.path.insert(0, {tests!r})
-from support.storage import article_url, make_article, make_raw
+from support.storage import (
+    article_url,
+    make_article,
+    make_raw,
+    undo_migration_6,
+    undo_migration_7,
+)
 from vksnd.storage.records import StoreRequest
 from vksnd.storage.sqlite import SqliteStore
 
@@ -206,17 +218,8 @@ async def test_a_version_5_file_migrates_and_its_stats_equal_a_recount(tmp_path:
     await _busy_store(db)
     conn = sqlite3.connect(db, isolation_level=None)
     try:  # back to what version 5 left on disk
-        for kind, name in conn.execute(
-            "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'index')"
-            " AND (name LIKE 'counts_%' OR name LIKE 'changes_%')"
-        ).fetchall():
-            conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
-        conn.execute("DROP TABLE counts")
-        conn.execute("DROP TABLE changes")
-        conn.execute("DROP INDEX urls_checked")
-        conn.execute("DROP INDEX articles_current_url")
-        conn.execute("DROP INDEX urls_site_checked")
-        conn.execute("PRAGMA user_version = 5")
+        undo_migration_7(conn)
+        undo_migration_6(conn)
     finally:
         conn.close()
     async with await SqliteStore.open(db) as store:  # migrates
@@ -239,11 +242,7 @@ async def test_a_version_6_file_gets_each_sites_current_count(tmp_path: Path) ->
     await _busy_store(db)
     conn = sqlite3.connect(db, isolation_level=None)
     try:  # back to what version 6 left on disk
-        for trigger in ("ins", "del", "upd"):
-            conn.execute(f"DROP TRIGGER counts_articles_site_{trigger}")
-        conn.execute("DELETE FROM counts WHERE name = 'current_site'")
-        conn.execute("DROP INDEX urls_site_checked")
-        conn.execute("PRAGMA user_version = 6")
+        undo_migration_7(conn)
     finally:
         conn.close()
     async with await SqliteStore.open(db) as store:  # migrates

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from support.storage import article_url, make_article, make_raw
+from support.storage import (
+    article_url,
+    make_article,
+    make_raw,
+    undo_migration_6,
+    undo_migration_7,
+)
 from vksnd.storage.errors import (
     CorruptDatabase,
     DatabaseLocked,
@@ -197,8 +203,8 @@ async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path
         await store.store_article(make_article(url, text + " Sửa."), make_raw(url), None, None)
     conn = sqlite3.connect(db, isolation_level=None)
     try:  # back to what version 1 left on disk
-        _undo_migration_7(conn)
-        _undo_migration_6(conn)
+        undo_migration_7(conn)
+        undo_migration_6(conn)
         _undo_migration_5(conn)
         _undo_migration_4(conn)
         conn.execute("DROP INDEX articles_superseded_hash")
@@ -227,30 +233,6 @@ async def test_version_1_file_migrates_and_still_finds_superseded_texts(tmp_path
 def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return conn.execute(sql).fetchall()
-
-
-def _undo_migration_7(conn: sqlite3.Connection) -> None:
-    """Back to what version 6 left on disk: no per-site counter or checked-order index."""
-    for trigger in ("ins", "del", "upd"):
-        conn.execute(f"DROP TRIGGER counts_articles_site_{trigger}")
-    conn.execute("DELETE FROM counts WHERE name = 'current_site'")
-    conn.execute("DROP INDEX urls_site_checked")
-    conn.execute("PRAGMA user_version = 6")
-
-
-def _undo_migration_6(conn: sqlite3.Connection) -> None:
-    """Back to what version 5 left on disk: no counters, change log or scale indexes."""
-    names = conn.execute(
-        "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'index')"
-        " AND (name LIKE 'counts_%' OR name LIKE 'changes_%')"
-    ).fetchall()
-    for kind, name in names:
-        conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
-    conn.execute("DROP TABLE counts")
-    conn.execute("DROP TABLE changes")
-    conn.execute("DROP INDEX urls_checked")
-    conn.execute("DROP INDEX articles_current_url")
-    conn.execute("PRAGMA user_version = 5")
 
 
 def _undo_migration_5(conn: sqlite3.Connection) -> None:
@@ -295,8 +277,8 @@ async def test_version_3_file_gets_reason_classes_outcomes_and_skipped_urls_back
         await store.finish_run(run, RunCounters(), outcome=RunOutcome.OK)
     conn = sqlite3.connect(db, isolation_level=None)
     try:
-        _undo_migration_7(conn)
-        _undo_migration_6(conn)
+        undo_migration_7(conn)
+        undo_migration_6(conn)
         _undo_migration_5(conn)
         _undo_migration_4(conn)
         conn.execute("PRAGMA user_version = 3")

@@ -126,3 +126,27 @@ class Readers:
     def __call__(self) -> SqliteReader:
         self.opened += 1
         return SqliteReader.open(self.db)
+
+
+def undo_migration_7(conn: sqlite3.Connection) -> None:
+    """Back to what schema version 6 left on disk: no per-site counter or checked-order index."""
+    for trigger in ("ins", "del", "upd"):
+        conn.execute(f"DROP TRIGGER counts_articles_site_{trigger}")
+    conn.execute("DELETE FROM counts WHERE name = 'current_site'")
+    conn.execute("DROP INDEX urls_site_checked")
+    conn.execute("PRAGMA user_version = 6")
+
+
+def undo_migration_6(conn: sqlite3.Connection) -> None:
+    """Back to what schema version 5 left on disk: no counters, change log or scale indexes."""
+    names = conn.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'index')"
+        " AND (name LIKE 'counts_%' OR name LIKE 'changes_%')"
+    ).fetchall()
+    for kind, name in names:
+        conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
+    conn.execute("DROP TABLE counts")
+    conn.execute("DROP TABLE changes")
+    conn.execute("DROP INDEX urls_checked")
+    conn.execute("DROP INDEX articles_current_url")
+    conn.execute("PRAGMA user_version = 5")
