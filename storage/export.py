@@ -30,7 +30,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
-import mmap
 import os
 import re
 import sqlite3
@@ -409,65 +408,91 @@ def _entry_line(entry: dict[str, Any]) -> bytes:
     return (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+class _LineReader:
+    """Lines of a file read by ``pread`` at any offset (not ``mmap``: every page a mapping
+    touches, and the kernel's read-around beside it, counts in the process's RSS)."""
+
+    _STEP = 4_096
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.size = size
+
+    def end_of_line(self, start: int) -> int:
+        """The offset after the newline ending the line at ``start`` (or the file's end)."""
+        at = start
+        while at < self.size:
+            piece = os.pread(self.fd, self._STEP, at)
+            if not piece:
+                break
+            newline = piece.find(b"\n")
+            if newline >= 0:
+                return at + newline + 1
+            at += len(piece)
+        return self.size
+
+    def start_of_line(self, floor: int, at: int) -> int:
+        """The start of the line holding offset ``at``, not before ``floor`` (a line start)."""
+        end = at
+        while end > floor:
+            begin = max(floor, end - self._STEP)
+            newline = os.pread(self.fd, end - begin, begin).rfind(b"\n")
+            if newline >= 0:
+                return begin + newline + 1
+            end = begin
+        return floor
+
+    def line(self, start: int, end: int) -> bytes:
+        return os.pread(self.fd, end - start, start)
+
+
 def _splice_by_search(
     old: IO[bytes], out: IO[bytes], dropped: set[str], fresh: list[dict[str, Any]]
 ) -> None:
     size = os.fstat(old.fileno()).st_size
-    if size == 0:
-        out.writelines(_entry_line(entry) for entry in fresh)
-        return
     changed = sorted(
         {int(name.split("_", 1)[0]) for name in dropped if name.split("_", 1)[0].isdigit()}
         | {int(entry["seq"]) for entry in fresh}
     )
+    lines = _LineReader(old.fileno(), size)
     pending = iter(fresh)
     nxt = next(pending, None)
-    with mmap.mmap(old.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-
-        def copy(start: int, end: int) -> None:
-            _copy_range(old, out, mm, start, end)
-
-        def line_end(start: int) -> int:
-            newline = mm.find(b"\n", start)
-            return size if newline < 0 else newline + 1
-
-        pos = 0  # everything before pos is written; pos is a line's start
-        for seq in changed:
-            # the first line at or after pos whose seq is >= seq: lines are in seq order
-            lo, hi = pos, size
-            while lo < hi:
-                start = mm.rfind(b"\n", lo, (lo + hi) // 2) + 1 or lo
-                start = max(start, lo)
-                end = line_end(start)
-                if _line_seq(mm[start:end]) < seq:
-                    lo = end
-                else:
-                    hi = start
-            copy(pos, lo)
-            pos = lo
-            # the lines of this seq, as the line-by-line merge treats them
-            while pos < size:
-                end = line_end(pos)
-                line = mm[pos:end]
-                line_seq = _line_seq(line)
-                if line_seq > seq:
-                    break
-                while nxt is not None and int(nxt["seq"]) < line_seq:
-                    out.write(_entry_line(nxt))
-                    nxt = next(pending, None)
-                if _line_name(line) not in dropped:
-                    out.write(line)
-                pos = end
-            while nxt is not None and int(nxt["seq"]) <= seq:
+    pos = 0  # everything before pos is written; pos is a line's start
+    for seq in changed:
+        # the first line at or after pos whose seq is >= seq: lines are in seq order
+        lo, hi = pos, size
+        while lo < hi:
+            start = lines.start_of_line(lo, (lo + hi) // 2)
+            end = lines.end_of_line(start)
+            if _line_seq(lines.line(start, end)) < seq:
+                lo = end
+            else:
+                hi = start
+        _copy_range(old, out, pos, lo)
+        pos = lo
+        # the lines of this seq, as the line-by-line merge treats them
+        while pos < size:
+            end = lines.end_of_line(pos)
+            line = lines.line(pos, end)
+            line_seq = _line_seq(line)
+            if line_seq > seq:
+                break
+            while nxt is not None and int(nxt["seq"]) < line_seq:
                 out.write(_entry_line(nxt))
                 nxt = next(pending, None)
-        copy(pos, size)
+            if _line_name(line) not in dropped:
+                out.write(line)
+            pos = end
+        while nxt is not None and int(nxt["seq"]) <= seq:
+            out.write(_entry_line(nxt))
+            nxt = next(pending, None)
+    _copy_range(old, out, pos, size)
     while nxt is not None:
         out.write(_entry_line(nxt))
         nxt = next(pending, None)
 
 
-def _copy_range(old: IO[bytes], out: IO[bytes], mm: mmap.mmap, start: int, end: int) -> None:
+def _copy_range(old: IO[bytes], out: IO[bytes], start: int, end: int) -> None:
     """Bytes ``start:end`` of ``old`` appended to ``out``: by the kernel (``copy_file_range``,
     no pass through Python's memory) where the file system allows it, else in slices."""
     if end <= start:
@@ -483,8 +508,12 @@ def _copy_range(old: IO[bytes], out: IO[bytes], mm: mmap.mmap, start: int, end: 
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
             raise
-    for step in range(at, end, _COPY_STEP):  # what the kernel did not copy
-        out.write(mm[step : min(step + _COPY_STEP, end)])
+    while at < end:  # what the kernel did not copy
+        piece = os.pread(old.fileno(), min(_COPY_STEP, end - at), at)
+        if not piece:
+            break
+        out.write(piece)
+        at += len(piece)
 
 
 def _splice_by_line(
