@@ -1,29 +1,34 @@
 """Reading a response body under a size cap that holds on the decompressed bytes.
 
 httpx's own decoders inflate each network chunk in one call, so 64 KiB of a gzip bomb can
-become 64 MB in memory before anyone counts it. We read the raw stream and inflate it with
-``zlib``'s ``max_length`` in small steps instead, counting as we go: memory stays within the cap
-plus one step, whatever the compression ratio. Encodings we do not inflate ourselves (we only
-ask for gzip and deflate) fall back to httpx's decoded stream, still counted against the cap.
+become 64 MB in memory before anyone counts it. We read the raw stream and inflate each chunk
+with ``zlib``'s ``max_length`` set to the room left under the cap plus one, counting as we go:
+memory stays within the cap plus one byte, whatever the compression ratio. Encodings we do not
+inflate ourselves (we only ask for gzip and deflate) fall back to httpx's decoded stream, still
+counted against the cap.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
 
 import httpx
 
 from vksnd.crawler.fetch.errors import RetryableFetchError, TooLarge
 
-STEP_BYTES = 64 * 1024  # largest piece inflated at once
 _GZIP = frozenset({"gzip", "x-gzip"})
 _DEFLATE = frozenset({"deflate"})
 _IDENTITY = frozenset({"", "identity"})
 
 
 class BoundedInflater:
-    """Inflates gzip or deflate (zlib-wrapped or raw) in pieces of at most ``STEP_BYTES``."""
+    """Inflates gzip or deflate (zlib-wrapped or raw), never more than the room left under the
+    cap plus one byte per call.
+
+    One ``decompress`` call per network chunk, with ``max_length`` = room + 1: a result longer
+    than the room is over the cap, and one that is not consumed all the input (zlib stops early
+    only on reaching ``max_length``). Before, each chunk was inflated in 64 KiB steps by a
+    generator with a size check per step: 2.4% of the event loop's samples in a backfill."""
 
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
@@ -32,9 +37,10 @@ class BoundedInflater:
         self._inflater = zlib.decompressobj(self._wbits)
         self._started = False
 
-    def feed(self, data: bytes) -> Iterator[bytes]:
+    def inflate(self, data: bytes, room: int) -> bytes:
+        """``data`` inflated: all of it, or ``room + 1`` bytes when it would not fit."""
         if self._inflater.eof:
-            return  # trailing bytes after the stream end are ignored, like browsers do
+            return b""  # trailing bytes after the stream end are ignored, like browsers do
         if not self._started and self.encoding in _DEFLATE and data:
             self._started = True
             probe = zlib.decompressobj(zlib.MAX_WBITS)
@@ -42,14 +48,7 @@ class BoundedInflater:
                 probe.decompress(data[:2])
             except zlib.error:
                 self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        pending = data
-        while True:
-            piece = self._inflater.decompress(pending, STEP_BYTES)
-            pending = self._inflater.unconsumed_tail
-            if piece:
-                yield piece
-            if self._inflater.eof or (not pending and len(piece) < STEP_BYTES):
-                return
+        return self._inflater.decompress(data, max(room, 0) + 1)
 
     def finished(self) -> bool:
         return self._inflater.eof
@@ -74,8 +73,7 @@ async def read_capped(response: httpx.Response, url: str, limit: int) -> bytes:
         try:
             async for chunk in response.aiter_raw():
                 received += len(chunk)
-                for piece in inflater.feed(chunk):
-                    add(piece)
+                add(inflater.inflate(chunk, limit - len(body)))
         except zlib.error as error:
             raise RetryableFetchError(
                 url, f"undecodable {encoding} body ({error})", status=response.status_code
