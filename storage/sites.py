@@ -45,6 +45,9 @@ class SiteMap:
     hosts: tuple[tuple[str, str], ...] = ()
     default: str = DEFAULT_SITE
     _by_host: dict[str, str] = field(init=False, repr=False, compare=False)
+    # site by a plain URL's ``scheme://netloc`` (``_origin``): what ``site_of`` answers for
+    # every URL of one origin, so ``urlsplit`` runs once per origin, not per stored row
+    _by_origin: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_site_name(self.default)
@@ -54,6 +57,7 @@ class SiteMap:
             if seen.setdefault(host, site) != site:
                 raise ValueError(f"host {host} belongs to two sites: {seen[host]} and {site}")
         object.__setattr__(self, "_by_host", seen)
+        object.__setattr__(self, "_by_origin", {})
 
     @classmethod
     def of(cls, sites: Mapping[str, frozenset[str]], default: str = DEFAULT_SITE) -> SiteMap:
@@ -62,6 +66,18 @@ class SiteMap:
         return cls(pairs, default)
 
     def site_of(self, url: str) -> str:
+        origin = _origin(url)
+        if origin is None:
+            return self._site_of(url)
+        site = self._by_origin.get(origin)
+        if site is None:
+            site = self._site_of(url)
+            if len(self._by_origin) >= _MAX_ORIGINS:
+                self._by_origin.clear()  # a crawl meets a handful of origins; bound it anyway
+            self._by_origin[origin] = site
+        return site
+
+    def _site_of(self, url: str) -> str:
         host = host_key(url)
         return self.default if host is None else self._by_host.get(host, self.default)
 
@@ -71,6 +87,24 @@ class SiteMap:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_ORIGINS = 1_024
+_PLAIN_SCHEMES = ("https://", "http://")
+_URL_UNSAFE = ("\t", "\r", "\n")  # urlsplit deletes them anywhere in a URL
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://netloc`` of a plain ``http(s)`` URL, the part ``host_key`` reads; None for
+    any other (``site_of`` then asks ``host_key``). Plain: lowercase scheme first (urlsplit
+    strips leading blanks), no tab or newline anywhere (urlsplit deletes them)."""
+    if not url.startswith(_PLAIN_SCHEMES) or any(c in url for c in _URL_UNSAFE):
+        return None
+    start = url.index("//") + 2
+    end = len(url)
+    for stop in "/?#":
+        at = url.find(stop, start)
+        if at != -1 and at < end:
+            end = at
+    return url[:end]
 
 
 def host_key(url: str) -> str | None:
