@@ -86,7 +86,6 @@ async def store_batch(
     raw_keys = [r.article.key or url_key(r.raw.url) for r in requests]
     site_of = [sites.site_of(r.raw.url) for r in requests]
     keys = [qualified_key(site, key) for site, key in zip(site_of, raw_keys, strict=True)]
-    site_of_fetched = dict(zip((r.raw.url for r in requests), site_of, strict=True))
     if page_ids is None:
         # both wait for each other's reads: nothing is queued after a failure's rollback
         snapshot, (page_ids, new_pages) = await run_queued(
@@ -142,7 +141,7 @@ async def store_batch(
                     int(p.row.is_current),
                     p.page_id,
                     now,
-                    site_of_fetched[p.fetched_url],
+                    sites.site_of(p.fetched_url),
                 )
                 for p in planner.inserts
             ],

@@ -396,12 +396,17 @@ class _NoSeq(Exception):
     """A manifest line whose file name does not start with a ``seq``."""
 
 
-def _line_seq(line: bytes) -> int:
-    name = _line_name(line)
+def _name_seq(name: str) -> int | None:
+    """The ``seq`` a corpus file name starts with, None for any other name."""
     head = name.split("_", 1)[0]
-    if not head.isdigit():
-        raise _NoSeq(name)
-    return int(head)
+    return int(head) if head.isdigit() else None
+
+
+def _line_seq(line: bytes) -> int:
+    seq = _name_seq(_line_name(line))
+    if seq is None:
+        raise _NoSeq(line[:80])
+    return seq
 
 
 def _entry_line(entry: dict[str, Any]) -> bytes:
@@ -418,8 +423,9 @@ class _LineReader:
         self.fd = fd
         self.size = size
 
-    def end_of_line(self, start: int) -> int:
-        """The offset after the newline ending the line at ``start`` (or the file's end)."""
+    def line_at(self, start: int) -> bytes:
+        """The line starting at ``start``, its newline included (none at the file's end)."""
+        pieces: list[bytes] = []
         at = start
         while at < self.size:
             piece = os.pread(self.fd, self._STEP, at)
@@ -427,9 +433,11 @@ class _LineReader:
                 break
             newline = piece.find(b"\n")
             if newline >= 0:
-                return at + newline + 1
+                pieces.append(piece[: newline + 1])
+                break
+            pieces.append(piece)
             at += len(piece)
-        return self.size
+        return b"".join(pieces)
 
     def start_of_line(self, floor: int, at: int) -> int:
         """The start of the line holding offset ``at``, not before ``floor`` (a line start)."""
@@ -442,17 +450,14 @@ class _LineReader:
             end = begin
         return floor
 
-    def line(self, start: int, end: int) -> bytes:
-        return os.pread(self.fd, end - start, start)
-
 
 def _splice_by_search(
     old: IO[bytes], out: IO[bytes], dropped: set[str], fresh: list[dict[str, Any]]
 ) -> None:
     size = os.fstat(old.fileno()).st_size
+    dropped_seqs = (_name_seq(name) for name in dropped)
     changed = sorted(
-        {int(name.split("_", 1)[0]) for name in dropped if name.split("_", 1)[0].isdigit()}
-        | {int(entry["seq"]) for entry in fresh}
+        {seq for seq in dropped_seqs if seq is not None} | {int(entry["seq"]) for entry in fresh}
     )
     lines = _LineReader(old.fileno(), size)
     pending = iter(fresh)
@@ -463,17 +468,17 @@ def _splice_by_search(
         lo, hi = pos, size
         while lo < hi:
             start = lines.start_of_line(lo, (lo + hi) // 2)
-            end = lines.end_of_line(start)
-            if _line_seq(lines.line(start, end)) < seq:
-                lo = end
+            line = lines.line_at(start)
+            if _line_seq(line) < seq:
+                lo = start + len(line)
             else:
                 hi = start
         _copy_range(old, out, pos, lo)
         pos = lo
         # the lines of this seq, as the line-by-line merge treats them
         while pos < size:
-            end = lines.end_of_line(pos)
-            line = lines.line(pos, end)
+            line = lines.line_at(pos)
+            end = pos + len(line)
             line_seq = _line_seq(line)
             if line_seq > seq:
                 break
@@ -526,7 +531,8 @@ def _splice_by_line(
         name = _line_name(line)
         if name in dropped:
             continue
-        seq = int(name.split("_", 1)[0]) if name[:1].isdigit() else -1
+        seq = _name_seq(name)
+        seq = -1 if seq is None else seq
         while nxt is not None and int(nxt["seq"]) < seq:
             out.write(_entry_line(nxt))
             nxt = next(pending, None)

@@ -41,7 +41,7 @@ def _build(rows: list[tuple[int, int, str]], foreign: bool, torn: bool) -> tuple
     names = [_name(seq, tag) for seq, tag, _ in rows]
     body = b"".join(_line(name, extra) for name, (_, _, extra) in zip(names, rows, strict=True))
     if foreign and body:
-        body += b'{"note": "a line nobody listed"}\n'
+        body += b'{"note": "a line nobody listed"}\n{"file": "1x_not-a-seq.txt"}\n'
     if torn and body:
         body = body[:-1]
     return body, names
